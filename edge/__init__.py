@@ -1,0 +1,1 @@
+"""edge-csms: site-level OCPP 1.6J central system."""

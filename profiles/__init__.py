@@ -1,0 +1,1 @@
+"""Smart-charging mathematics: charging profiles, composite schedules, load allocation (pure)."""
