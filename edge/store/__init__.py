@@ -1,0 +1,27 @@
+"""Durable state: tinydb state documents and the sqlite journal (DESIGN.md §5).
+
+- :class:`DocumentStore`: one small tinydb file per concern (chargers, id tags,
+  reservations, ...), written atomically, flushed in batches by its owner.
+- :class:`Journal`: append-heavy records (transactions, meter samples, status
+  history, events) in sqlite WAL with group commit; await a write's future
+  before acknowledging the charger.
+"""
+
+from .documents import AtomicJSONStorage, DocumentStore, DocumentStoreStatistics
+from .errors import JournalClosedError, StoreError
+from .journal import Journal, iso_z
+from .records import JournalStatistics, MeterSample, StatusRecord, TransactionRecord
+
+__all__ = [
+    "AtomicJSONStorage",
+    "DocumentStore",
+    "DocumentStoreStatistics",
+    "Journal",
+    "JournalClosedError",
+    "JournalStatistics",
+    "MeterSample",
+    "StatusRecord",
+    "StoreError",
+    "TransactionRecord",
+    "iso_z",
+]

@@ -1,0 +1,328 @@
+"""State documents: small tinydb files that are never left torn.
+
+Invariants:
+
+1. The file on disk is always a complete JSON document: it is only ever
+   replaced whole (temp file, fsync, ``os.replace``, fsync of the directory).
+2. ``_pending`` holds the serialised bytes of the in-memory state after the
+   last successful ``write()``. It is the source of truth for ``flush()`` and
+   for restoring the cache when a write fails, so a failed write never leaves
+   half-applied changes in memory and a flush never writes bytes that were not
+   a complete, successful tinydb write.
+3. One process, one thread (the event loop) writes a given file. tinydb has no
+   locks; ``flush_async`` only touches the immutable ``_pending`` bytes.
+
+tinydb aliasing: tinydb mutates the dict returned by ``read()`` in place and
+hands back shallow copies of documents. Callers must not mutate nested values
+of documents they got from a search; change them with ``update()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Table
+
+__all__ = ["AtomicJSONStorage", "DocumentStore", "DocumentStoreStatistics"]
+
+logger = logging.getLogger(__name__)
+
+_Tables = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DocumentStoreStatistics:
+    """A snapshot of one document file's counters."""
+
+    path: str
+    writes: int  # tinydb write() calls (in memory in deferred mode)
+    flushes: int  # file rewrites
+    bytes_written: int  # bytes handed to the file system by flushes
+    failed_flushes: int
+    size_bytes: int  # size of the current serialised state
+    dirty: bool
+    last_flush_seconds: float
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _valid_shape(data: Any) -> bool:
+    """Whether ``data`` looks like a tinydb database: {table: {doc_id: {...}}}."""
+    if not isinstance(data, dict):
+        return False
+    for table in data.values():
+        if not isinstance(table, dict):
+            return False
+        if not all(isinstance(doc, dict) for doc in table.values()):
+            return False
+    return True
+
+
+class AtomicJSONStorage(Storage):
+    """A tinydb storage that writes orjson atomically and caches in memory.
+
+    Args:
+        path: The JSON file. Its directory is created if missing.
+        deferred: If true, ``write()`` only updates memory and marks the
+            storage dirty; ``flush()`` persists. If false, every write is
+            persisted before it returns.
+        durable: If false, skip fsync (tests and benchmarks only).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, deferred: bool = True, durable: bool = True
+    ) -> None:
+        self.path = os.path.abspath(path)
+        self.directory = os.path.dirname(self.path)
+        self.tmp_path = self.path + ".tmp"
+        self.deferred = deferred
+        self.durable = durable
+        self.writes = 0
+        self.flushes = 0
+        self.failed_flushes = 0
+        self.bytes_written = 0
+        # One lock serialises file replacement, so a flush in a worker thread
+        # and one on the loop thread can never interleave on the .tmp file.
+        self._file_lock = threading.Lock()
+        os.makedirs(self.directory, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            # A crash between writing the temp file and os.replace leaves it behind;
+            # the real file is still the previous complete version.
+            os.remove(self.tmp_path)
+        self._data: _Tables | None = self._load()
+        raw = b"" if self._data is None else orjson.dumps(self._data)
+        # (generation, bytes): assigned as one tuple so a worker thread always
+        # sees a matching pair.
+        self._pending: tuple[int, bytes] = (0, raw)
+        self._flushed_generation = 0
+
+    def _load(self) -> _Tables | None:
+        try:
+            with open(self.path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return None
+        if not raw.strip():
+            return None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._set_aside(f"not valid JSON ({exc})")
+            return None
+        if not _valid_shape(data):
+            self._set_aside("not a tinydb database")
+            return None
+        return cast(_Tables, data)
+
+    def _set_aside(self, why: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        target = f"{self.path}.corrupt-{stamp}"
+        n = 1
+        while os.path.exists(target):
+            n += 1
+            target = f"{self.path}.corrupt-{stamp}-{n}"
+        os.replace(self.path, target)
+        if self.durable:
+            _fsync_dir(self.directory)
+        # Starting empty beats not starting at all: chargers re-register and the
+        # operator can restore from the set-aside file.
+        logger.error(
+            "document file %s is %s; moved it to %s and started empty", self.path, why, target
+        )
+
+    # -- tinydb Storage interface -------------------------------------------
+
+    def read(self) -> _Tables | None:
+        """Return the cached state (tinydb mutates it in place before write())."""
+        return self._data
+
+    def write(self, data: _Tables) -> None:
+        """Record a new state; persist it now unless deferred.
+
+        Raises:
+            orjson.JSONEncodeError: a document is not JSON-serialisable. The
+                in-memory state is restored to the last successful write.
+            OSError: (not deferred) the file could not be replaced; memory is
+                restored to what is on disk.
+        """
+        try:
+            raw = orjson.dumps(data)
+        except BaseException:
+            self._restore()
+            raise
+        generation = self._pending[0] + 1
+        previous = self._pending
+        self._pending = (generation, raw)
+        self._data = data
+        self.writes += 1
+        if self.deferred:
+            return
+        try:
+            self._persist(self._pending)
+        except BaseException:
+            self._pending = previous
+            self._restore()
+            raise
+
+    def close(self) -> None:
+        """Flush, then drop the cache."""
+        self.flush()
+        self._data = None
+
+    # -- persistence ----------------------------------------------------------
+
+    @property
+    def dirty(self) -> bool:
+        """Whether memory holds writes that are not on disk yet."""
+        return self._pending[0] != self._flushed_generation
+
+    def flush(self) -> bool:
+        """Persist the latest state if dirty. Returns whether a file was written.
+
+        Raises:
+            OSError: the file could not be written; the state stays dirty and
+                the previous file is intact, so the caller may retry later.
+        """
+        if not self.dirty:
+            return False
+        self._persist(self._pending)
+        return True
+
+    async def flush_async(self) -> bool:
+        """Like :meth:`flush`, with the file I/O in a worker thread.
+
+        fsync on an SD card can take tens of milliseconds; this keeps the event
+        loop serving chargers meanwhile. It writes the state as of the call;
+        writes made while it runs stay dirty.
+        """
+        if not self.dirty:
+            return False
+        await asyncio.to_thread(self._persist, self._pending)
+        return True
+
+    def _persist(self, snapshot: tuple[int, bytes]) -> None:
+        generation, raw = snapshot
+        with self._file_lock:
+            if generation <= self._flushed_generation:
+                return  # a flush of this state or a newer one got there first
+            try:
+                with open(self.tmp_path, "wb") as f:
+                    f.write(raw)
+                    f.flush()
+                    if self.durable:
+                        os.fsync(f.fileno())
+                os.replace(self.tmp_path, self.path)
+                if self.durable:
+                    # Without this, a power cut may revert the rename.
+                    _fsync_dir(self.directory)
+            except BaseException:
+                self.failed_flushes += 1
+                with contextlib.suppress(OSError):
+                    os.remove(self.tmp_path)
+                raise
+            self.flushes += 1
+            self.bytes_written += len(raw)
+            self._flushed_generation = generation
+
+    def _restore(self) -> None:
+        # tinydb already mutated the cached dict before calling write(); rebuild
+        # the cache from the last good serialised state.
+        raw = self._pending[1]
+        self._data = cast(_Tables, orjson.loads(raw)) if raw else None
+
+    @property
+    def size_bytes(self) -> int:
+        """Size of the latest serialised state."""
+        return len(self._pending[1])
+
+
+class DocumentStore:
+    """One small tinydb database file (one per concern: chargers, id tags, ...).
+
+    In deferred mode (the default) tinydb writes only change memory; the owner
+    calls :meth:`flush` about once a second and right after operator changes,
+    so a burst of 2000 charger boots costs a few file rewrites, not 2000.
+
+    Args:
+        path: The JSON file.
+        deferred: Persist on :meth:`flush` only (see above).
+        durable: If false, skip fsync (tests and benchmarks only).
+    """
+
+    def __init__(self, path: Path, *, deferred: bool = True, durable: bool = True) -> None:
+        self.path = Path(path)
+        self._db = TinyDB(self.path, storage=AtomicJSONStorage, deferred=deferred, durable=durable)
+        self._storage = cast(AtomicJSONStorage, self._db.storage)
+        self._closed = False
+        self._flush_seconds = 0.0
+
+    @property
+    def db(self) -> TinyDB:
+        """The tinydb database."""
+        return self._db
+
+    def table(self, name: str) -> Table:
+        """Return the tinydb table ``name`` (created on first write)."""
+        return self._db.table(name)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether there are writes not yet on disk."""
+        return self._storage.dirty
+
+    def flush(self) -> None:
+        """Persist now if dirty; a no-op otherwise.
+
+        Raises:
+            OSError: the write failed; the data stays in memory and dirty, the
+                previous file is intact. Log it and let the next flush retry.
+        """
+        started = time.perf_counter()
+        if self._storage.flush():
+            self._flush_seconds = time.perf_counter() - started
+
+    async def flush_async(self) -> None:
+        """Like :meth:`flush` but with the file I/O off the event loop."""
+        started = time.perf_counter()
+        if await self._storage.flush_async():
+            self._flush_seconds = time.perf_counter() - started
+
+    def close(self) -> None:
+        """Flush and close. Idempotent."""
+        if self._closed:
+            return
+        self._storage.flush()
+        self._closed = True
+        self._db.close()
+
+    def statistics(self) -> DocumentStoreStatistics:
+        """Return a snapshot of the counters."""
+        s = self._storage
+        return DocumentStoreStatistics(
+            path=str(self.path),
+            writes=s.writes,
+            flushes=s.flushes,
+            bytes_written=s.bytes_written,
+            failed_flushes=s.failed_flushes,
+            size_bytes=s.size_bytes,
+            dirty=s.dirty,
+            last_flush_seconds=self._flush_seconds,
+        )

@@ -1,0 +1,552 @@
+"""The journal: transactions, meter samples, status history and events in sqlite.
+
+Invariants:
+
+1. Writes run on one writer thread with group commit (see ``_groupcommit``):
+   a write's future resolves only after its transaction committed; with
+   ``synchronous=FULL`` (the default) that means fsynced, so the caller may then
+   acknowledge StartTransaction / StopTransaction / MeterValues.
+2. Reads run on the event loop thread on their own connection. In WAL mode a
+   reader never waits for the writer; every read is one short autocommit
+   query, so no reader holds a snapshot that would stall checkpoints.
+3. Bytes written per message are what wears an SD card. Every table that
+   grows per message is rowid-ordered (appends touch the last leaf page, which
+   the whole batch shares) and has at most one small index, laid out so a
+   batch's entries share leaves too (see ``_queries``).
+4. Transaction ids come from AUTOINCREMENT, so they are never reused, even
+   after pruning every row or setting aside a corrupt file (the old sequence
+   is salvaged when possible).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from . import _queries as q
+from ._codec import decode_sampled_value, encode_sampled_value
+from ._groupcommit import GroupCommitWriter
+from ._retention import PruneState, prune_step
+from .errors import JournalClosedError
+from .records import JournalStatistics, MeterSample, StatusRecord, TransactionRecord
+
+__all__ = ["DEFAULT_PAGE_SIZE", "Journal", "iso_z"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PAGE_SIZE = 1024
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # a larger WAL rewrites hot pages less often
+_JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint
+
+
+def iso_z(moment: datetime) -> str:
+    """Format an aware datetime as ISO 8601 UTC with milliseconds and ``Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Journal:
+    """Append-heavy durable records in one sqlite file in WAL mode.
+
+    Args:
+        path: The database file; its directory is created if missing.
+        synchronous: sqlite ``synchronous``: "FULL" (durable at commit: the
+            default, required for acknowledging transaction messages), or
+            "NORMAL"/"OFF" for benchmarks.
+        page_size: Page size for a new database (an existing file keeps its own).
+        max_batch: Most operations per commit.
+        clock: Server time, for retention (``stopped_at``, sample receive time).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_batch: int = 1000,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        synchronous = synchronous.upper()
+        if synchronous not in _SYNCHRONOUS:
+            raise ValueError(f"synchronous must be one of {_SYNCHRONOUS}, not {synchronous!r}")
+        self.path = Path(path)
+        self._synchronous = synchronous
+        self._page_size = page_size
+        self._clock = clock
+        self._writer = GroupCommitWriter(
+            self._connect_writer, finalize=_checkpoint, max_batch=max_batch
+        )
+        self._reader: sqlite3.Connection | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open (recovering after a crash), create the schema, start the writer.
+
+        A leftover -wal/-shm is normal after a crash: sqlite replays the WAL. A
+        file that is not a database at all is set aside (see ``_set_aside``).
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._writer.start()
+        try:
+            reader = sqlite3.connect(self.path, isolation_level=None, timeout=2.0)
+            reader.execute("PRAGMA query_only = ON")
+        except BaseException:
+            await self._writer.stop()
+            raise
+        self._reader = reader
+
+    async def close(self) -> None:
+        """Finish every queued write, checkpoint the WAL into the file, close."""
+        await self._writer.stop()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    async def __aenter__(self) -> Journal:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def statistics(self) -> JournalStatistics:
+        """Return a snapshot of the writer's counters."""
+        return self._writer.statistics()
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        try:
+            return self._open_database(sequence_floor=None)
+        except sqlite3.DatabaseError as exc:
+            if not (getattr(exc, "sqlite_errorname", "") or "").startswith(
+                ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+            ):
+                raise
+            floor = self._salvage_sequence()
+            self._set_aside(exc)
+            return self._open_database(sequence_floor=floor)
+
+    def _open_database(self, *, sequence_floor: int | None) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        try:
+            # page_size only takes effect on a new, empty file, so it comes first.
+            conn.execute(f"PRAGMA page_size = {int(self._page_size)}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_BYTES // page_size}")
+            conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA cache_size = -4096")  # KiB: keeps the hot index leaves cached
+            conn.executescript(f"BEGIN IMMEDIATE; {q.SCHEMA} COMMIT;")
+            if sequence_floor is not None:
+                conn.execute(q.SEED_SEQUENCE, (sequence_floor,))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _salvage_sequence(self) -> int:
+        try:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as old:
+                row = old.execute(q.READ_SEQUENCE).fetchone()
+            if row is not None and row[0] is not None:
+                return int(row[0])
+        except sqlite3.Error:
+            pass
+        # Unknown: jump to the unix time so new ids cannot collide with ids the
+        # chargers and the back office already saw (it still fits in an int32).
+        return int(time.time())
+
+    def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                os.replace(source, f"{self.path}.corrupt-{stamp}{suffix}")
+        # The service must start: keep the bad file for forensics, start a new one.
+        logger.error(
+            "journal %s is unreadable (%s); set aside as .corrupt-%s", self.path, exc, stamp
+        )
+
+    # -- writes (call on the event loop thread; each returns a future) --------
+
+    def start_transaction(
+        self,
+        *,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        id_tag_status: str,
+        meter_start: int,
+        start_time: str,
+        reservation_id: int | None,
+        created_at: str,
+    ) -> asyncio.Future[int]:
+        """Record a started transaction; the future gives its new transactionId."""
+        params = (
+            charger_id,
+            connector_id,
+            id_tag,
+            id_tag_status,
+            meter_start,
+            start_time,
+            reservation_id,
+            created_at,
+        )
+
+        def run(conn: sqlite3.Connection) -> int:
+            transaction_id = conn.execute(q.INSERT_TRANSACTION, params).lastrowid
+            assert transaction_id is not None
+            return transaction_id
+
+        return self._writer.submit("start_transaction", run)
+
+    def stop_transaction(
+        self,
+        *,
+        transaction_id: int,
+        meter_stop: int,
+        stop_time: str,
+        reason: str,
+        stop_id_tag: str | None,
+    ) -> asyncio.Future[TransactionRecord | None]:
+        """Record a stop; the future gives the stopped record.
+
+        It gives None for an unknown id (answer the charger normally anyway),
+        and the existing record unchanged if the transaction was already
+        stopped, so a retried StopTransaction never counts twice.
+        """
+        stopped_at = iso_z(self._clock())
+
+        def run(conn: sqlite3.Connection) -> TransactionRecord | None:
+            row = conn.execute(q.SELECT_TRANSACTION, (transaction_id,)).fetchone()
+            if row is None:
+                return None
+            record = _transaction(row)
+            if not record.active:
+                return record
+            energy_wh = float(meter_stop - record.meter_start)
+            conn.execute(
+                q.STOP_TRANSACTION,
+                (stop_time, meter_stop, reason, stop_id_tag, energy_wh, stopped_at, transaction_id),
+            )
+            return dataclasses.replace(
+                record,
+                stop_time=stop_time,
+                meter_stop=meter_stop,
+                stop_reason=reason,
+                stop_id_tag=stop_id_tag,
+                energy_wh=energy_wh,
+            )
+
+        return self._writer.submit("stop_transaction", run)
+
+    def add_meter_samples(
+        self,
+        *,
+        charger_id: str,
+        connector_id: int,
+        transaction_id: int | None,
+        samples: Sequence[MeterSample],
+    ) -> asyncio.Future[None]:
+        """Append the MeterValue elements of one message."""
+        received = int(self._clock().timestamp())
+        # Serialise here, on the loop thread: the caller may reuse its lists
+        # while the writer thread runs. Compression happens on the writer thread.
+        try:
+            rows = [
+                (
+                    transaction_id,
+                    charger_id,
+                    connector_id,
+                    received,
+                    sample.timestamp,
+                    sample.register_wh,
+                    orjson.dumps(sample.sampled_value),
+                )
+                for sample in samples
+            ]
+        except orjson.JSONEncodeError as exc:
+            return self._writer.failed("add_meter_samples", exc)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(q.INSERT_SAMPLE, [(*r[:6], encode_sampled_value(r[6])) for r in rows])
+            if transaction_id is not None and rows:
+                conn.execute(q.RAISE_SAMPLE_CEILING, (transaction_id,))
+
+        return self._writer.submit("add_meter_samples", run)
+
+    def add_status(self, record: StatusRecord) -> asyncio.Future[None]:
+        """Append a StatusNotification and make it the connector's latest."""
+        params = (
+            record.charger_id,
+            record.connector_id,
+            record.status,
+            record.error_code,
+            record.info,
+            record.vendor_id,
+            record.vendor_error_code,
+            record.timestamp,
+            record.received_at,
+        )
+
+        def run(conn: sqlite3.Connection) -> None:
+            status_id = conn.execute(q.INSERT_STATUS, params).lastrowid
+            conn.execute(
+                q.UPSERT_LATEST_STATUS, (record.charger_id, record.connector_id, status_id)
+            )
+
+        return self._writer.submit("add_status", run)
+
+    def add_event(
+        self, *, charger_id: str | None, kind: str, data: dict[str, Any], at: str
+    ) -> asyncio.Future[None]:
+        """Append an audit/event record (boot, operator command and result, anomaly)."""
+        try:
+            params = (charger_id, kind, orjson.dumps(data), at)
+        except orjson.JSONEncodeError as exc:
+            return self._writer.failed("add_event", exc)
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(q.INSERT_EVENT, params)
+
+        return self._writer.submit("add_event", run)
+
+    def prune(
+        self,
+        *,
+        now: datetime,
+        meter_sample_days: float,
+        transaction_days: float,
+        event_days: float,
+    ) -> asyncio.Future[int]:
+        """Delete records older than their retention window; the future gives the count.
+
+        Meter samples go by server receive time, closed transactions by the
+        server time of their stop, events and status history by ``at`` /
+        ``received_at`` (``event_days``). An active transaction and its samples,
+        and each connector's latest status, are never deleted. Samples outlive
+        their transaction if ``meter_sample_days > transaction_days`` (until
+        their own window ends). The work runs as a chain of small steps (one
+        commit each), so other writes interleave.
+        """
+        state = PruneState(
+            sample_cutoff=int((now - timedelta(days=meter_sample_days)).timestamp()),
+            transaction_cutoff=iso_z(now - timedelta(days=transaction_days)),
+            event_cutoff=iso_z(now - timedelta(days=event_days)),
+        )
+        outer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        # Step failures are logged by the writer; this only marks it retrieved.
+        outer.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+        def step_done(step: asyncio.Future[bool]) -> None:
+            if outer.done():
+                return
+            if step.cancelled() or step.exception() is not None:
+                outer.set_exception(step.exception() or asyncio.CancelledError())
+            elif step.result() and self._writer.accepting:
+                self._writer.submit(
+                    "prune", lambda conn: prune_step(conn, state)
+                ).add_done_callback(step_done)
+            else:
+                outer.set_result(state.deleted)
+
+        self._writer.submit("prune", lambda conn: prune_step(conn, state)).add_done_callback(
+            step_done
+        )
+        return outer
+
+    # -- reads (synchronous, on the event loop thread, bounded) ---------------
+
+    def _read(self) -> sqlite3.Connection:
+        if self._reader is None:
+            raise JournalClosedError("journal is not open")
+        return self._reader
+
+    def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
+        """Return one transaction, or None."""
+        row = self._read().execute(q.SELECT_TRANSACTION, (transaction_id,)).fetchone()
+        return None if row is None else _transaction(row)
+
+    def list_transactions(
+        self,
+        *,
+        charger_id: str | None = None,
+        active: bool | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[TransactionRecord]:
+        """Return transactions newest first; page with ``before_id``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if charger_id is not None:
+            where.append("charger_id = ?")
+            params.append(charger_id)
+        if active is not None:
+            where.append("stop_time IS NULL" if active else "stop_time IS NOT NULL")
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(before_id)
+        # Few transactions are active among many: read those off the partial index.
+        sql = q.SELECT_ACTIVE_INDEXED if active else q.SELECT_TRANSACTIONS
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [_transaction(row) for row in self._read().execute(sql, params)]
+
+    def active_transactions(self) -> list[TransactionRecord]:
+        """Return every transaction not stopped yet, oldest first."""
+        return [_transaction(row) for row in self._read().execute(q.SELECT_ACTIVE_TRANSACTIONS)]
+
+    def _sample_buckets(self, transaction_id: int) -> range:
+        """The index buckets that can hold the transaction's samples, oldest first."""
+        conn = self._read()
+        row = conn.execute(q.SELECT_SAMPLE_RANGE, (transaction_id,)).fetchone()
+        if row is None:
+            return range(0)  # unknown (or pruned) transaction
+        floor, ceiling = row
+        if ceiling is None:  # still active: up to the newest sample
+            ceiling = conn.execute(q.SELECT_MAX_SAMPLE_ID).fetchone()[0]
+        return range((floor + 1) >> q.BUCKET_SHIFT, (ceiling >> q.BUCKET_SHIFT) + 1)
+
+    def meter_samples(self, transaction_id: int, *, limit: int = 1000) -> list[MeterSample]:
+        """Return a transaction's samples in the order received (oldest first)."""
+        conn = self._read()
+        buckets = self._sample_buckets(transaction_id)
+        samples: list[MeterSample] = []
+        for chunk in _chunks(buckets):
+            if len(samples) >= limit:
+                break
+            rows = conn.execute(q.SELECT_SAMPLES, (*chunk, transaction_id, limit - len(samples)))
+            samples.extend(_sample(row) for row in rows)
+        return samples
+
+    def connector_samples(
+        self, charger_id: str, connector_id: int, *, limit: int = 100, scan: int = 10_000
+    ) -> list[MeterSample]:
+        """Return recent samples a connector sent outside any transaction, oldest first.
+
+        There is deliberately no index for this (it would cost a page write per
+        sample), so only the newest ``scan`` samples of the whole site are searched.
+        """
+        rows = self._read().execute(
+            q.SELECT_CONNECTOR_SAMPLES, (scan, charger_id, connector_id, limit)
+        )
+        return [_sample(row) for row in reversed(rows.fetchall())]
+
+    def last_register_wh(self, transaction_id: int) -> float | None:
+        """Return the latest Energy.Active.Import.Register (Wh) of a transaction."""
+        conn = self._read()
+        for chunk in _chunks(self._sample_buckets(transaction_id)[::-1]):
+            row = conn.execute(q.SELECT_LAST_REGISTER, (*chunk, transaction_id)).fetchone()
+            if row is not None:
+                return float(row[0])
+        return None
+
+    def latest_statuses(self) -> list[StatusRecord]:
+        """Return the latest status of every (charger, connector) ever seen."""
+        return [_status(row) for row in self._read().execute(q.SELECT_LATEST_STATUSES)]
+
+    def status_history(self, charger_id: str, *, limit: int = 100) -> list[StatusRecord]:
+        """Return a charger's statuses newest first."""
+        rows = self._read().execute(q.SELECT_STATUS_HISTORY, (charger_id, limit))
+        return [_status(row) for row in rows]
+
+    def events(
+        self, *, charger_id: str | None = None, kind: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Return events newest first as ``{"charger_id", "kind", "data", "at"}``."""
+        where: list[str] = []
+        params: list[Any] = []
+        if charger_id is not None:
+            where.append("charger_id = ?")
+            params.append(charger_id)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        sql = q.SELECT_EVENTS
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [
+            {"charger_id": row[0], "kind": row[1], "data": orjson.loads(row[2]), "at": row[3]}
+            for row in self._read().execute(sql, params)
+        ]
+
+
+def _chunks(buckets: range) -> Iterator[tuple[int, ...]]:
+    """Split into fixed-size parameter tuples (padded by repetition) for one cached statement."""
+    for start in range(0, len(buckets), q.BUCKETS_PER_QUERY):
+        chunk = tuple(buckets[start : start + q.BUCKETS_PER_QUERY])
+        yield chunk + (chunk[-1],) * (q.BUCKETS_PER_QUERY - len(chunk))
+
+
+# -- writer-thread helpers ------------------------------------------------------------
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    # Fold the WAL into the main file and truncate it, so a clean shutdown
+    # leaves a single file and the next start has nothing to replay.
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+# -- row conversion --------------------------------------------------------------------
+
+
+def _transaction(row: tuple[Any, ...]) -> TransactionRecord:
+    return TransactionRecord(
+        transaction_id=row[0],
+        charger_id=row[1],
+        connector_id=row[2],
+        id_tag=row[3],
+        id_tag_status=row[4],
+        meter_start=row[5],
+        start_time=row[6],
+        reservation_id=row[7],
+        stop_time=row[8],
+        meter_stop=row[9],
+        stop_reason=row[10],
+        stop_id_tag=row[11],
+        energy_wh=row[12],
+        created_at=row[13],
+    )
+
+
+def _sample(row: tuple[Any, ...]) -> MeterSample:
+    return MeterSample(
+        timestamp=row[0], register_wh=row[1], sampled_value=decode_sampled_value(row[2])
+    )
+
+
+def _status(row: tuple[Any, ...]) -> StatusRecord:
+    return StatusRecord(
+        charger_id=row[0],
+        connector_id=row[1],
+        status=row[2],
+        error_code=row[3],
+        info=row[4],
+        vendor_id=row[5],
+        vendor_error_code=row[6],
+        timestamp=row[7],
+        received_at=row[8],
+    )
