@@ -1,0 +1,442 @@
+"""Service configuration: a TOML file read into frozen dataclasses.
+
+Every key has a default, so an absent file gives the embedded default the
+command line contract promises: data in ./data, OCPP on 9000, web on 8080,
+no meter, no upstream. Loading collects *all* problems before failing, so a
+technician fixing a file sees every mistake in one run of `edge-csms check`.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ChargerSettings",
+    "Config",
+    "ConfigError",
+    "MeterConfig",
+    "OcppConfig",
+    "SiteConfig",
+    "StorageConfig",
+    "TlsConfig",
+    "UpstreamConfig",
+    "WebConfig",
+    "load_config",
+    "parse_config",
+]
+
+UNKNOWN_CHARGER_POLICIES = ("accept", "pending", "reject")
+PHASE_WIRINGS = ("L1", "L2", "L3", "L1L2L3", "L2L3L1", "L3L1L2", "L1L3L2", "L2L1L3", "L3L2L1")
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or has invalid values.
+
+    `problems` lists every invalid key with what is wrong with it.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TlsConfig:
+    port: int = 9443
+    certificate: Path = Path("server.pem")
+    private_key: Path = Path("server.key")
+    client_ca: Path | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OcppConfig:
+    host: str = "0.0.0.0"
+    port: int = 9000
+    unknown_chargers: str = "pending"
+    heartbeat_interval: int = 300
+    # Seconds a charger told Pending or Rejected waits before its next BootNotification.
+    boot_retry_interval: int = 60
+    call_timeout: float = 30.0
+    # Largest WebSocket message accepted; SendLocalList/CertificateSigned need headroom.
+    max_message_size: int = 256 * 1024
+    ping_interval: float = 30.0
+    ping_timeout: float = 30.0
+    # "reject": StartTransaction answers ConcurrentTx when the idTag is charging elsewhere.
+    concurrent_tx: str = "reject"
+    tls: TlsConfig | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebConfig:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    api_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StorageConfig:
+    data_dir: Path = Path("./data")
+    # "FULL" makes every acknowledged transaction message survive a power cut.
+    synchronous: str = "FULL"
+    meter_value_retention_days: float = 90.0
+    transaction_retention_days: float = 730.0
+    event_retention_days: float = 90.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MeterConfig:
+    driver: str = "sdm630"
+    transport: str = "tcp"
+    host: str = "127.0.0.1"
+    port: int = 502
+    device: str = "/dev/ttyUSB0"
+    baudrate: int = 9600
+    parity: str = "N"
+    stopbits: int = 1
+    unit: int = 1
+    poll_interval: float = 1.0
+    stale_after: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteConfig:
+    max_current: tuple[float, float, float] = (63.0, 63.0, 63.0)
+    margin: float = 2.0
+    fallback_current: float = 6.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargerSettings:
+    phases: str = "L1L2L3"
+    min_current: float = 6.0
+    max_current: float = 32.0
+    password: str | None = None
+    security_profile: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpstreamConfig:
+    url: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    ocpp: OcppConfig = field(default_factory=OcppConfig)
+    web: WebConfig = field(default_factory=WebConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    meter: MeterConfig | None = None
+    site: SiteConfig = field(default_factory=SiteConfig)
+    chargers: Mapping[str, ChargerSettings] = field(default_factory=dict)
+    upstream: UpstreamConfig | None = None
+    source: Path | None = None
+
+
+class _Reader:
+    """Reads one TOML table, recording problems instead of raising at the first one."""
+
+    def __init__(self, table: Mapping[str, Any], prefix: str, problems: list[str]) -> None:
+        self.table = table
+        self.prefix = prefix
+        self.problems = problems
+        self.used: set[str] = set()
+
+    def _get(self, key: str) -> Any:
+        self.used.add(key)
+        return self.table.get(key)
+
+    def problem(self, key: str, text: str) -> None:
+        self.problems.append(f"{self.prefix}{key}: {text}")
+
+    def string(self, key: str, default: str, choices: tuple[str, ...] | None = None) -> str:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            self.problem(key, f"must be a string, got {value!r}")
+            return default
+        if choices is not None and value not in choices:
+            self.problem(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            return default
+        return value
+
+    def optional_string(self, key: str) -> str | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            self.problem(key, "must be a non-empty string")
+            return None
+        return value
+
+    def integer(self, key: str, default: int, lo: int, hi: int) -> int:
+        value = self._get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            self.problem(key, f"must be an integer from {lo} to {hi}; got {value!r}")
+            return default
+        return value
+
+    def number(self, key: str, default: float, lo: float, hi: float) -> float:
+        value = self._get(key)
+        if value is None:
+            return default
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not lo <= value <= hi
+        ):
+            self.problem(key, f"must be a number from {lo:g} to {hi:g}; got {value!r}")
+            return default
+        return float(value)
+
+    def path(self, key: str, default: Path | None) -> Path | None:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value:
+            self.problem(key, "must be a file path")
+            return default
+        return Path(value)
+
+    def table_of(self, key: str) -> Mapping[str, Any] | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(key, "must be a table")
+            return None
+        return value
+
+    def finish(self) -> None:
+        for key in self.table:
+            if key not in self.used:
+                self.problem(key, "unknown key")
+
+
+def _port(reader: _Reader, key: str, default: int) -> int:
+    # 0 asks the OS for a free port (tests, benchmarks); the bound port is logged.
+    return reader.integer(key, default, 0, 65535)
+
+
+def _read_ocpp(table: Mapping[str, Any], problems: list[str]) -> OcppConfig:
+    r = _Reader(table, "ocpp.", problems)
+    tls_table = r.table_of("tls")
+    tls = None
+    if tls_table is not None:
+        r.problem("tls", "the TLS listener (security profiles 2 and 3) is not supported yet")
+        t = _Reader(tls_table, "ocpp.tls.", problems)
+        tls = TlsConfig(
+            port=_port(t, "port", 9443),
+            certificate=t.path("certificate", Path("server.pem")) or Path("server.pem"),
+            private_key=t.path("private_key", Path("server.key")) or Path("server.key"),
+            client_ca=t.path("client_ca", None),
+        )
+        t.finish()
+    cfg = OcppConfig(
+        host=r.string("host", "0.0.0.0"),
+        port=_port(r, "port", 9000),
+        unknown_chargers=r.string("unknown_chargers", "pending", UNKNOWN_CHARGER_POLICIES),
+        heartbeat_interval=r.integer("heartbeat_interval", 300, 1, 86400),
+        boot_retry_interval=r.integer("boot_retry_interval", 60, 0, 86400),
+        call_timeout=r.number("call_timeout", 30.0, 0.1, 3600.0),
+        max_message_size=r.integer("max_message_size", 256 * 1024, 16 * 1024, 16 * 1024 * 1024),
+        ping_interval=r.number("ping_interval", 30.0, 0.0, 3600.0),
+        ping_timeout=r.number("ping_timeout", 30.0, 0.1, 3600.0),
+        concurrent_tx=r.string("concurrent_tx", "reject", ("reject", "allow")),
+        tls=tls,
+    )
+    r.finish()
+    return cfg
+
+
+def _read_web(table: Mapping[str, Any], problems: list[str]) -> WebConfig:
+    r = _Reader(table, "web.", problems)
+    token = r.optional_string("api_token")
+    if token is not None and len(token) < 16:
+        r.problem("api_token", "must be at least 16 characters")
+        token = None
+    cfg = WebConfig(host=r.string("host", "0.0.0.0"), port=_port(r, "port", 8080), api_token=token)
+    r.finish()
+    return cfg
+
+
+def _read_storage(table: Mapping[str, Any], problems: list[str]) -> StorageConfig:
+    r = _Reader(table, "storage.", problems)
+    cfg = StorageConfig(
+        data_dir=r.path("data_dir", Path("./data")) or Path("./data"),
+        synchronous=r.string("synchronous", "FULL", ("FULL", "NORMAL", "OFF")),
+        meter_value_retention_days=r.number("meter_value_retention_days", 90.0, 1.0, 36500.0),
+        transaction_retention_days=r.number("transaction_retention_days", 730.0, 1.0, 36500.0),
+        event_retention_days=r.number("event_retention_days", 90.0, 1.0, 36500.0),
+    )
+    r.finish()
+    return cfg
+
+
+def _read_meter(table: Mapping[str, Any], problems: list[str]) -> MeterConfig:
+    r = _Reader(table, "meter.", problems)
+    cfg = MeterConfig(
+        driver=r.string("driver", "sdm630"),
+        transport=r.string("transport", "tcp", ("tcp", "rtu")),
+        host=r.string("host", "127.0.0.1"),
+        port=r.integer("port", 502, 1, 65535),
+        device=r.string("device", "/dev/ttyUSB0"),
+        baudrate=r.integer("baudrate", 9600, 1200, 921600),
+        parity=r.string("parity", "N", ("N", "E", "O")),
+        stopbits=r.integer("stopbits", 1, 1, 2),
+        unit=r.integer("unit", 1, 0, 247),
+        poll_interval=r.number("poll_interval", 1.0, 0.1, 60.0),
+        stale_after=r.number("stale_after", 10.0, 0.5, 3600.0),
+    )
+    r.finish()
+    return cfg
+
+
+def _read_site(table: Mapping[str, Any], problems: list[str]) -> SiteConfig:
+    r = _Reader(table, "site.", problems)
+    raw = r._get("max_current")
+    max_current: tuple[float, float, float] = (63.0, 63.0, 63.0)
+    if raw is not None:
+        if (
+            isinstance(raw, list)
+            and len(raw) == 3
+            and all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in raw)
+        ):
+            max_current = (float(raw[0]), float(raw[1]), float(raw[2]))
+        else:
+            r.problem("max_current", "must be three positive numbers (A per phase L1, L2, L3)")
+    cfg = SiteConfig(
+        max_current=max_current,
+        margin=r.number("margin", 2.0, 0.0, 1000.0),
+        fallback_current=r.number("fallback_current", 6.0, 0.0, 1000.0),
+    )
+    r.finish()
+    return cfg
+
+
+def _read_charger(name: str, table: Mapping[str, Any], problems: list[str]) -> ChargerSettings:
+    r = _Reader(table, f"chargers.{name}.", problems)
+    cfg = ChargerSettings(
+        phases=r.string("phases", "L1L2L3", PHASE_WIRINGS),
+        min_current=r.number("min_current", 6.0, 0.0, 1000.0),
+        max_current=r.number("max_current", 32.0, 0.0, 1000.0),
+        password=r.optional_string("password"),
+        security_profile=r.integer("security_profile", 0, 0, 3),
+    )
+    if cfg.min_current > cfg.max_current:
+        r.problem("min_current", "must not exceed max_current")
+    if cfg.security_profile == 1 and cfg.password is None:
+        r.problem("password", "is required for security_profile 1")
+    if cfg.security_profile >= 2:
+        # The TLS listener is not part of this release; refusing the key beats
+        # silently running a charger below the profile its operator asked for.
+        r.problem("security_profile", "profiles 2 and 3 (TLS) are not supported yet")
+    r.finish()
+    return cfg
+
+
+def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
+    """Build a Config from a parsed TOML document.
+
+    Raises:
+        ConfigError: listing every invalid or unknown key.
+    """
+    problems: list[str] = []
+    top = _Reader(data, "", problems)
+
+    def section(name: str) -> Mapping[str, Any]:
+        return top.table_of(name) or {}
+
+    ocpp = _read_ocpp(section("ocpp"), problems)
+    web = _read_web(section("web"), problems)
+    storage = _read_storage(section("storage"), problems)
+    meter_table = top.table_of("meter")
+    meter = _read_meter(meter_table, problems) if meter_table is not None else None
+    site = _read_site(section("site"), problems)
+    chargers: dict[str, ChargerSettings] = {}
+    for name, table in section("chargers").items():
+        if not isinstance(table, dict):
+            problems.append(f"chargers.{name}: must be a table")
+            continue
+        chargers[name] = _read_charger(name, table, problems)
+    upstream = None
+    upstream_table = top.table_of("upstream")
+    if upstream_table is not None:
+        u = _Reader(upstream_table, "upstream.", problems)
+        url = u.string("url", "")
+        if not url.startswith(("ws://", "wss://")):
+            u.problem("url", "must be a ws:// or wss:// URL")
+        else:
+            upstream = UpstreamConfig(url=url)
+        u.finish()
+    if ocpp.tls is not None and ocpp.tls.port == ocpp.port and ocpp.port != 0:
+        problems.append("ocpp.tls.port: must differ from ocpp.port")
+    if web.port == ocpp.port and web.port != 0 and web.host == ocpp.host:
+        problems.append("web.port: must differ from ocpp.port")
+    top.finish()
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        ocpp=ocpp,
+        web=web,
+        storage=storage,
+        meter=meter,
+        site=site,
+        chargers=chargers,
+        upstream=upstream,
+        source=source,
+    )
+
+
+def load_config(path: Path | None) -> Config:
+    """Read the configuration file, or return the embedded default when `path` is None.
+
+    Raises:
+        ConfigError: the file cannot be read, is not TOML, or has invalid keys.
+    """
+    if path is None:
+        return Config()
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file"]) from None
+    except OSError as err:
+        raise ConfigError([f"{path}: cannot read ({err.strerror})"]) from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([f"{path}: not valid TOML ({err})"]) from None
+    config = parse_config(data, source=path)
+    # Relative paths in the file are relative to the file, not to the working directory,
+    # so `edge-csms serve --config /etc/edge-csms/config.toml` works from anywhere.
+    base = path.parent
+    storage = config.storage
+    if not storage.data_dir.is_absolute():
+        storage = _replace(storage, data_dir=base / storage.data_dir)
+    ocpp = config.ocpp
+    if ocpp.tls is not None:
+        tls = ocpp.tls
+        tls = _replace(
+            tls,
+            certificate=_rebase(base, tls.certificate),
+            private_key=_rebase(base, tls.private_key),
+            client_ca=_rebase(base, tls.client_ca) if tls.client_ca else None,
+        )
+        ocpp = _replace(ocpp, tls=tls)
+    return _replace(config, storage=storage, ocpp=ocpp)
+
+
+def _rebase(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else base / p
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
