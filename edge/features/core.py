@@ -1,0 +1,385 @@
+"""OCPP 1.6 Core profile.
+
+Charger → CSMS: Authorize, BootNotification, DataTransfer, Heartbeat, MeterValues,
+StartTransaction, StatusNotification, StopTransaction.
+CSMS → charger (sent by operators through the API; results recorded here):
+ChangeAvailability, ChangeConfiguration, ClearCache, DataTransfer, GetConfiguration,
+RemoteStartTransaction, RemoteStopTransaction, Reset, UnlockConnector.
+
+Transaction messages (StartTransaction, StopTransaction, MeterValues) are answered
+only after the journal has them on disk, and are always answered: sanity checks
+log and flag, they never refuse (OCPP 1.6 §3.7.1: a missing answer only makes the
+charger retry and eventually drop the data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from edge.chargers import BOOT_FIELDS, Charger, Registration
+from edge.features.base import Handler, Payload, Recorder, normalise_time
+from edge.id_tags import AuthorizationStatus, id_tag_info
+from edge.metering import check_register, register_wh
+from edge.services import ActiveTransaction, Services
+from edge.store import MeterSample, StatusRecord
+
+__all__ = ["HANDLERS", "RECORDERS"]
+
+log = logging.getLogger(__name__)
+
+# Connector states in which a transaction is actually running on the charger.
+_CHARGING_STATES = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
+
+
+async def boot_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
+    registration = charger.registration
+    accepted = registration is Registration.ACCEPTED
+    boot_data = {field: req.get(key) for key, field in BOOT_FIELDS.items()}
+    if svc.chargers.update(charger, bootAccepted=accepted, **boot_data):
+        # The charger will not boot again on reconnect (OCPP-J §5.4): its acceptance
+        # must be on disk before it hears of it. Unchanged reboots write nothing.
+        svc.chargers.flush()
+    charger.doc["lastBoot"] = svc.now_text()
+    svc.record(charger.id, "BootNotification", {**req, "status": str(registration)})
+    svc.publish(charger.id, "Booted", {"registration": str(registration), **boot_data})
+    # Accepted: interval is the heartbeat interval. Otherwise it is the minimum wait before
+    # the next BootNotification (OCPP 1.6 §4.2).
+    interval = (
+        svc.config.ocpp.heartbeat_interval if accepted else svc.config.ocpp.boot_retry_interval
+    )
+    return {"status": str(registration), "currentTime": svc.now_text(), "interval": interval}
+
+
+async def heartbeat(svc: Services, charger: Charger, req: Payload) -> Payload:
+    return {"currentTime": svc.now_text()}
+
+
+async def status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
+    connector_id: int = req["connectorId"]
+    state = charger.connector(connector_id)
+    previous = state.status
+    state.status = req["status"]
+    state.error_code = req["errorCode"]
+    state.info = req.get("info")
+    state.vendor_error_code = req.get("vendorErrorCode")
+    state.timestamp = normalise_time(req["timestamp"]) if "timestamp" in req else svc.now_text()
+    if state.status not in _CHARGING_STATES and state.status not in ("Preparing", "Finishing"):
+        # Available / Unavailable / Faulted / Reserved: nothing runs on this connector now.
+        state.transaction_id = None
+    record = StatusRecord(
+        charger_id=charger.id,
+        connector_id=connector_id,
+        status=state.status,
+        error_code=state.error_code,
+        info=state.info,
+        vendor_id=req.get("vendorId"),
+        vendor_error_code=state.vendor_error_code,
+        timestamp=state.timestamp,
+        received_at=svc.now_text(),
+    )
+    # History, not acknowledged data: the reply does not wait for the disk.
+    svc.journal.add_status(record)
+    svc.publish(
+        charger.id,
+        "StatusChanged",
+        {
+            "connectorId": connector_id,
+            "status": state.status,
+            "previous": previous,
+            "errorCode": state.error_code,
+        },
+    )
+    return {}
+
+
+async def authorize(svc: Services, charger: Charger, req: Payload) -> Payload:
+    id_tag: str = req["idTag"]
+    info = id_tag_info(svc.id_tags.get(id_tag), svc.now())
+    svc.record(charger.id, "Authorize", {"idTag": id_tag, "status": info["status"]})
+    svc.metrics.inc("edge_authorizations_total", status=info["status"])
+    return {"idTagInfo": info}
+
+
+def _charging_elsewhere(svc: Services, id_tag: str, charger: Charger, connector_id: int) -> bool:
+    """Whether the tag runs a transaction on another connector that is still charging."""
+    for tx in svc.transactions.for_id_tag(id_tag):
+        if tx.charger_id == charger.id and tx.connector_id == connector_id:
+            # The charger starts a new transaction here, so the old one is over for it.
+            continue
+        other = svc.chargers.get(tx.charger_id)
+        if other is None or not other.connected:
+            continue
+        state = other.connectors.get(tx.connector_id)
+        if state is not None and state.status in _CHARGING_STATES:
+            return True
+    return False
+
+
+async def start_transaction(svc: Services, charger: Charger, req: Payload) -> Payload:
+    id_tag: str = req["idTag"]
+    connector_id: int = req["connectorId"]
+    # The CSMS MUST verify the idTag: the charger may have authorized it from stale
+    # cache or local-list data (OCPP 1.6 §4.8).
+    info = id_tag_info(svc.id_tags.get(id_tag), svc.now())
+    if (
+        info["status"] == AuthorizationStatus.ACCEPTED
+        and svc.config.ocpp.concurrent_tx == "reject"
+        and _charging_elsewhere(svc, id_tag, charger, connector_id)
+    ):
+        info["status"] = str(AuthorizationStatus.CONCURRENT_TX)
+    start_time = normalise_time(req["timestamp"])
+    reservation_id = req.get("reservationId")
+    # A transactionId is returned whatever the tag's status (TC_037_3): the charger
+    # decides whether to stop, and the energy must be accounted for either way.
+    transaction_id = await svc.journal.start_transaction(
+        charger_id=charger.id,
+        connector_id=connector_id,
+        id_tag=id_tag,
+        id_tag_status=info["status"],
+        meter_start=req["meterStart"],
+        start_time=start_time,
+        reservation_id=reservation_id,
+        created_at=svc.now_text(),
+    )
+    record = svc.journal.get_transaction(transaction_id)
+    if record is not None:
+        svc.transactions.add(record, last_register_wh=float(req["meterStart"]))
+    charger.connector(connector_id).transaction_id = transaction_id
+    svc.metrics.inc("edge_transactions_started_total")
+    svc.publish(
+        charger.id,
+        "TransactionStarted",
+        {
+            "transactionId": transaction_id,
+            "connectorId": connector_id,
+            "idTag": id_tag,
+            "meterStart": req["meterStart"],
+            "startTime": start_time,
+            "reservationId": reservation_id,
+            "status": info["status"],
+        },
+    )
+    return {"transactionId": transaction_id, "idTagInfo": info}
+
+
+def _samples(
+    svc: Services,
+    charger: Charger,
+    meter_values: list[dict[str, Any]],
+    active: ActiveTransaction | None,
+) -> list[MeterSample]:
+    """Turn MeterValue elements into journal samples, checking the energy register."""
+    samples: list[MeterSample] = []
+    for mv in meter_values:
+        sampled = mv["sampledValue"]
+        wh = register_wh(sampled)
+        if wh is not None and active is not None:
+            check = check_register(active.last_register_wh, wh)
+            if check.accepted:
+                active.last_register_wh = wh
+            else:
+                log.warning(
+                    "charger %s transaction %s: %s (%.1f Wh after %s Wh); sample kept, not counted",
+                    charger.id,
+                    active.transaction_id,
+                    check.reason,
+                    wh,
+                    active.last_register_wh,
+                )
+                svc.record(
+                    charger.id,
+                    "RegisterAnomaly",
+                    {
+                        "transactionId": active.transaction_id,
+                        "reason": check.reason,
+                        "valueWh": wh,
+                        "previousWh": active.last_register_wh,
+                    },
+                )
+                wh = None
+        samples.append(
+            MeterSample(
+                timestamp=normalise_time(mv["timestamp"]), register_wh=wh, sampled_value=sampled
+            )
+        )
+    return samples
+
+
+async def meter_values(svc: Services, charger: Charger, req: Payload) -> Payload:
+    connector_id: int = req["connectorId"]
+    transaction_id: int | None = req.get("transactionId")
+    active = svc.transactions.get(transaction_id) if transaction_id is not None else None
+    samples = _samples(svc, charger, req["meterValue"], active)
+    await svc.journal.add_meter_samples(
+        charger_id=charger.id,
+        connector_id=connector_id,
+        transaction_id=transaction_id,
+        samples=samples,
+    )
+    svc.publish(
+        charger.id,
+        "MeterValues",
+        {
+            "connectorId": connector_id,
+            "transactionId": transaction_id,
+            "meterValue": req["meterValue"],
+        },
+    )
+    return {}
+
+
+async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Payload:
+    transaction_id: int = req["transactionId"]
+    meter_stop: int = req["meterStop"]
+    # "reason" is optional; absent means Local (OCPP 1.6 §7.36, J errata 2.4).
+    reason: str = req.get("reason", "Local")
+    id_tag: str | None = req.get("idTag")
+    active = svc.transactions.get(transaction_id)
+    samples = _samples(svc, charger, req.get("transactionData", []), active)
+    stop = svc.journal.stop_transaction(
+        transaction_id=transaction_id,
+        meter_stop=meter_stop,
+        stop_time=normalise_time(req["timestamp"]),
+        reason=reason,
+        stop_id_tag=id_tag,
+    )
+    writes: list[asyncio.Future[Any]] = [stop]
+    if samples:
+        connector_id = active.connector_id if active is not None else 0
+        writes.append(
+            svc.journal.add_meter_samples(
+                charger_id=charger.id,
+                connector_id=connector_id,
+                transaction_id=transaction_id,
+                samples=samples,
+            )
+        )
+    await asyncio.gather(*writes)
+    record = stop.result()
+    if record is None:
+        # Unknown id, or -1 from a charger that never got its StartTransaction.conf
+        # (errata 3.18): answer as if valid, and keep the data for reconciliation.
+        log.warning("charger %s stopped unknown transaction %s", charger.id, transaction_id)
+        await svc.journal.add_event(
+            charger_id=charger.id, kind="UnknownTransactionStop", data=req, at=svc.now_text()
+        )
+    else:
+        svc.transactions.pop(transaction_id)
+        state = charger.connectors.get(record.connector_id)
+        if state is not None and state.transaction_id == transaction_id:
+            state.transaction_id = None
+        if meter_stop < record.meter_start:
+            svc.record(
+                charger.id,
+                "RegisterAnomaly",
+                {
+                    "transactionId": transaction_id,
+                    "reason": "meterStop below meterStart",
+                    "meterStart": record.meter_start,
+                    "meterStop": meter_stop,
+                },
+            )
+        svc.metrics.inc("edge_transactions_stopped_total", reason=reason)
+        svc.publish(
+            charger.id,
+            "TransactionStopped",
+            {
+                "transactionId": transaction_id,
+                "connectorId": record.connector_id,
+                "meterStop": meter_stop,
+                "reason": reason,
+                "energyWh": record.energy_wh,
+            },
+        )
+    if id_tag is None:
+        return {}
+    return {"idTagInfo": id_tag_info(svc.id_tags.get(id_tag), svc.now())}
+
+
+async def data_transfer(svc: Services, charger: Charger, req: Payload) -> Payload:
+    # No vendor extension is implemented: every vendorId is unknown to this CSMS, and
+    # UnknownVendorId carries no data (OCPP 1.6 §4.3). Kept for the operator to see.
+    svc.record(charger.id, "DataTransfer", req)
+    return {"status": "UnknownVendorId"}
+
+
+HANDLERS: dict[str, Handler] = {
+    "Authorize": authorize,
+    "BootNotification": boot_notification,
+    "DataTransfer": data_transfer,
+    "Heartbeat": heartbeat,
+    "MeterValues": meter_values,
+    "StartTransaction": start_transaction,
+    "StatusNotification": status_notification,
+    "StopTransaction": stop_transaction,
+}
+
+
+# --- results of operations the CSMS sent -------------------------------------------------
+
+# Write-only keys: never store or show their values (OCPP 1.6 §9.1, Security WP A01.FR.08).
+SECRET_KEYS = frozenset({"authorizationkey"})
+
+
+def record_get_configuration(svc: Services, charger: Charger, req: Payload, res: Payload) -> None:
+    reported = {
+        entry["key"]: {"value": entry.get("value"), "readonly": entry["readonly"]}
+        for entry in res.get("configurationKey", [])
+        if entry["key"].casefold() not in SECRET_KEYS
+    }
+    configuration = {} if not req.get("key") else dict(charger.doc.get("configuration", {}))
+    configuration.update(reported)
+    for key in res.get("unknownKey", []):
+        configuration.pop(key, None)
+    svc.chargers.update(
+        charger, configuration=configuration, unknownConfigurationKeys=res.get("unknownKey", [])
+    )
+
+
+def record_change_configuration(
+    svc: Services, charger: Charger, req: Payload, res: Payload
+) -> None:
+    if res["status"] not in ("Accepted", "RebootRequired"):
+        return
+    key: str = req["key"]
+    if key.casefold() in SECRET_KEYS:
+        return
+    configuration = dict(charger.doc.get("configuration", {}))
+    readonly = configuration.get(key, {}).get("readonly", False)
+    configuration[key] = {
+        "value": req["value"],
+        "readonly": readonly,
+        "rebootRequired": res["status"] == "RebootRequired",
+    }
+    svc.chargers.update(charger, configuration=configuration)
+
+
+def record_change_availability(svc: Services, charger: Charger, req: Payload, res: Payload) -> None:
+    if res["status"] not in ("Accepted", "Scheduled"):
+        return
+    availability = dict(charger.doc.get("availability", {}))
+    connector_id = req["connectorId"]
+    if connector_id == 0:
+        # Connector 0 addresses the whole charger: it overrides per-connector requests.
+        availability = {}
+    availability[str(connector_id)] = {
+        "type": req["type"],
+        "status": res["status"],
+        "at": svc.now_text(),
+    }
+    svc.chargers.update(charger, availability=availability)
+
+
+def record_reset(svc: Services, charger: Charger, req: Payload, res: Payload) -> None:
+    if res["status"] == "Accepted":
+        svc.chargers.update(charger, lastReset={"type": req["type"], "at": svc.now_text()})
+
+
+RECORDERS: dict[str, Recorder] = {
+    "ChangeAvailability": record_change_availability,
+    "ChangeConfiguration": record_change_configuration,
+    "GetConfiguration": record_get_configuration,
+    "Reset": record_reset,
+}

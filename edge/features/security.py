@@ -1,0 +1,59 @@
+"""OCPP 1.6 Security Whitepaper: the messages a charger sends.
+
+Charger → CSMS: SecurityEventNotification, LogStatusNotification,
+SignedFirmwareStatusNotification, SignCertificate.
+
+Security events are the charger's audit trail and SHALL be confirmed (WP
+A04.FR.02): each is journalled before the answer. SignCertificate is answered
+Rejected while no certificate authority is configured for this site: the CSMS
+must not promise a certificate it cannot issue (WP A02.FR.02).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from edge.chargers import Charger
+from edge.features.base import Handler, Payload
+from edge.services import Services
+
+__all__ = ["HANDLERS"]
+
+log = logging.getLogger(__name__)
+
+
+async def security_event_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
+    log.info("charger %s security event %s", charger.id, req["type"])
+    await svc.journal.add_event(
+        charger_id=charger.id, kind="SecurityEventNotification", data=req, at=svc.now_text()
+    )
+    svc.publish(charger.id, "SecurityEventNotification", req)
+    return {}
+
+
+async def log_status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
+    svc.chargers.update(charger, logStatus={**req, "at": svc.now_text()})
+    svc.record(charger.id, "LogStatusNotification", req)
+    return {}
+
+
+async def signed_firmware_status_notification(
+    svc: Services, charger: Charger, req: Payload
+) -> Payload:
+    svc.chargers.update(charger, firmwareStatus={**req, "at": svc.now_text(), "signed": True})
+    svc.record(charger.id, "SignedFirmwareStatusNotification", req)
+    return {}
+
+
+async def sign_certificate(svc: Services, charger: Charger, req: Payload) -> Payload:
+    log.warning("charger %s asked to sign a certificate; no CA is configured", charger.id)
+    svc.record(charger.id, "SignCertificate", {"status": "Rejected", "reason": "no CA configured"})
+    return {"status": "Rejected"}
+
+
+HANDLERS: dict[str, Handler] = {
+    "LogStatusNotification": log_status_notification,
+    "SecurityEventNotification": security_event_notification,
+    "SignCertificate": sign_certificate,
+    "SignedFirmwareStatusNotification": signed_firmware_status_notification,
+}

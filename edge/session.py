@@ -1,0 +1,307 @@
+"""One charger's WebSocket connection: feed frames to the RPC core, dispatch, drain.
+
+Invariants:
+- Incoming CALLs are served one at a time, in arrival order, so a charger's
+  transaction messages reach the journal in the order it sent them.
+- Our own CALLs never block that: `call()` waits on a future the reader resolves,
+  and the RPC core answers incoming CALLs while one of ours is outstanding.
+- A session that was replaced by a newer connection of the same charger never
+  touches the charger's shared state again (see `SessionRegistry.remove`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from edge.chargers import Charger
+from edge.features import HANDLERS, RECORDERS
+from edge.ocppj import (
+    CallAborted,
+    CallReceived,
+    CallRejected,
+    CallTimedOut,
+    ErrorReceived,
+    FrameIgnored,
+    FrameRejected,
+    InternalError,
+    NotSupported,
+    OcppError,
+    ResultInvalid,
+    ResultReceived,
+    RpcEndpoint,
+    RpcUsageError,
+    SecurityError,
+)
+from edge.services import Services
+
+__all__ = [
+    "CallFailed",
+    "CallTimeout",
+    "ChargerSession",
+    "NotConnected",
+    "RemoteCallError",
+    "SessionRegistry",
+]
+
+log = logging.getLogger(__name__)
+
+Payload = dict[str, Any]
+
+
+class CallFailed(Exception):
+    """A CALL we sent did not produce a usable CALLRESULT."""
+
+
+class CallTimeout(CallFailed):
+    """The charger did not answer within call_timeout (or the call waited too long in queue)."""
+
+
+class NotConnected(CallFailed):
+    """The charger is not connected, or disconnected before answering."""
+
+
+class RemoteCallError(CallFailed):
+    """The charger answered with a CALLERROR, or with a payload that fails the schema."""
+
+    def __init__(self, error_code: str, description: str, details: Payload) -> None:
+        super().__init__(f"{error_code}: {description}")
+        self.error_code = error_code
+        self.description = description
+        self.details = details
+
+
+class ChargerSession:
+    """The live connection of one charger."""
+
+    def __init__(
+        self,
+        charger: Charger,
+        ws: ServerConnection,
+        services: Services,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.charger = charger
+        self.ws = ws
+        self.services = services
+        self.clock = clock
+        self.endpoint = RpcEndpoint(role="csms", call_timeout=services.config.ocpp.call_timeout)
+        self.connected_at = time.time()
+        self._waiters: dict[str, tuple[asyncio.Future[Payload], str, Payload]] = {}
+        # Messages the CSMS asked for with TriggerMessage: served even before the
+        # charger is Accepted (OCPP-J errata 3.10 allows what the CSMS requested).
+        self.triggered: set[str] = set()
+        self.replaced = False
+        self.closed = False
+
+    @property
+    def pending_calls(self) -> int:
+        return len(self._waiters)
+
+    # --- reading --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it closes."""
+        metrics = self.services.metrics
+        try:
+            async for frame in self.ws:
+                self.charger.last_seen = time.time()
+                metrics.inc("edge_ocpp_frames_received_total")
+                self.endpoint.receive_text(frame, self.clock())
+                await self._process_events()
+                await self.flush()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            self.endpoint.connection_lost()
+            self._resolve_events()
+
+    async def _process_events(self) -> None:
+        for event in self.endpoint.events_received():
+            if isinstance(event, CallReceived):
+                await self._serve_call(event)
+            else:
+                self._resolve(event)
+
+    def _resolve_events(self) -> None:
+        for event in self.endpoint.events_received():
+            self._resolve(event)
+
+    async def _serve_call(self, event: CallReceived) -> None:
+        action = event.action
+        metrics = self.services.metrics
+        metrics.inc("edge_ocpp_calls_received_total", action=action)
+        charger = self.charger
+        if action != "BootNotification" and not charger.accepted:
+            if action in self.triggered:
+                self.triggered.discard(action)
+            else:
+                # A charger not (yet) accepted may only boot (OCPP-J errata 3.10).
+                self._answer_error(
+                    event.unique_id,
+                    SecurityError(f"{action} refused: the charger is not accepted; boot first"),
+                )
+                return
+        handler = HANDLERS.get(action)
+        if handler is None:
+            self._answer_error(
+                event.unique_id, NotSupported(f"{action} is not supported by this central system")
+            )
+            return
+        try:
+            result = await handler(self.services, charger, event.payload)
+        except OcppError as err:
+            self._answer_error(event.unique_id, err)
+            return
+        except Exception:
+            # Never leak internals to the charger; the log has the traceback.
+            log.exception("charger %s: %s handler failed", charger.id, action)
+            self._answer_error(event.unique_id, InternalError("could not process the message"))
+            return
+        try:
+            self.endpoint.send_result(event.unique_id, result)
+        except RpcUsageError:
+            log.exception("charger %s: invalid %s response built", charger.id, action)
+            self._answer_error(event.unique_id, InternalError("could not process the message"))
+
+    def _answer_error(self, unique_id: str, error: OcppError) -> None:
+        self.services.metrics.inc("edge_ocpp_call_errors_sent_total", code=error.code)
+        self.endpoint.send_error(unique_id, error)
+
+    def _resolve(self, event: object) -> None:
+        """Hand the outcome of one of our CALLs to whoever is waiting for it."""
+        metrics = self.services.metrics
+        if isinstance(event, CallRejected | FrameRejected):
+            metrics.inc("edge_ocpp_frames_rejected_total", code=event.error.code)
+            log.info(
+                "charger %s: rejected frame: %s %s",
+                self.charger.id,
+                event.error.code,
+                event.error.description,
+            )
+            return
+        if isinstance(event, FrameIgnored):
+            metrics.inc("edge_ocpp_frames_ignored_total")
+            log.info("charger %s: ignored frame: %s", self.charger.id, event.reason)
+            return
+        unique_id: str = getattr(event, "unique_id", "")
+        waiter = self._waiters.pop(unique_id, None)
+        if waiter is None:
+            return
+        future, action, request = waiter
+        if future.done():
+            return
+        if isinstance(event, ResultReceived):
+            recorder = RECORDERS.get(action)
+            if recorder is not None:
+                try:
+                    recorder(self.services, self.charger, request, event.payload)
+                except Exception:
+                    log.exception("charger %s: recording %s result failed", self.charger.id, action)
+            future.set_result(event.payload)
+        elif isinstance(event, ErrorReceived):
+            future.set_exception(
+                RemoteCallError(event.error_code, event.description, event.details)
+            )
+        elif isinstance(event, ResultInvalid):
+            future.set_exception(
+                RemoteCallError(
+                    "FormationViolation", event.error.description, {"response": event.payload}
+                )
+            )
+        elif isinstance(event, CallTimedOut):
+            future.set_exception(CallTimeout(f"{action}: no answer from {self.charger.id} in time"))
+        elif isinstance(event, CallAborted):
+            future.set_exception(NotConnected(f"{self.charger.id} disconnected before answering"))
+
+    # --- writing --------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Send everything the RPC core has queued, in order."""
+        for data in self.endpoint.data_to_send():
+            try:
+                await self.ws.send(data, text=True)
+            except ConnectionClosed:
+                return
+
+    async def call(self, action: str, payload: Payload) -> Payload:
+        """Send a CALL and wait for its CALLRESULT payload.
+
+        Raises:
+            OcppError: the payload is not valid for the action's schema (nothing was sent).
+            CallTimeout, NotConnected, RemoteCallError: see their docstrings.
+        """
+        if self.closed:
+            raise NotConnected(f"{self.charger.id} is not connected")
+        unique_id = self.endpoint.send_call(action, payload, self.clock())
+        future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
+        self._waiters[unique_id] = (future, action, payload)
+        self.services.metrics.inc("edge_ocpp_calls_sent_total", action=action)
+        await self.flush()
+        return await future
+
+    async def tick(self, now: float) -> None:
+        """Expire calls past their deadline and send whatever is next in line."""
+        deadline = self.endpoint.next_deadline()
+        if deadline is None or deadline > now:
+            return
+        self.endpoint.handle_timeouts(now)
+        self._resolve_events()
+        await self.flush()
+
+    async def close(self, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.close(1000, reason)
+
+
+class SessionRegistry:
+    """The live session of each connected charger; a newer connection replaces an older one."""
+
+    def __init__(self, spawn: Callable[[Coroutine[Any, Any, None]], object]) -> None:
+        self._sessions: dict[str, ChargerSession] = {}
+        self._spawn = spawn
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, charger_id: str) -> ChargerSession | None:
+        return self._sessions.get(charger_id)
+
+    def sessions(self) -> list[ChargerSession]:
+        return list(self._sessions.values())
+
+    def add(self, session: ChargerSession) -> None:
+        """Make `session` the charger's active one, closing any older connection.
+
+        The old socket is usually a half-open TCP connection after a network loss;
+        its close handshake runs in the background so the new session is served at once.
+        """
+        old = self._sessions.get(session.charger.id)
+        self._sessions[session.charger.id] = session
+        session.charger.connected = True
+        if old is not None:
+            old.replaced = True
+            log.info("charger %s reconnected; closing its previous connection", old.charger.id)
+            self._spawn(old.close("replaced by a new connection"))
+
+    def remove(self, session: ChargerSession) -> bool:
+        """Forget a closed session, unless a newer one already took its place."""
+        if self._sessions.get(session.charger.id) is not session:
+            return False
+        del self._sessions[session.charger.id]
+        session.charger.connected = False
+        return True
+
+    async def tick(self, now: float) -> None:
+        for session in tuple(self._sessions.values()):
+            if session.pending_calls:
+                await session.tick(now)
