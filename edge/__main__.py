@@ -1,0 +1,7 @@
+"""`python -m edge serve` is the same as `edge-csms serve`."""
+
+import sys
+
+from edge.cli import main
+
+sys.exit(main())

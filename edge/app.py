@@ -1,0 +1,280 @@
+"""Wiring: stores, services, the OCPP and web listeners, and the periodic tasks.
+
+One TaskGroup owns every long-lived task. Shutdown follows the aiohttp order:
+stop accepting, close charger connections with a close code, let in-flight
+handlers finish, flush the state documents, drain and close the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from edge.chargers import ChargerRegistry, Registration
+from edge.config import Config
+from edge.id_tags import IdTagList
+from edge.metrics import Metrics
+from edge.server import OcppServer
+from edge.services import ActiveTransactions, Services, utc_now
+from edge.session import SessionRegistry
+from edge.store import DocumentStore, Journal
+from edge.web.api import build_app
+
+__all__ = ["App", "load_or_create_token"]
+
+log = logging.getLogger(__name__)
+
+STATE_FLUSH_INTERVAL = 1.0  # s: bounds what a crash can lose of non-transaction state
+CALL_TICK_INTERVAL = 0.25  # s: resolution of CALL timeouts
+PRUNE_INTERVAL = 3600.0  # s
+
+
+def load_or_create_token(path: Path) -> str:
+    """The API token stored in `path`, created (mode 0600) on first start."""
+    try:
+        token = path.read_text().strip()
+        if token:
+            return token
+    except FileNotFoundError:
+        pass
+    token = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    log.info("generated a new API token in %s", path)
+    return token
+
+
+class App:
+    """The running service. Use as `async with App(config) as app: await app.wait_stopped()`."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.config = config
+        self.clock = clock
+        self.ocpp_addresses: list[tuple[str, int]] = []
+        self.web_addresses: list[tuple[str, int]] = []
+        self._stop = asyncio.Event()
+        self._tg: asyncio.TaskGroup | None = None
+        self._runner: web.AppRunner | None = None
+        self._ocpp: OcppServer | None = None
+        self._documents: list[DocumentStore] = []
+        self.services: Services
+        self.sessions: SessionRegistry
+        self.api_token: str
+
+    @property
+    def ocpp_port(self) -> int:
+        return self.ocpp_addresses[0][1]
+
+    @property
+    def web_port(self) -> int:
+        return self.web_addresses[0][1]
+
+    def stop(self) -> None:
+        """Ask the service to shut down (safe from a signal handler)."""
+        self._stop.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop.wait()
+
+    async def __aenter__(self) -> App:
+        await self._open_stores()
+        self._tg = asyncio.TaskGroup()
+        await self._tg.__aenter__()
+        try:
+            await self._start_listeners()
+        except BaseException:
+            self._stop.set()
+            await self._tg.__aexit__(None, None, None)
+            await self._close_stores()
+            raise
+        for coroutine in (self._flush_loop(), self._tick_loop(), self._prune_loop()):
+            self._tg.create_task(coroutine)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        assert self._tg is not None
+        try:
+            await self._close_listeners()
+        finally:
+            try:
+                await self._tg.__aexit__(exc_type, exc, tb)
+            finally:
+                await self._close_stores()
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run a short background job inside the service's task group."""
+        assert self._tg is not None
+        self._tg.create_task(coroutine)
+
+    # --- start-up -----------------------------------------------------------------------
+
+    async def _open_stores(self) -> None:
+        cfg = self.config
+        data_dir = cfg.storage.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.api_token = cfg.web.api_token or load_or_create_token(data_dir / "api_token")
+        chargers_store = DocumentStore(data_dir / "chargers.json")
+        id_tags_store = DocumentStore(data_dir / "id_tags.json")
+        self._documents = [chargers_store, id_tags_store]
+        journal = Journal(data_dir / "journal.sqlite3", synchronous=cfg.storage.synchronous)
+        await journal.open()
+        metrics = Metrics()
+        self.services = Services(
+            config=cfg,
+            chargers=ChargerRegistry(chargers_store),
+            id_tags=IdTagList(id_tags_store),
+            journal=journal,
+            transactions=ActiveTransactions(),
+            metrics=metrics,
+            clock=self.clock,
+        )
+        self._restore_state()
+        self.sessions = SessionRegistry(self.spawn)
+        self._register_gauges()
+
+    def _restore_state(self) -> None:
+        svc = self.services
+        for charger_id in svc.config.chargers:
+            # Chargers listed in the configuration are pre-registered.
+            if svc.chargers.get(charger_id) is None:
+                svc.chargers.create(charger_id, Registration.ACCEPTED, now=svc.now_text())
+        for status in svc.journal.latest_statuses():
+            charger = svc.chargers.get(status.charger_id)
+            if charger is None:
+                continue
+            state = charger.connector(status.connector_id)
+            state.status = status.status
+            state.error_code = status.error_code
+            state.info = status.info
+            state.vendor_error_code = status.vendor_error_code
+            state.timestamp = status.timestamp
+        svc.transactions.load(svc.journal)
+        for record in svc.journal.active_transactions():
+            charger = svc.chargers.get(record.charger_id)
+            if charger is not None:
+                charger.connector(record.connector_id).transaction_id = record.transaction_id
+        for store in self._documents:
+            store.flush()
+        log.info(
+            "restored %d chargers, %d id tags, %d active transactions",
+            len(svc.chargers),
+            len(svc.id_tags),
+            len(svc.transactions),
+        )
+
+    def _register_gauges(self) -> None:
+        m = self.services.metrics
+        m.gauge(
+            "edge_chargers_connected",
+            "Chargers with an open OCPP connection",
+            lambda: [((), float(len(self.sessions)))],
+        )
+        m.gauge(
+            "edge_chargers_known",
+            "Chargers known to the CSMS",
+            lambda: [((), float(len(self.services.chargers)))],
+        )
+        m.gauge(
+            "edge_transactions_active",
+            "Transactions in progress",
+            lambda: [((), float(len(self.services.transactions)))],
+        )
+        m.gauge(
+            "edge_journal_queue_depth",
+            "Journal writes waiting for the disk",
+            lambda: [((), float(self.services.journal.statistics().queue_depth))],
+        )
+
+    async def _start_listeners(self) -> None:
+        cfg = self.config
+        self._ocpp = OcppServer(self.services, self.sessions)
+        self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
+        for host, port in self.ocpp_addresses:
+            log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
+        app = build_app(self.services, self.sessions, self.api_token)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port, backlog=1024)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.web_addresses = [(s.getsockname()[0], s.getsockname()[1]) for s in sockets]
+        for host, port in self.web_addresses:
+            log.info("listening for HTTP on http://%s:%d/", host, port)
+
+    # --- shutdown -----------------------------------------------------------------------
+
+    async def _close_listeners(self) -> None:
+        if self._ocpp is not None:
+            await self._ocpp.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _close_stores(self) -> None:
+        svc = getattr(self, "services", None)
+        if svc is None:
+            return
+        for charger in svc.chargers:
+            if charger.last_seen is not None:
+                svc.chargers.update(charger, lastSeen=charger.last_seen_text())
+        for store in self._documents:
+            store.close()
+        await svc.journal.close()
+        log.info("stopped")
+
+    # --- periodic work ------------------------------------------------------------------
+
+    async def _sleep_or_stop(self, seconds: float) -> bool:
+        """Sleep; returns True when the service is stopping."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _flush_loop(self) -> None:
+        while not await self._sleep_or_stop(STATE_FLUSH_INTERVAL):
+            for store in self._documents:
+                try:
+                    store.flush()
+                except OSError:
+                    log.exception("could not write %s", store)
+
+    async def _tick_loop(self) -> None:
+        while not await self._sleep_or_stop(CALL_TICK_INTERVAL):
+            await self.sessions.tick(time.monotonic())
+
+    async def _prune_loop(self) -> None:
+        storage = self.config.storage
+        while not await self._sleep_or_stop(PRUNE_INTERVAL):
+            try:
+                deleted = await self.services.journal.prune(
+                    now=self.clock(),
+                    meter_sample_days=storage.meter_value_retention_days,
+                    transaction_days=storage.transaction_retention_days,
+                    event_days=storage.event_retention_days,
+                )
+            except Exception:
+                log.exception("journal retention failed")
+            else:
+                if deleted:
+                    log.info("retention removed %d old journal rows", deleted)

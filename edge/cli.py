@@ -1,0 +1,96 @@
+"""Command line: `edge-csms serve [--config FILE]`, `edge-csms check [--config FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from edge.config import Config, ConfigError, load_config
+
+__all__ = ["main"]
+
+log = logging.getLogger("edge")
+
+
+def _run(coroutine: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop where it is installed (not on 32-bit Pi OS), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coroutine)
+    return uvloop.run(coroutine)
+
+
+async def _serve(config: Config) -> int:
+    from edge.app import App
+
+    async with App(config) as app:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, app.stop)
+        await app.wait_stopped()
+        log.info("shutting down")
+    return 0
+
+
+def _describe(config: Config) -> list[str]:
+    lines = [
+        f"data directory: {config.storage.data_dir.resolve()}",
+        f"OCPP endpoint: ws://{config.ocpp.host}:{config.ocpp.port}/<prefix>/<chargePointId>",
+        f"web/API: http://{config.web.host}:{config.web.port}/",
+        f"unknown chargers: {config.ocpp.unknown_chargers}",
+        f"configured chargers: {len(config.chargers)}",
+        "meter: "
+        + (
+            "none (no load balancing, no unsolicited calls)"
+            if config.meter is None
+            else f"{config.meter.driver} over {config.meter.transport}"
+        ),
+        "upstream: " + (config.upstream.url if config.upstream else "none"),
+    ]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="edge-csms", description="Site-level OCPP 1.6J central system."
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service in the foreground")
+    serve.add_argument("--config", type=Path, help="TOML configuration file")
+    check = sub.add_parser("check", help="validate a configuration file and describe it")
+    check.add_argument("--config", type=Path, help="TOML configuration file")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # websockets logs every failed handshake at INFO with a traceback; keep ours readable.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"config error: {problem}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        for line in _describe(config):
+            print(line)
+        print("configuration OK")
+        return 0
+    return _run(_serve(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
