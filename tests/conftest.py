@@ -1,0 +1,101 @@
+"""Shared fixtures: a real edge-csms service on 127.0.0.1 with ephemeral ports."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from edge.app import App
+from edge.config import Config, OcppConfig, StorageConfig, WebConfig
+
+# Real waits are scaled by this factor (EDGE_TEST_TIME_SCALE=3 on a slow Pi).
+TIME_SCALE = float(os.environ.get("EDGE_TEST_TIME_SCALE", "1"))
+API_TOKEN = "test-token-0123456789abcdef"
+
+
+def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], Any]]:
+    """Run every async test on the stdlib loop; on uvloop too where it is installed."""
+    factories: dict[str, Callable[[], Any]] = {"asyncio": asyncio.new_event_loop}
+    if os.environ.get("EDGE_TEST_UVLOOP", "1") == "1":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            factories["uvloop"] = uvloop.new_event_loop
+    return factories
+
+
+def make_config(data_dir: Path, **ocpp: Any) -> Config:
+    """A test configuration: loopback, ephemeral ports, short timeouts."""
+    ocpp_cfg = OcppConfig(
+        host="127.0.0.1",
+        port=0,
+        unknown_chargers="accept",
+        heartbeat_interval=60,
+        call_timeout=2.0 * TIME_SCALE,
+    )
+    return Config(
+        ocpp=replace(ocpp_cfg, **ocpp),
+        web=WebConfig(host="127.0.0.1", port=0, api_token=API_TOKEN),
+        storage=StorageConfig(data_dir=data_dir),
+    )
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    return make_config(tmp_path / "data")
+
+
+@pytest.fixture
+async def app(config: Config) -> AsyncIterator[App]:
+    async with App(config) as running:
+        yield running
+
+
+class Api:
+    """A thin client for the operator API of a running App."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
+        self.session = session
+        self.base = base
+
+    async def request(
+        self, method: str, path: str, body: Any = None, *, token: str | None = API_TOKEN
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with self.session.request(
+            method, self.base + path, json=body, headers=headers
+        ) as resp:
+            text = await resp.text()
+            data = None
+            if text and resp.content_type == "application/json":
+                data = await resp.json()
+            elif text:
+                data = text
+            return resp.status, data
+
+    async def get(self, path: str) -> Any:
+        status, data = await self.request("GET", path)
+        assert status == 200, (status, data)
+        return data
+
+    async def operation(self, charger_id: str, action: str, payload: Any) -> tuple[int, Any]:
+        return await self.request("POST", f"/api/chargers/{charger_id}/ocpp/{action}", payload)
+
+
+@pytest.fixture
+async def api(app: App) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, f"http://127.0.0.1:{app.web_port}")
+
+
+def ocpp_url(app: App, charger_id: str, prefix: str = "/ocpp") -> str:
+    return f"ws://127.0.0.1:{app.ocpp_port}{prefix}/{charger_id}"
