@@ -42,6 +42,9 @@ def prune_step(conn: sqlite3.Connection, state: PruneState) -> bool:
     # Never delete the newest sample: sample ids must keep growing (they are
     # max(id) + 1), or a new sample could fall below an active transaction's floor.
     newest = conn.execute(q.SELECT_MAX_SAMPLE_ID).fetchone()[0]
+    # Each connector's latest status is kept. Bring the snapshot up to date
+    # first, so it names every one of them (in this same transaction).
+    conn.execute(q.FLUSH_LATEST_STATUS)
     latest = {row[0] for row in conn.execute(q.SELECT_LATEST_STATUS_IDS)}
 
     def sweep(

@@ -4,13 +4,14 @@ Invariants:
 
 1. The file on disk is always a complete JSON document: it is only ever
    replaced whole (temp file, fsync, ``os.replace``, fsync of the directory).
-2. ``_pending`` holds the serialised bytes of the in-memory state after the
-   last successful ``write()``. It is the source of truth for ``flush()`` and
-   for restoring the cache when a write fails, so a failed write never leaves
-   half-applied changes in memory and a flush never writes bytes that were not
-   a complete, successful tinydb write.
+2. In write-through mode a ``write()`` whose state cannot be serialised is
+   refused and memory goes back to the last state written. In deferred mode
+   (the default) a write only bumps a generation number; the state is
+   serialised once per flush, on the event loop thread (tinydb mutates the
+   cached dict in place), and written by a worker thread. A flush that fails
+   leaves the previous file intact and the state dirty.
 3. One process, one thread (the event loop) writes a given file. tinydb has no
-   locks; ``flush_async`` only touches the immutable ``_pending`` bytes.
+   locks; a worker thread only ever sees immutable bytes.
 
 tinydb aliasing: tinydb mutates the dict returned by ``read()`` in place and
 hands back shallow copies of documents. Callers must not mutate nested values
@@ -108,11 +109,14 @@ class AtomicJSONStorage(Storage):
             # the real file is still the previous complete version.
             os.remove(self.tmp_path)
         self._data: _Tables | None = self._load()
-        raw = b"" if self._data is None else orjson.dumps(self._data)
-        # (generation, bytes): assigned as one tuple so a worker thread always
-        # sees a matching pair.
-        self._pending: tuple[int, bytes] = (0, raw)
+        # The last state known to serialise: what a failed write falls back to.
+        self._last_raw = b"" if self._data is None else orjson.dumps(self._data)
+        # Bumped by every write; a flush records the generation it wrote. In
+        # deferred mode a write only bumps it: serialising the whole database on
+        # every tinydb write would make a burst of N changes cost O(N²).
+        self._generation = 0
         self._flushed_generation = 0
+        self._flush_lock: asyncio.Lock | None = None
 
     def _load(self) -> _Tables | None:
         try:
@@ -163,22 +167,21 @@ class AtomicJSONStorage(Storage):
             OSError: (not deferred) the file could not be replaced; memory is
                 restored to what is on disk.
         """
+        self.writes += 1
+        if self.deferred:
+            self._data = data
+            self._generation += 1
+            return
         try:
             raw = orjson.dumps(data)
         except BaseException:
             self._restore()
             raise
-        generation = self._pending[0] + 1
-        previous = self._pending
-        self._pending = (generation, raw)
         self._data = data
-        self.writes += 1
-        if self.deferred:
-            return
+        self._generation += 1
         try:
-            self._persist(self._pending)
+            self._persist((self._generation, raw))
         except BaseException:
-            self._pending = previous
             self._restore()
             raise
 
@@ -192,7 +195,12 @@ class AtomicJSONStorage(Storage):
     @property
     def dirty(self) -> bool:
         """Whether memory holds writes that are not on disk yet."""
-        return self._pending[0] != self._flushed_generation
+        return self._generation != self._flushed_generation
+
+    def _snapshot(self) -> tuple[int, bytes]:
+        # On the loop thread: tinydb mutates the cached dict in place, so the
+        # bytes must be taken here, not in the worker thread.
+        return self._generation, orjson.dumps(self._data)
 
     def flush(self) -> bool:
         """Persist the latest state if dirty. Returns whether a file was written.
@@ -203,20 +211,27 @@ class AtomicJSONStorage(Storage):
         """
         if not self.dirty:
             return False
-        self._persist(self._pending)
+        self._persist(self._snapshot())
         return True
 
     async def flush_async(self) -> bool:
-        """Like :meth:`flush`, with the file I/O in a worker thread.
+        """Return once the state as of the call is on disk; the I/O runs in a worker thread.
 
         fsync on an SD card can take tens of milliseconds; this keeps the event
-        loop serving chargers meanwhile. It writes the state as of the call;
-        writes made while it runs stay dirty.
+        loop serving chargers meanwhile. Concurrent callers share flushes: one
+        that finds its changes written by a flush it waited behind returns at
+        once, so N chargers booting together cost a few file rewrites, not N.
         """
-        if not self.dirty:
+        target = self._generation
+        if target <= self._flushed_generation:
             return False
-        await asyncio.to_thread(self._persist, self._pending)
-        return True
+        if self._flush_lock is None:
+            self._flush_lock = asyncio.Lock()
+        async with self._flush_lock:
+            if target <= self._flushed_generation:
+                return False
+            await asyncio.to_thread(self._persist, self._snapshot())
+            return True
 
     def _persist(self, snapshot: tuple[int, bytes]) -> None:
         generation, raw = snapshot
@@ -240,18 +255,20 @@ class AtomicJSONStorage(Storage):
                 raise
             self.flushes += 1
             self.bytes_written += len(raw)
-            self._flushed_generation = generation
+            self._flushed_generation = max(self._flushed_generation, generation)
+            self._last_raw = raw
 
     def _restore(self) -> None:
         # tinydb already mutated the cached dict before calling write(); rebuild
         # the cache from the last good serialised state.
-        raw = self._pending[1]
+        raw = self._last_raw
         self._data = cast(_Tables, orjson.loads(raw)) if raw else None
+        self._generation = self._flushed_generation
 
     @property
     def size_bytes(self) -> int:
-        """Size of the latest serialised state."""
-        return len(self._pending[1])
+        """Size of the state last written to disk."""
+        return len(self._last_raw)
 
 
 class DocumentStore:

@@ -7,12 +7,14 @@ Invariants:
    ``synchronous=FULL`` (the default) that means fsynced, so the caller may then
    acknowledge StartTransaction / StopTransaction / MeterValues.
 2. Reads run on the event loop thread on their own connection. In WAL mode a
-   reader never waits for the writer; every read is one short autocommit
-   query, so no reader holds a snapshot that would stall checkpoints.
-3. Bytes written per message are what wears an SD card. Every table that
-   grows per message is rowid-ordered (appends touch the last leaf page, which
-   the whole batch shares) and has at most one small index, laid out so a
-   batch's entries share leaves too (see ``_queries``).
+   reader never waits for the writer; every read is a few short autocommit
+   queries, so no reader holds a snapshot that would stall checkpoints.
+3. Bytes written per message are what wears an SD card, and every distinct
+   page a commit dirties is written. Every table that grows per message is
+   rowid-ordered (appends touch the last leaf page, which the whole batch
+   shares) and has at most one small index, keyed by id bucket first so a
+   batch's entries share leaves too; nothing is upserted per message (see
+   ``_queries``).
 4. Transaction ids come from AUTOINCREMENT, so they are never reused, even
    after pruning every row or setting aside a corrupt file (the old sequence
    is salvaged when possible).
@@ -27,7 +29,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,9 +37,13 @@ from typing import Any
 import orjson
 
 from . import _queries as q
-from ._codec import decode_sampled_value, encode_sampled_value
+from ._buckets import bucket_chunks, newest_first
+from ._checkpoint import Checkpointer
+from ._codec import encode_sampled_value
 from ._groupcommit import GroupCommitWriter
 from ._retention import PruneState, prune_step
+from ._rows import sample_record, status_record, transaction_record
+from ._schema import prepare
 from .errors import JournalClosedError
 from .records import JournalStatistics, MeterSample, StatusRecord, TransactionRecord
 
@@ -48,6 +54,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_PAGE_SIZE = 1024
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024  # a larger WAL rewrites hot pages less often
+_CHECKPOINT_MAX_AGE = 30.0  # s: a quiet site still folds its WAL in regularly
+# Under load, a commit waits this long after the previous one began, so the messages
+# arriving meanwhile share its fsync. A lone message is never delayed.
+DEFAULT_COMMIT_INTERVAL = 0.002
 _JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint
 
 
@@ -80,6 +90,7 @@ class Journal:
         synchronous: str = "FULL",
         page_size: int = DEFAULT_PAGE_SIZE,
         max_batch: int = 1000,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         synchronous = synchronous.upper()
@@ -90,9 +101,19 @@ class Journal:
         self._page_size = page_size
         self._clock = clock
         self._writer = GroupCommitWriter(
-            self._connect_writer, finalize=_checkpoint, max_batch=max_batch
+            self._connect_writer,
+            finalize=_finalize,
+            max_batch=max_batch,
+            commit_interval=commit_interval,
+        )
+        self._checkpointer = Checkpointer(
+            self._connect_checkpointer,
+            Path(f"{self.path}-wal"),
+            max_wal_bytes=_WAL_CHECKPOINT_BYTES,
+            max_age=_CHECKPOINT_MAX_AGE,
         )
         self._reader: sqlite3.Connection | None = None
+        self._statuses_since_flush = 0
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -107,13 +128,16 @@ class Journal:
         try:
             reader = sqlite3.connect(self.path, isolation_level=None, timeout=2.0)
             reader.execute("PRAGMA query_only = ON")
+            reader.execute("PRAGMA cache_size = -1024")  # KiB: API reads are occasional
         except BaseException:
             await self._writer.stop()
             raise
         self._reader = reader
+        self._checkpointer.start()
 
     async def close(self) -> None:
         """Finish every queued write, checkpoint the WAL into the file, close."""
+        await asyncio.to_thread(self._checkpointer.stop)
         await self._writer.stop()
         if self._reader is not None:
             self._reader.close()
@@ -149,17 +173,22 @@ class Journal:
             conn.execute(f"PRAGMA page_size = {int(self._page_size)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_BYTES // page_size}")
+            # Checkpoints run on their own thread (see _checkpoint.py), never in a commit.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
             conn.execute(f"PRAGMA journal_size_limit = {_JOURNAL_SIZE_LIMIT}")
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.execute("PRAGMA cache_size = -4096")  # KiB: keeps the hot index leaves cached
-            conn.executescript(f"BEGIN IMMEDIATE; {q.SCHEMA} COMMIT;")
+            prepare(conn)
             if sequence_floor is not None:
                 conn.execute(q.SEED_SEQUENCE, (sequence_floor,))
         except BaseException:
             conn.close()
             raise
+        return conn
+
+    def _connect_checkpointer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        conn.execute("PRAGMA cache_size = -128")  # KiB: a checkpoint streams pages through
         return conn
 
     def _salvage_sequence(self) -> int:
@@ -240,7 +269,7 @@ class Journal:
             row = conn.execute(q.SELECT_TRANSACTION, (transaction_id,)).fetchone()
             if row is None:
                 return None
-            record = _transaction(row)
+            record = transaction_record(row)
             if not record.active:
                 return record
             energy_wh = float(meter_stop - record.meter_start)
@@ -295,7 +324,11 @@ class Journal:
         return self._writer.submit("add_meter_samples", run)
 
     def add_status(self, record: StatusRecord) -> asyncio.Future[None]:
-        """Append a StatusNotification and make it the connector's latest."""
+        """Append a StatusNotification; it is its connector's latest from then on.
+
+        Every ``LATEST_STATUS_FLUSH`` statuses the ``latest_status`` snapshot is
+        brought up to date in one batch (see ``_queries``).
+        """
         params = (
             record.charger_id,
             record.connector_id,
@@ -309,12 +342,14 @@ class Journal:
         )
 
         def run(conn: sqlite3.Connection) -> None:
-            status_id = conn.execute(q.INSERT_STATUS, params).lastrowid
-            conn.execute(
-                q.UPSERT_LATEST_STATUS, (record.charger_id, record.connector_id, status_id)
-            )
+            conn.execute(q.INSERT_STATUS, params)
 
-        return self._writer.submit("add_status", run)
+        future = self._writer.submit("add_status", run)
+        self._statuses_since_flush += 1
+        if self._statuses_since_flush >= q.LATEST_STATUS_FLUSH:
+            self._statuses_since_flush = 0
+            self._writer.submit("flush_latest_status", _flush_latest_status)
+        return future
 
     def add_event(
         self, *, charger_id: str | None, kind: str, data: dict[str, Any], at: str
@@ -384,7 +419,7 @@ class Journal:
     def get_transaction(self, transaction_id: int) -> TransactionRecord | None:
         """Return one transaction, or None."""
         row = self._read().execute(q.SELECT_TRANSACTION, (transaction_id,)).fetchone()
-        return None if row is None else _transaction(row)
+        return None if row is None else transaction_record(row)
 
     def list_transactions(
         self,
@@ -394,28 +429,46 @@ class Journal:
         limit: int = 100,
         before_id: int | None = None,
     ) -> list[TransactionRecord]:
-        """Return transactions newest first; page with ``before_id``."""
+        """Return transactions newest first; page with ``before_id``.
+
+        With ``charger_id`` (and not ``active=True``), the charger's buckets are
+        walked newest first (see ``_buckets``).
+        """
         where: list[str] = []
         params: list[Any] = []
-        if charger_id is not None:
-            where.append("charger_id = ?")
-            params.append(charger_id)
         if active is not None:
             where.append("stop_time IS NULL" if active else "stop_time IS NOT NULL")
         if before_id is not None:
             where.append("id < ?")
             params.append(before_id)
+        conn = self._read()
+        if charger_id is not None and not active:
+            sql = q.SELECT_CHARGER_TRANSACTIONS + "".join(f" AND {w}" for w in where)
+            rows = newest_first(
+                conn,
+                sql + " ORDER BY id DESC LIMIT ?",
+                (charger_id, *params),
+                table="transactions",
+                shift=q.TRANSACTION_SHIFT,
+                limit=limit,
+                below=before_id,
+            )
+            return [transaction_record(row) for row in rows]
+        if charger_id is not None:
+            where.append("charger_id = ?")
+            params.append(charger_id)
         # Few transactions are active among many: read those off the partial index.
         sql = q.SELECT_ACTIVE_INDEXED if active else q.SELECT_TRANSACTIONS
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
-        return [_transaction(row) for row in self._read().execute(sql, params)]
+        return [transaction_record(row) for row in conn.execute(sql, params)]
 
     def active_transactions(self) -> list[TransactionRecord]:
         """Return every transaction not stopped yet, oldest first."""
-        return [_transaction(row) for row in self._read().execute(q.SELECT_ACTIVE_TRANSACTIONS)]
+        rows = self._read().execute(q.SELECT_ACTIVE_TRANSACTIONS)
+        return [transaction_record(row) for row in rows]
 
     def _sample_buckets(self, transaction_id: int) -> range:
         """The index buckets that can hold the transaction's samples, oldest first."""
@@ -426,18 +479,18 @@ class Journal:
         floor, ceiling = row
         if ceiling is None:  # still active: up to the newest sample
             ceiling = conn.execute(q.SELECT_MAX_SAMPLE_ID).fetchone()[0]
-        return range((floor + 1) >> q.BUCKET_SHIFT, (ceiling >> q.BUCKET_SHIFT) + 1)
+        return range((floor + 1) >> q.SAMPLE_SHIFT, (ceiling >> q.SAMPLE_SHIFT) + 1)
 
     def meter_samples(self, transaction_id: int, *, limit: int = 1000) -> list[MeterSample]:
         """Return a transaction's samples in the order received (oldest first)."""
         conn = self._read()
         buckets = self._sample_buckets(transaction_id)
         samples: list[MeterSample] = []
-        for chunk in _chunks(buckets):
+        for chunk in bucket_chunks(buckets):
             if len(samples) >= limit:
                 break
             rows = conn.execute(q.SELECT_SAMPLES, (*chunk, transaction_id, limit - len(samples)))
-            samples.extend(_sample(row) for row in rows)
+            samples.extend(sample_record(row) for row in rows)
         return samples
 
     def connector_samples(
@@ -451,102 +504,92 @@ class Journal:
         rows = self._read().execute(
             q.SELECT_CONNECTOR_SAMPLES, (scan, charger_id, connector_id, limit)
         )
-        return [_sample(row) for row in reversed(rows.fetchall())]
+        return [sample_record(row) for row in reversed(rows.fetchall())]
 
     def last_register_wh(self, transaction_id: int) -> float | None:
         """Return the latest Energy.Active.Import.Register (Wh) of a transaction."""
         conn = self._read()
-        for chunk in _chunks(self._sample_buckets(transaction_id)[::-1]):
+        for chunk in bucket_chunks(self._sample_buckets(transaction_id)[::-1]):
             row = conn.execute(q.SELECT_LAST_REGISTER, (*chunk, transaction_id)).fetchone()
             if row is not None:
                 return float(row[0])
         return None
 
     def latest_statuses(self) -> list[StatusRecord]:
-        """Return the latest status of every (charger, connector) ever seen."""
-        return [_status(row) for row in self._read().execute(q.SELECT_LATEST_STATUSES)]
+        """Return the latest status of every (charger, connector) ever seen.
+
+        That is the ``latest_status`` snapshot merged with the (at most about
+        ``LATEST_STATUS_FLUSH``) statuses recorded after it.
+        """
+        return [status_record(row) for row in self._read().execute(q.SELECT_LATEST_STATUSES)]
 
     def status_history(self, charger_id: str, *, limit: int = 100) -> list[StatusRecord]:
-        """Return a charger's statuses newest first."""
-        rows = self._read().execute(q.SELECT_STATUS_HISTORY, (charger_id, limit))
-        return [_status(row) for row in rows]
+        """Return a charger's statuses newest first (its buckets walked newest first)."""
+        rows = newest_first(
+            self._read(),
+            q.SELECT_STATUS_HISTORY,
+            (charger_id,),
+            table="status_history",
+            shift=q.STATUS_SHIFT,
+            limit=limit,
+        )
+        return [status_record(row) for row in rows]
 
     def events(
-        self, *, charger_id: str | None = None, kind: str | None = None, limit: int = 100
+        self,
+        *,
+        charger_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+        scan: int = 100_000,
     ) -> list[dict[str, Any]]:
-        """Return events newest first as ``{"charger_id", "kind", "data", "at"}``."""
-        where: list[str] = []
-        params: list[Any] = []
+        """Return events newest first as ``{"charger_id", "kind", "data", "at"}``.
+
+        With ``charger_id``, the charger's buckets are walked newest first, back
+        to its oldest event. Without, only the newest ``max(scan, limit)``
+        events of the site are searched: there is no index on ``kind`` (it
+        would cost a page write per event), so older events of a rare kind are
+        not found.
+        """
+        conn = self._read()
+        kind_filter = "" if kind is None else " AND kind = ?"
+        kind_params = () if kind is None else (kind,)
         if charger_id is not None:
-            where.append("charger_id = ?")
-            params.append(charger_id)
-        if kind is not None:
-            where.append("kind = ?")
-            params.append(kind)
-        sql = q.SELECT_EVENTS
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
+            rows = newest_first(
+                conn,
+                q.SELECT_CHARGER_EVENTS + kind_filter + " ORDER BY id DESC LIMIT ?",
+                (charger_id, *kind_params),
+                table="events",
+                shift=q.EVENT_SHIFT,
+                limit=limit,
+            )
+        else:
+            # Ids only have gaps where retention deleted rows, at the old end.
+            newest = conn.execute(q.SELECT_MAX_EVENT_ID).fetchone()[0]
+            sql = q.SELECT_EVENTS + " WHERE id > ?" + kind_filter + " ORDER BY id DESC LIMIT ?"
+            rows = conn.execute(sql, (newest - max(scan, limit), *kind_params, limit)).fetchall()
         return [
             {"charger_id": row[0], "kind": row[1], "data": orjson.loads(row[2]), "at": row[3]}
-            for row in self._read().execute(sql, params)
+            for row in rows
         ]
-
-
-def _chunks(buckets: range) -> Iterator[tuple[int, ...]]:
-    """Split into fixed-size parameter tuples (padded by repetition) for one cached statement."""
-    for start in range(0, len(buckets), q.BUCKETS_PER_QUERY):
-        chunk = tuple(buckets[start : start + q.BUCKETS_PER_QUERY])
-        yield chunk + (chunk[-1],) * (q.BUCKETS_PER_QUERY - len(chunk))
 
 
 # -- writer-thread helpers ------------------------------------------------------------
 
 
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    # Fold the WAL into the main file and truncate it, so a clean shutdown
-    # leaves a single file and the next start has nothing to replay.
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def _flush_latest_status(conn: sqlite3.Connection) -> None:
+    conn.execute(q.FLUSH_LATEST_STATUS)
 
 
-# -- row conversion --------------------------------------------------------------------
-
-
-def _transaction(row: tuple[Any, ...]) -> TransactionRecord:
-    return TransactionRecord(
-        transaction_id=row[0],
-        charger_id=row[1],
-        connector_id=row[2],
-        id_tag=row[3],
-        id_tag_status=row[4],
-        meter_start=row[5],
-        start_time=row[6],
-        reservation_id=row[7],
-        stop_time=row[8],
-        meter_stop=row[9],
-        stop_reason=row[10],
-        stop_id_tag=row[11],
-        energy_wh=row[12],
-        created_at=row[13],
-    )
-
-
-def _sample(row: tuple[Any, ...]) -> MeterSample:
-    return MeterSample(
-        timestamp=row[0], register_wh=row[1], sampled_value=decode_sampled_value(row[2])
-    )
-
-
-def _status(row: tuple[Any, ...]) -> StatusRecord:
-    return StatusRecord(
-        charger_id=row[0],
-        connector_id=row[1],
-        status=row[2],
-        error_code=row[3],
-        info=row[4],
-        vendor_id=row[5],
-        vendor_error_code=row[6],
-        timestamp=row[7],
-        received_at=row[8],
-    )
+def _finalize(conn: sqlite3.Connection) -> None:
+    # Leave an up-to-date latest-status snapshot, then fold the WAL into the
+    # main file and truncate it, so a clean shutdown leaves a single file and
+    # the next start has nothing to replay.
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(q.FLUSH_LATEST_STATUS)
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

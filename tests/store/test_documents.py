@@ -103,8 +103,9 @@ def test_stale_temp_file_is_removed(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_memory_unchanged(tmp_path: Path) -> None:
-    """A document orjson cannot serialise is rejected and the cache keeps the last good state."""
-    store = DocumentStore(tmp_path / "c.json")
+    """Write-through: a document orjson cannot serialise is refused; the cache keeps the
+    last good state."""
+    store = DocumentStore(tmp_path / "c.json", deferred=False)
     table = store.table("t")
     table.insert({"a": 1})
     with pytest.raises(TypeError):
@@ -114,6 +115,36 @@ def test_failed_write_leaves_memory_unchanged(tmp_path: Path) -> None:
     assert table.all() == [{"a": 1}]
     store.close()
     assert on_disk(tmp_path / "c.json") == {"t": {"1": {"a": 1}}}
+
+
+def test_unserialisable_deferred_write_fails_at_flush(tmp_path: Path) -> None:
+    """Deferred: an unserialisable document makes the flush fail; the file keeps the last
+    good state."""
+    path = tmp_path / "c.json"
+    store = DocumentStore(path)
+    table = store.table("t")
+    table.insert({"a": 1})
+    store.flush()
+    table.insert({"b": {1, 2}})
+    with pytest.raises(TypeError):
+        store.flush()
+    assert store.dirty
+    assert on_disk(path) == {"t": {"1": {"a": 1}}}
+
+
+async def test_concurrent_flushes_share_writes(tmp_path: Path) -> None:
+    """Many callers awaiting flush_async after their own change cost far fewer file writes."""
+    store = DocumentStore(tmp_path / "c.json")
+    table = store.table("t")
+
+    async def change_and_persist(n: int) -> None:
+        table.insert({"n": n})
+        await store.flush_async()
+
+    await asyncio.gather(*(change_and_persist(n) for n in range(200)))
+    assert not store.dirty
+    assert len(on_disk(tmp_path / "c.json")["t"]) == 200
+    assert store.statistics().flushes < 20
 
 
 def test_failed_flush_keeps_data_dirty(tmp_path: Path) -> None:
