@@ -13,6 +13,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -90,6 +91,10 @@ class App:
         await self._stop.wait()
 
     async def __aenter__(self) -> App:
+        # File flushes run in worker threads; two are plenty, and every thread costs
+        # memory on a Pi (stack, malloc arena).
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-io")
+        asyncio.get_running_loop().set_default_executor(self._executor)
         await self._open_stores()
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
@@ -135,7 +140,11 @@ class App:
         chargers_store = DocumentStore(data_dir / "chargers.json")
         id_tags_store = DocumentStore(data_dir / "id_tags.json")
         self._documents = [chargers_store, id_tags_store]
-        journal = Journal(data_dir / "journal.sqlite3", synchronous=cfg.storage.synchronous)
+        journal = Journal(
+            data_dir / "journal.sqlite3",
+            synchronous=cfg.storage.synchronous,
+            commit_interval=cfg.storage.commit_interval,
+        )
         await journal.open()
         metrics = Metrics()
         self.services = Services(
@@ -255,7 +264,7 @@ class App:
         while not await self._sleep_or_stop(STATE_FLUSH_INTERVAL):
             for store in self._documents:
                 try:
-                    store.flush()
+                    await store.flush_async()
                 except OSError:
                     log.exception("could not write %s", store)
 

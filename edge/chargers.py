@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from tinydb import Query
-
 from edge.ocppj import format_datetime
 from edge.store import DocumentStore
 
@@ -153,11 +151,14 @@ class ChargerRegistry:
         self._store = store
         self._table = store.table("chargers")
         self._chargers: dict[str, Charger] = {}
+        # tinydb doc ids, so a save is a keyed update rather than a scan of every charger.
+        self._doc_ids: dict[str, int] = {}
         for document in self._table.all():
             doc = dict(document)
             charger_id = doc.get("id")
             if isinstance(charger_id, str):
                 self._chargers[charger_id] = Charger(charger_id, doc)
+                self._doc_ids[charger_id] = document.doc_id
 
     def __iter__(self) -> Iterator[Charger]:
         return iter(self._chargers.values())
@@ -182,8 +183,11 @@ class ChargerRegistry:
 
     def save(self, charger: Charger) -> None:
         """Mark the charger's document for the next flush."""
-        q = Query()
-        self._table.upsert(dict(charger.doc), q.id == charger.id)
+        doc_id = self._doc_ids.get(charger.id)
+        if doc_id is None:
+            self._doc_ids[charger.id] = self._table.insert(dict(charger.doc))
+        else:
+            self._table.update(dict(charger.doc), doc_ids=[doc_id])
 
     def update(self, charger: Charger, **fields: Any) -> bool:
         """Set document fields; save only when something changed. Returns whether it did."""
@@ -204,4 +208,13 @@ class ChargerRegistry:
             self.update(charger, registration=str(registration), bootAccepted=False)
 
     def flush(self) -> None:
+        """Write pending changes now, blocking (start-up, shutdown)."""
         self._store.flush()
+
+    async def persist(self) -> None:
+        """Return once every change made before the call is on disk.
+
+        The file is written off the event loop; concurrent callers share writes,
+        so a whole site booting at once costs a few rewrites, not one per charger.
+        """
+        await self._store.flush_async()

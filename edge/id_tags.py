@@ -109,19 +109,21 @@ class IdTagList:
         return self._tags.get(id_tag.casefold())
 
     def put(self, tag: IdTag) -> None:
-        """Add or replace a tag and persist it before returning."""
+        """Add or replace a tag; `persist()` makes it durable."""
         key = tag.id_tag.casefold()
         old = self._tags.get(key)
         if old is not None:
             self._table.remove(Query().key == key)
         self._tags[key] = tag
         self._table.insert({"key": key, **tag.to_json()})
-        self._store.flush()
 
     def delete(self, id_tag: str) -> bool:
         key = id_tag.casefold()
         if self._tags.pop(key, None) is None:
             return False
         self._table.remove(Query().key == key)
-        self._store.flush()
         return True
+
+    async def persist(self) -> None:
+        """Return once every change made before the call is on disk (written off the loop)."""
+        await self._store.flush_async()

@@ -40,7 +40,7 @@ async def boot_notification(svc: Services, charger: Charger, req: Payload) -> Pa
     if svc.chargers.update(charger, bootAccepted=accepted, **boot_data):
         # The charger will not boot again on reconnect (OCPP-J §5.4): its acceptance
         # must be on disk before it hears of it. Unchanged reboots write nothing.
-        svc.chargers.flush()
+        await svc.chargers.persist()
     charger.doc["lastBoot"] = svc.now_text()
     svc.record(charger.id, "BootNotification", {**req, "status": str(registration)})
     svc.publish(charger.id, "Booted", {"registration": str(registration), **boot_data})

@@ -191,7 +191,7 @@ async def put_charger(request: web.Request) -> web.Response:
         status = 201
     else:
         svc.chargers.set_registration(charger, registration)
-    svc.chargers.flush()
+    await svc.chargers.persist()
     svc.record(charger_id, "Registration", {"registration": str(registration)})
     return json_response(charger.to_json(), status)
 
@@ -224,6 +224,23 @@ def _redacted_response(action: str, response: Json) -> Json:
     return {**response, "configurationKey": keys}
 
 
+def _registration_refusal(registration: Registration, action: str) -> str | None:
+    """Why an operation must not be sent to a charger in this registration state, if so.
+
+    OCPP 1.6 §4.2: a Rejected charger does not answer and the CSMS SHOULD NOT
+    initiate anything; while Pending the CSMS may configure the charger, but
+    RemoteStartTransaction and RemoteStopTransaction are not allowed.
+    """
+    if registration is Registration.REJECTED:
+        return "the charger is Rejected; change its registration first"
+    if registration is Registration.PENDING and action in (
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+    ):
+        return f"{action} is not allowed while the charger is Pending"
+    return None
+
+
 async def ocpp_operation(request: web.Request) -> web.Response:
     svc = _services(request)
     charger_id = request.match_info["charger_id"]
@@ -239,6 +256,9 @@ async def ocpp_operation(request: web.Request) -> web.Response:
     session = request.app[SESSIONS].get(charger.id)
     if session is None:
         raise ApiError(409, "not_connected", f"charger {charger_id!r} is not connected")
+    refusal = _registration_refusal(charger.registration, action)
+    if refusal is not None:
+        raise ApiError(409, "not_accepted", refusal)
     journal_request = _redacted_request(action, payload)
     outcome: Json
     try:
@@ -287,7 +307,7 @@ async def ocpp_operation(request: web.Request) -> web.Response:
         and response.get("status") == "Accepted"
     ):
         session.triggered.add(str(payload.get("requestedMessage")))
-    svc.chargers.flush()
+    await svc.chargers.persist()
     svc.record(
         charger_id,
         "Operation",
@@ -376,6 +396,7 @@ async def put_id_tag(request: web.Request) -> web.Response:
     tag = _parse_id_tag(id_tag, await _json_body(request, allow_empty=True))
     existed = svc.id_tags.get(id_tag) is not None
     svc.id_tags.put(tag)
+    await svc.id_tags.persist()
     svc.record(None, "IdTagChanged", tag.to_json())
     return json_response(tag.to_json(), 200 if existed else 201)
 
@@ -385,6 +406,7 @@ async def delete_id_tag(request: web.Request) -> web.Response:
     id_tag = request.match_info["id_tag"]
     if not svc.id_tags.delete(id_tag):
         raise ApiError(404, "unknown_id_tag", "no such id tag")
+    await svc.id_tags.persist()
     svc.record(None, "IdTagDeleted", {"idTag": id_tag})
     return web.Response(status=204)
 
