@@ -94,12 +94,15 @@ class ActiveTransactions:
 
     def __init__(self) -> None:
         self._by_id: dict[int, ActiveTransaction] = {}
+        # casefolded idTag → transaction ids: the ConcurrentTx check must not scan the site.
+        self._by_tag: dict[str, set[int]] = {}
 
     def load(self, journal: Journal) -> None:
         for record in journal.active_transactions():
             self.add(record, last_register_wh=journal.last_register_wh(record.transaction_id))
 
     def add(self, record: TransactionRecord, last_register_wh: float | None = None) -> None:
+        self._by_tag.setdefault(record.id_tag.casefold(), set()).add(record.transaction_id)
         self._by_id[record.transaction_id] = ActiveTransaction(
             transaction_id=record.transaction_id,
             charger_id=record.charger_id,
@@ -114,11 +117,19 @@ class ActiveTransactions:
         return self._by_id.get(transaction_id)
 
     def pop(self, transaction_id: int) -> ActiveTransaction | None:
-        return self._by_id.pop(transaction_id, None)
+        tx = self._by_id.pop(transaction_id, None)
+        if tx is not None:
+            key = tx.id_tag.casefold()
+            ids = self._by_tag.get(key)
+            if ids is not None:
+                ids.discard(transaction_id)
+                if not ids:
+                    del self._by_tag[key]
+        return tx
 
     def for_id_tag(self, id_tag: str) -> list[ActiveTransaction]:
-        key = id_tag.casefold()
-        return [tx for tx in self._by_id.values() if tx.id_tag.casefold() == key]
+        ids = self._by_tag.get(id_tag.casefold(), ())
+        return [self._by_id[i] for i in ids]
 
     def __len__(self) -> int:
         return len(self._by_id)

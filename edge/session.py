@@ -81,6 +81,20 @@ class RemoteCallError(CallFailed):
 class ChargerSession:
     """The live connection of one charger."""
 
+    __slots__ = (
+        "_waiters",
+        "charger",
+        "clock",
+        "closed",
+        "connected_at",
+        "endpoint",
+        "on_call",
+        "replaced",
+        "services",
+        "triggered",
+        "ws",
+    )
+
     def __init__(
         self,
         charger: Charger,
@@ -101,6 +115,8 @@ class ChargerSession:
         self.triggered: set[str] = set()
         self.replaced = False
         self.closed = False
+        # Set by the registry: tells it to watch this session's CALL deadlines.
+        self.on_call: Callable[[ChargerSession], None] = lambda session: None
 
     @property
     def pending_calls(self) -> int:
@@ -245,6 +261,7 @@ class ChargerSession:
         unique_id = self.endpoint.send_call(action, payload, self.clock())
         future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
         self._waiters[unique_id] = (future, action, payload)
+        self.on_call(self)
         self.services.metrics.inc("edge_ocpp_calls_sent_total", action=action)
         await self.flush()
         return await future
@@ -268,6 +285,7 @@ class SessionRegistry:
 
     def __init__(self, spawn: Callable[[Coroutine[Any, Any, None]], object]) -> None:
         self._sessions: dict[str, ChargerSession] = {}
+        self._calling: set[ChargerSession] = set()
         self._spawn = spawn
 
     def __len__(self) -> int:
@@ -287,6 +305,7 @@ class SessionRegistry:
         """
         old = self._sessions.get(session.charger.id)
         self._sessions[session.charger.id] = session
+        session.on_call = self._calling.add
         session.charger.connected = True
         if old is not None:
             old.replaced = True
@@ -302,6 +321,9 @@ class SessionRegistry:
         return True
 
     async def tick(self, now: float) -> None:
-        for session in tuple(self._sessions.values()):
+        """Expire overdue CALLs; only sessions that are waiting for an answer are visited."""
+        for session in tuple(self._calling):
             if session.pending_calls:
                 await session.tick(now)
+            else:
+                self._calling.discard(session)
