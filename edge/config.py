@@ -83,6 +83,8 @@ class StorageConfig:
     data_dir: Path = Path("./data")
     # "FULL" makes every acknowledged transaction message survive a power cut.
     synchronous: str = "FULL"
+    # Least time between two journal commits under load, s (see edge/store/_groupcommit.py).
+    commit_interval: float = 0.002
     meter_value_retention_days: float = 90.0
     transaction_retention_days: float = 730.0
     event_retention_days: float = 90.0
@@ -272,6 +274,7 @@ def _read_storage(table: Mapping[str, Any], problems: list[str]) -> StorageConfi
     cfg = StorageConfig(
         data_dir=r.path("data_dir", Path("./data")) or Path("./data"),
         synchronous=r.string("synchronous", "FULL", ("FULL", "NORMAL", "OFF")),
+        commit_interval=r.number("commit_interval", 0.002, 0.0, 1.0),
         meter_value_retention_days=r.number("meter_value_retention_days", 90.0, 1.0, 36500.0),
         transaction_retention_days=r.number("transaction_retention_days", 730.0, 1.0, 36500.0),
         event_retention_days=r.number("event_retention_days", 90.0, 1.0, 36500.0),

@@ -733,3 +733,21 @@ async def test_unknown_route_is_404_json(api: Api, path: str) -> None:
     """An unknown route answers 404 with a JSON error body."""
     code, body = await api.request("GET", path)
     assert code == 404 and is_error(body), (code, body)
+
+
+async def test_operations_respect_registration(app: App, api: Api) -> None:
+    """A Rejected charger gets no operations; a Pending one no remote start/stop (1.6 §4.2)."""
+    async with RawCharger.connect(ocpp_url(app, "CP-REG")) as cp:
+        await cp.boot()
+        cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
+        cp.answers["GetConfiguration"] = {"configurationKey": []}
+        status, _ = await api.request("PUT", "/api/chargers/CP-REG", {"registration": "Pending"})
+        assert status == 200
+        status, body = await api.operation("CP-REG", "RemoteStartTransaction", {"idTag": "T1"})
+        assert status == 409 and body["error"] == "not_accepted"
+        status, _ = await api.operation("CP-REG", "GetConfiguration", {})
+        assert status == 200  # configuring a Pending charger is allowed
+        await api.request("PUT", "/api/chargers/CP-REG", {"registration": "Rejected"})
+        status, body = await api.operation("CP-REG", "GetConfiguration", {})
+        assert status == 409 and body["error"] == "not_accepted"
+        assert [name for name, _ in cp.received_calls] == ["GetConfiguration"]
