@@ -1,0 +1,1 @@
+"""Benchmark of edge-csms against a baseline built on the `ocpp` package (see README.md)."""
