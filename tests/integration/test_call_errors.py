@@ -20,22 +20,11 @@ import pytest
 from edge.app import App
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
 from tests.integration.charger import RawCharger
+from tests.integration.spec import ERROR_CODES
 
 TIMEOUT = 10 * TIME_SCALE
 QUIET = 0.5 * TIME_SCALE  # how long "nothing was answered" is watched for
 
-ERROR_CODES = {
-    "NotImplemented",
-    "NotSupported",
-    "InternalError",
-    "ProtocolError",
-    "SecurityError",
-    "FormationViolation",
-    "PropertyConstraintViolation",
-    "OccurenceConstraintViolation",
-    "TypeConstraintViolation",
-    "GenericError",
-}
 LEAKS = re.compile(
     r"Traceback|File \"|\.py\b|edge\.|fastjsonschema|orjson|JsonSchema|Exception|"
     r"\bdata\.|<[a-z_.]+ object at 0x|KeyError|TypeError|ValueError",

@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 
 from edge.app import App
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
+from tests.integration.spec import CP_ACTIONS, ERROR_CODES
 
 MAX_EXAMPLES = 150
 MAX_MESSAGE = 16 * 1024
@@ -43,36 +44,6 @@ ANSWER_TIMEOUT = 5 * TIME_SCALE
 TEST_BUDGET = 240 * TIME_SCALE  # whole test, shrinking included
 SCHEMAS = Path(os.path.dirname(ocpp.__file__)) / "v16" / "schemas"
 
-ERROR_CODES = frozenset(
-    {
-        "NotImplemented",
-        "NotSupported",
-        "InternalError",
-        "ProtocolError",
-        "SecurityError",
-        "FormationViolation",
-        "PropertyConstraintViolation",
-        "OccurenceConstraintViolation",
-        "TypeConstraintViolation",
-        "GenericError",
-    }
-)
-CP_ACTIONS = (
-    "Authorize",
-    "BootNotification",
-    "DataTransfer",
-    "DiagnosticsStatusNotification",
-    "FirmwareStatusNotification",
-    "Heartbeat",
-    "MeterValues",
-    "StartTransaction",
-    "StatusNotification",
-    "StopTransaction",
-    "LogStatusNotification",
-    "SecurityEventNotification",
-    "SignCertificate",
-    "SignedFirmwareStatusNotification",
-)
 CSMS_ACTIONS = ("Reset", "GetConfiguration", "RemoteStartTransaction", "TriggerMessage")
 # Transaction and core messages the CSMS must always answer with a CALLRESULT when they
 # are schema-valid (OCPP 1.6 §3.7.1, §4.7-4.10: sanity checks never refuse them).
