@@ -77,7 +77,6 @@ class OcppServer:
             # A site's chargers all reconnect at once after a restart: a deep accept
             # queue keeps their handshakes from timing out while the loop catches up.
             backlog=4096,
-            logger=log,
         )
         return [_address(s) for s in self._server.sockets]
 
