@@ -24,6 +24,7 @@ from aiohttp import web
 from edge.chargers import ChargerRegistry, Registration
 from edge.config import Config
 from edge.id_tags import IdTagList
+from edge.memory import release_free_memory
 from edge.metrics import Metrics
 from edge.server import OcppServer
 from edge.services import ActiveTransactions, Services, utc_now
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 STATE_FLUSH_INTERVAL = 1.0  # s: bounds what a crash can lose of non-transaction state
 CALL_TICK_INTERVAL = 0.25  # s: resolution of CALL timeouts
 PRUNE_INTERVAL = 3600.0  # s
+TRIM_EVERY_FLUSHES = 60  # about once a minute: give memory freed after bursts back
 
 
 def load_or_create_token(path: Path) -> str:
@@ -261,7 +263,11 @@ class App:
         return True
 
     async def _flush_loop(self) -> None:
+        ticks = 0
         while not await self._sleep_or_stop(STATE_FLUSH_INTERVAL):
+            ticks += 1
+            if ticks % TRIM_EVERY_FLUSHES == 0:
+                release_free_memory()
             for store in self._documents:
                 try:
                     await store.flush_async()

@@ -12,34 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import Config, ConfigError, load_config
+from edge.memory import limit_malloc_arenas
 
 __all__ = ["main"]
 
 log = logging.getLogger("edge")
-
-
-def _limit_malloc_arenas() -> None:
-    """Cap glibc's malloc arenas at two.
-
-    glibc gives each thread that allocates its own arena (up to 8 per core), and
-    freed memory stays in them: on a 1 GB Pi that is resident memory for nothing.
-    The journal threads and file-flush workers would otherwise each hold one.
-    Same effect as MALLOC_ARENA_MAX=2; a no-op where glibc is not the allocator.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        m_arena_max = -8  # from <malloc.h>
-        libc.mallopt(m_arena_max, 2)
-    except (OSError, AttributeError):
-        pass
 
 
 def _run(coroutine: Coroutine[Any, Any, int]) -> int:
@@ -109,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"config error: {problem}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        _limit_malloc_arenas()
+        limit_malloc_arenas()
     if args.command == "check":
         for line in _describe(config):
             print(line)
