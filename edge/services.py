@@ -62,6 +62,10 @@ class EventBus:
         self._subscribers.append(callback)
         return lambda: self._subscribers.remove(callback)
 
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
     def publish(self, event: ChargerEvent) -> None:
         for callback in tuple(self._subscribers):
             try:
@@ -159,6 +163,6 @@ class Services:
         self.journal.add_event(charger_id=charger_id, kind=kind, data=data, at=self.now_text())
 
     def publish(self, charger_id: str, kind: str, data: dict[str, Any]) -> None:
-        self.events.publish(
-            ChargerEvent(charger_id=charger_id, kind=kind, data=data, at=self.now())
-        )
+        if self.events.has_subscribers:
+            event = ChargerEvent(charger_id=charger_id, kind=kind, data=data, at=self.now())
+            self.events.publish(event)

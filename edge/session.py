@@ -127,8 +127,11 @@ class ChargerSession:
     async def run(self) -> None:
         """Serve the connection until it closes."""
         metrics = self.services.metrics
+        recv = self.ws.recv
         try:
-            async for frame in self.ws:
+            while True:
+                # Bytes: orjson parses them directly, no str is built per frame.
+                frame = await recv(decode=False)
                 self.charger.last_seen = time.time()
                 metrics.inc("edge_ocpp_frames_received_total")
                 self.endpoint.receive_text(frame, self.clock())
