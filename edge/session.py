@@ -110,9 +110,11 @@ class ChargerSession:
         self.endpoint = RpcEndpoint(role="csms", call_timeout=services.config.ocpp.call_timeout)
         self.connected_at = time.time()
         self._waiters: dict[str, tuple[asyncio.Future[Payload], str, Payload]] = {}
-        # Messages the CSMS asked for with TriggerMessage: served even before the
-        # charger is Accepted (OCPP-J errata 3.10 allows what the CSMS requested).
-        self.triggered: set[str] = set()
+        # Messages the CSMS asked for with TriggerMessage, and until when (monotonic):
+        # served even before the charger is Accepted (OCPP-J errata 3.10 allows what
+        # the CSMS requested). A window, not one message: a StatusNotification
+        # trigger without connectorId brings one per connector.
+        self.triggered: dict[str, float] = {}
         self.replaced = False
         self.closed = False
         # Set by the registry: tells it to watch this session's CALL deadlines.
@@ -160,16 +162,17 @@ class ChargerSession:
         metrics = self.services.metrics
         metrics.inc("edge_ocpp_calls_received_total", action=action)
         charger = self.charger
-        if action != "BootNotification" and not charger.accepted:
-            if action in self.triggered:
-                self.triggered.discard(action)
-            else:
-                # A charger not (yet) accepted may only boot (OCPP-J errata 3.10).
-                self._answer_error(
-                    event.unique_id,
-                    SecurityError(f"{action} refused: the charger is not accepted; boot first"),
-                )
-                return
+        if (
+            action != "BootNotification"
+            and not charger.accepted
+            and self.triggered.get(action, 0.0) < self.clock()
+        ):
+            # A charger not (yet) accepted may only boot (OCPP-J errata 3.10).
+            self._answer_error(
+                event.unique_id,
+                SecurityError(f"{action} refused: the charger is not accepted; boot first"),
+            )
+            return
         handler = HANDLERS.get(action)
         if handler is None:
             self._answer_error(
@@ -268,6 +271,11 @@ class ChargerSession:
         self.services.metrics.inc("edge_ocpp_calls_sent_total", action=action)
         await self.flush()
         return await future
+
+    def expect_triggered(self, action: str) -> None:
+        """Serve `action` from this charger, accepted or not, for the next call_timeout seconds."""
+        window = self.services.config.ocpp.call_timeout
+        self.triggered[action] = self.clock() + window
 
     async def tick(self, now: float) -> None:
         """Expire calls past their deadline and send whatever is next in line."""

@@ -306,7 +306,7 @@ async def ocpp_operation(request: web.Request) -> web.Response:
         action in ("TriggerMessage", "ExtendedTriggerMessage")
         and response.get("status") == "Accepted"
     ):
-        session.triggered.add(str(payload.get("requestedMessage")))
+        session.expect_triggered(str(payload.get("requestedMessage")))
     await svc.chargers.persist()
     svc.record(
         charger_id,

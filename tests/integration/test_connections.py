@@ -581,3 +581,29 @@ async def test_trailing_slash_names_no_charger(app: App) -> None:
         async with RawCharger.connect(f"ws://127.0.0.1:{app.ocpp_port}/ocpp/"):
             pass
     assert info.value.response.status_code == 404
+
+
+async def test_pending_charger_may_send_what_the_csms_triggered(tmp_path: Path) -> None:
+    """A Pending charger's triggered messages are served; unrequested ones get SecurityError."""
+    config = make_config(tmp_path / "data", unknown_chargers="pending")
+    async with (
+        asyncio.timeout(TIMEOUT),
+        running(config) as (app, api),
+        RawCharger.connect(ocpp_url(app, "PEND3")) as cp,
+    ):
+        assert (await cp.boot())["status"] == "Pending"
+        heartbeat = await cp.call_raw("Heartbeat", {})
+        assert heartbeat[0] == 4 and heartbeat[2] == "SecurityError"
+        cp.answers["TriggerMessage"] = {"status": "Accepted"}
+        status, body = await api.operation(
+            "PEND3", "TriggerMessage", {"requestedMessage": "Heartbeat"}
+        )
+        assert (status, body) == (200, {"response": {"status": "Accepted"}})
+        answer = await cp.call_raw("Heartbeat", {})
+        assert answer[0] == 3 and answer[2]["currentTime"].endswith("Z")
+        other = await cp.call_raw("Authorize", {"idTag": "T1"})
+        assert other[0] == 4 and other[2] == "SecurityError"  # not what was triggered
+        cp.answers["TriggerMessage"] = {"status": "Accepted"}
+        await api.operation("PEND3", "TriggerMessage", {"requestedMessage": "StatusNotification"})
+        for connector_id in (0, 1, 2):  # one per connector, as a charger answers
+            await cp.status(connector_id, "Available")
