@@ -6,129 +6,34 @@ operation sent to a charger is journalled with its outcome (secrets redacted).
 
 from __future__ import annotations
 
-import hmac
-import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
-import orjson
 from aiohttp import web
 
 from edge.chargers import Registration
-from edge.features.core import SECRET_KEYS
 from edge.id_tags import MAX_ID_TAG_LENGTH, AuthorizationStatus, IdTag
-from edge.ocppj import CSMS_TO_CP_ACTIONS, OcppError, QueueFull, parse_datetime
+from edge.ocppj import parse_datetime
 from edge.services import Services
-from edge.session import CallTimeout, NotConnected, RemoteCallError, SessionRegistry
+from edge.session import SessionRegistry
 from edge.store import TransactionRecord
+from edge.web import operations
+from edge.web.common import (
+    MAX_BODY,
+    SERVICES,
+    SESSIONS,
+    TOKEN,
+    ApiError,
+    Json,
+    charger_or_404,
+    errors_and_auth,
+    json_body,
+    json_response,
+    query_bool,
+    query_int,
+    services,
+)
 
-__all__ = ["ApiError", "build_app"]
-
-log = logging.getLogger(__name__)
-
-SERVICES = web.AppKey("services", Services)
-SESSIONS = web.AppKey("sessions", SessionRegistry)
-TOKEN = web.AppKey("token", str)
-
-MAX_BODY = 1024 * 1024
-Json = dict[str, Any]
-
-
-class ApiError(Exception):
-    """An error answered as `{"error": code, "detail": detail}` with `status`."""
-
-    def __init__(self, status: int, code: str, detail: Any = None, **extra: Any) -> None:
-        super().__init__(code)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.extra = extra
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
-
-
-def _error_response(err: ApiError) -> web.Response:
-    return json_response({"error": err.code, "detail": err.detail, **err.extra}, err.status)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@web.middleware
-async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    path = request.path
-    if path.startswith("/api/") and path != "/api/health":
-        token = request.app[TOKEN]
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
-            response = _error_response(ApiError(401, "unauthorized", "Bearer token required"))
-            response.headers["WWW-Authenticate"] = 'Bearer realm="edge-csms"'
-            return response
-    try:
-        return await handler(request)
-    except ApiError as err:
-        return _error_response(err)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status, "http_error"
-        )
-        return _error_response(ApiError(exc.status, code, exc.reason))
-    except Exception:
-        log.exception("API %s %s failed", request.method, path)
-        return _error_response(ApiError(500, "internal_error", "see the service log"))
-
-
-async def _json_body(request: web.Request, *, allow_empty: bool = False) -> Json:
-    raw = await request.read()
-    if not raw.strip():
-        if allow_empty:
-            return {}
-        raise ApiError(400, "invalid_json", "a JSON object body is required")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise ApiError(400, "invalid_json", f"body is not JSON: {err.msg}") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "body must be a JSON object")
-    return body
-
-
-def _services(request: web.Request) -> Services:
-    return request.app[SERVICES]
-
-
-def _query_int(
-    request: web.Request, name: str, default: int | None, lo: int, hi: int
-) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_query", f"{name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise ApiError(400, "invalid_query", f"{name} must be from {lo} to {hi}")
-    return value
-
-
-def _query_bool(request: web.Request, name: str) -> bool | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise ApiError(400, "invalid_query", f"{name} must be true or false")
+__all__ = ["build_app", "transaction_json"]
 
 
 # --- health and chargers ------------------------------------------------------------------
@@ -139,25 +44,19 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def list_chargers(request: web.Request) -> web.Response:
-    svc = _services(request)
+    svc = services(request)
     chargers = sorted(svc.chargers, key=lambda c: c.id)
     return json_response([c.to_json() for c in chargers])
 
 
-def _charger_or_404(svc: Services, charger_id: str) -> Any:
-    charger = svc.chargers.get(charger_id)
-    if charger is None:
-        raise ApiError(404, "unknown_charger", f"no charger {charger_id!r}")
-    return charger
-
-
 async def get_charger(request: web.Request) -> web.Response:
-    svc = _services(request)
-    charger = _charger_or_404(svc, request.match_info["charger_id"])
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
     data = charger.to_detail_json()
     data["firmwareStatus"] = charger.doc.get("firmwareStatus")
     data["diagnosticsStatus"] = charger.doc.get("diagnosticsStatus")
     data["lastReset"] = charger.doc.get("lastReset")
+    data["compositeSchedules"] = charger.doc.get("compositeSchedules", {})
     data["activeTransactions"] = [
         tx.transaction_id
         for tx in (
@@ -171,9 +70,9 @@ async def get_charger(request: web.Request) -> web.Response:
 
 
 async def put_charger(request: web.Request) -> web.Response:
-    svc = _services(request)
+    svc = services(request)
     charger_id = request.match_info["charger_id"]
-    body = await _json_body(request)
+    body = await json_body(request)
     unknown = set(body) - {"registration"}
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown fields: {', '.join(sorted(unknown))}")
@@ -196,139 +95,18 @@ async def put_charger(request: web.Request) -> web.Response:
     return json_response(charger.to_json(), status)
 
 
-# --- operations ---------------------------------------------------------------------------
-
-
-def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and key.casefold() in SECRET_KEYS
-
-
-def _redacted_request(action: str, payload: Json) -> Json:
-    """The request as journalled: write-only values (AuthorizationKey) masked."""
-    if action == "ChangeConfiguration" and _is_secret_key(payload.get("key")):
-        return {**payload, "value": "***"}
-    return payload
-
-
-def _redacted_response(action: str, response: Json) -> Json:
-    """A charger's answer with write-only values masked; a charger must never report
-    AuthorizationKey (OCPP 1.6 §9.1), but a faulty one might."""
-    if action != "GetConfiguration" or not isinstance(response.get("configurationKey"), list):
-        return response
-    keys = [
-        {**entry, "value": "***"}
-        if _is_secret_key(entry.get("key")) and "value" in entry
-        else entry
-        for entry in response["configurationKey"]
-    ]
-    return {**response, "configurationKey": keys}
-
-
-def _registration_refusal(registration: Registration, action: str) -> str | None:
-    """Why an operation must not be sent to a charger in this registration state, if so.
-
-    OCPP 1.6 §4.2: a Rejected charger does not answer and the CSMS SHOULD NOT
-    initiate anything; while Pending the CSMS may configure the charger, but
-    RemoteStartTransaction and RemoteStopTransaction are not allowed.
-    """
-    if registration is Registration.REJECTED:
-        return "the charger is Rejected; change its registration first"
-    if registration is Registration.PENDING and action in (
-        "RemoteStartTransaction",
-        "RemoteStopTransaction",
-    ):
-        return f"{action} is not allowed while the charger is Pending"
-    return None
-
-
-async def ocpp_operation(request: web.Request) -> web.Response:
-    svc = _services(request)
-    charger_id = request.match_info["charger_id"]
-    action = request.match_info["action"]
-    if action not in CSMS_TO_CP_ACTIONS:
-        raise ApiError(
-            404,
-            "unknown_action",
-            f"{action!r} is not an OCPP 1.6 action a central system sends",
-        )
-    payload = await _json_body(request, allow_empty=True)
-    charger = _charger_or_404(svc, charger_id)
-    session = request.app[SESSIONS].get(charger.id)
-    if session is None:
-        raise ApiError(409, "not_connected", f"charger {charger_id!r} is not connected")
-    refusal = _registration_refusal(charger.registration, action)
-    if refusal is not None:
-        raise ApiError(409, "not_accepted", refusal)
-    journal_request = _redacted_request(action, payload)
-    outcome: Json
-    try:
-        response = await session.call(action, payload)
-    except OcppError as err:
-        raise ApiError(400, "invalid_payload", err.description, errorCode=err.code) from None
-    except QueueFull:
-        raise ApiError(503, "busy", "too many operations are waiting for this charger") from None
-    except NotConnected as err:
-        outcome = {"outcome": "NotConnected"}
-        svc.record(
-            charger_id, "Operation", {"action": action, "request": journal_request, **outcome}
-        )
-        raise ApiError(409, "not_connected", str(err)) from None
-    except CallTimeout as err:
-        svc.record(
-            charger_id,
-            "Operation",
-            {"action": action, "request": journal_request, "outcome": "Timeout"},
-        )
-        raise ApiError(504, "timeout", str(err)) from None
-    except RemoteCallError as err:
-        svc.record(
-            charger_id,
-            "Operation",
-            {
-                "action": action,
-                "request": journal_request,
-                "outcome": "CallError",
-                "errorCode": err.error_code,
-                "errorDescription": err.description,
-            },
-        )
-        return json_response(
-            {
-                "error": "CallError",
-                "errorCode": err.error_code,
-                "detail": err.description,
-                "errorDetails": err.details,
-            },
-            502,
-        )
-    response = _redacted_response(action, response)
-    if (
-        action in ("TriggerMessage", "ExtendedTriggerMessage")
-        and response.get("status") == "Accepted"
-    ):
-        session.expect_triggered(str(payload.get("requestedMessage")))
-    await svc.chargers.persist()
-    svc.record(
-        charger_id,
-        "Operation",
-        {"action": action, "request": journal_request, "outcome": "Result", "response": response},
-    )
-    svc.publish(charger_id, action, {"request": journal_request, "response": response})
-    return json_response({"response": response})
-
-
 async def charger_events(request: web.Request) -> web.Response:
-    svc = _services(request)
-    charger = _charger_or_404(svc, request.match_info["charger_id"])
-    limit = _query_int(request, "limit", 100, 1, 1000) or 100
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    limit = query_int(request, "limit", 100, 1, 1000) or 100
     kind = request.query.get("kind")
     return json_response(svc.journal.events(charger_id=charger.id, kind=kind, limit=limit))
 
 
 async def charger_status_history(request: web.Request) -> web.Response:
-    svc = _services(request)
-    charger = _charger_or_404(svc, request.match_info["charger_id"])
-    limit = _query_int(request, "limit", 100, 1, 1000) or 100
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    limit = query_int(request, "limit", 100, 1, 1000) or 100
     records = svc.journal.status_history(charger.id, limit=limit)
     return json_response(
         [
@@ -351,11 +129,11 @@ async def charger_status_history(request: web.Request) -> web.Response:
 
 
 async def list_id_tags(request: web.Request) -> web.Response:
-    return json_response([t.to_json() for t in _services(request).id_tags])
+    return json_response([t.to_json() for t in services(request).id_tags])
 
 
 async def get_id_tag(request: web.Request) -> web.Response:
-    tag = _services(request).id_tags.get(request.match_info["id_tag"])
+    tag = services(request).id_tags.get(request.match_info["id_tag"])
     if tag is None:
         raise ApiError(404, "unknown_id_tag", "no such id tag")
     return json_response(tag.to_json())
@@ -391,9 +169,9 @@ def _parse_id_tag(id_tag: str, body: Json) -> IdTag:
 
 
 async def put_id_tag(request: web.Request) -> web.Response:
-    svc = _services(request)
+    svc = services(request)
     id_tag = request.match_info["id_tag"]
-    tag = _parse_id_tag(id_tag, await _json_body(request, allow_empty=True))
+    tag = _parse_id_tag(id_tag, await json_body(request, allow_empty=True))
     existed = svc.id_tags.get(id_tag) is not None
     svc.id_tags.put(tag)
     await svc.id_tags.persist()
@@ -402,7 +180,7 @@ async def put_id_tag(request: web.Request) -> web.Response:
 
 
 async def delete_id_tag(request: web.Request) -> web.Response:
-    svc = _services(request)
+    svc = services(request)
     id_tag = request.match_info["id_tag"]
     if not svc.id_tags.delete(id_tag):
         raise ApiError(404, "unknown_id_tag", "no such id tag")
@@ -438,18 +216,18 @@ def transaction_json(svc: Services, record: TransactionRecord) -> Json:
 
 
 async def list_transactions(request: web.Request) -> web.Response:
-    svc = _services(request)
+    svc = services(request)
     records = svc.journal.list_transactions(
         charger_id=request.query.get("chargerId"),
-        active=_query_bool(request, "active"),
-        limit=_query_int(request, "limit", 100, 1, 1000) or 100,
-        before_id=_query_int(request, "before", None, 1, 2**62),
+        active=query_bool(request, "active"),
+        limit=query_int(request, "limit", 100, 1, 1000) or 100,
+        before_id=query_int(request, "before", None, 1, 2**62),
     )
     return json_response([transaction_json(svc, r) for r in records])
 
 
 async def get_transaction(request: web.Request) -> web.Response:
-    svc = _services(request)
+    svc = services(request)
     try:
         transaction_id = int(request.match_info["transaction_id"])
     except ValueError:
@@ -458,7 +236,7 @@ async def get_transaction(request: web.Request) -> web.Response:
     if record is None:
         raise ApiError(404, "unknown_transaction", f"no transaction {transaction_id}")
     data = transaction_json(svc, record)
-    limit = _query_int(request, "limit", 1000, 1, 100000) or 1000
+    limit = query_int(request, "limit", 1000, 1, 100000) or 1000
     data["meterValues"] = [
         {"timestamp": s.timestamp, "sampledValue": s.sampled_value}
         for s in svc.journal.meter_samples(transaction_id, limit=limit)
@@ -468,7 +246,7 @@ async def get_transaction(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     return web.Response(
-        text=_services(request).metrics.render(),
+        text=services(request).metrics.render(),
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Content-Type-Options": "nosniff"},
@@ -486,7 +264,6 @@ def build_app(services: Services, sessions: SessionRegistry, token: str) -> web.
     r.add_get("/api/chargers", list_chargers)
     r.add_get("/api/chargers/{charger_id}", get_charger)
     r.add_put("/api/chargers/{charger_id}", put_charger)
-    r.add_post("/api/chargers/{charger_id}/ocpp/{action}", ocpp_operation)
     r.add_get("/api/chargers/{charger_id}/events", charger_events)
     r.add_get("/api/chargers/{charger_id}/status-history", charger_status_history)
     r.add_get("/api/id-tags", list_id_tags)
@@ -496,4 +273,5 @@ def build_app(services: Services, sessions: SessionRegistry, token: str) -> web.
     r.add_get("/api/transactions", list_transactions)
     r.add_get("/api/transactions/{transaction_id}", get_transaction)
     r.add_get("/metrics", metrics)
+    operations.add_routes(r)
     return app

@@ -1,0 +1,140 @@
+"""Pieces every API module shares: app keys, JSON errors, request parsing."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from edge.chargers import Charger
+from edge.services import Services
+from edge.session import SessionRegistry
+
+__all__ = [
+    "SERVICES",
+    "SESSIONS",
+    "TOKEN",
+    "ApiError",
+    "Json",
+    "charger_or_404",
+    "errors_and_auth",
+    "json_body",
+    "json_response",
+    "query_bool",
+    "query_int",
+    "services",
+]
+
+log = logging.getLogger("edge.web.api")
+
+SERVICES = web.AppKey("services", Services)
+SESSIONS = web.AppKey("sessions", SessionRegistry)
+TOKEN = web.AppKey("token", str)
+
+MAX_BODY = 1024 * 1024
+Json = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error answered as `{"error": code, "detail": detail}` with `status`."""
+
+    def __init__(self, status: int, code: str, detail: Any = None, **extra: Any) -> None:
+        super().__init__(code)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.extra = extra
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def _error_response(err: ApiError) -> web.Response:
+    return json_response({"error": err.code, "detail": err.detail, **err.extra}, err.status)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if path.startswith("/api/") and path != "/api/health":
+        token = request.app[TOKEN]
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), token.encode()
+        ):
+            response = _error_response(ApiError(401, "unauthorized", "Bearer token required"))
+            response.headers["WWW-Authenticate"] = 'Bearer realm="edge-csms"'
+            return response
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return _error_response(err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+            exc.status, "http_error"
+        )
+        return _error_response(ApiError(exc.status, code, exc.reason))
+    except Exception:
+        log.exception("API %s %s failed", request.method, path)
+        return _error_response(ApiError(500, "internal_error", "see the service log"))
+
+
+async def json_body(request: web.Request, *, allow_empty: bool = False) -> Json:
+    raw = await request.read()
+    if not raw.strip():
+        if allow_empty:
+            return {}
+        raise ApiError(400, "invalid_json", "a JSON object body is required")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise ApiError(400, "invalid_json", f"body is not JSON: {err.msg}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "body must be a JSON object")
+    return body
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
+def query_int(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_query", f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise ApiError(400, "invalid_query", f"{name} must be from {lo} to {hi}")
+    return value
+
+
+def query_bool(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise ApiError(400, "invalid_query", f"{name} must be true or false")
+
+
+def charger_or_404(svc: Services, charger_id: str) -> Charger:
+    charger = svc.chargers.get(charger_id)
+    if charger is None:
+        raise ApiError(404, "unknown_charger", f"no charger {charger_id!r}")
+    return charger

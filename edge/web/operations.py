@@ -1,0 +1,187 @@
+"""Operations sent to chargers: any OCPP action, the predicted schedule, operator limits.
+
+Every operation is checked (schema, and the spec rules a schema cannot express,
+unless `?force=true`), sent through the charger's session, journalled with its
+outcome (secrets masked), and its accepted effects recorded.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.chargers import Registration
+from edge.features import CHECKS, smart_charging
+from edge.features.core import SECRET_KEYS
+from edge.ocppj import CSMS_TO_CP_ACTIONS, OcppError, QueueFull, parse_datetime, validate_request
+from edge.session import CallTimeout, NotConnected, RemoteCallError
+from edge.web.common import (
+    SESSIONS,
+    ApiError,
+    Json,
+    charger_or_404,
+    json_body,
+    json_response,
+    query_bool,
+    query_int,
+    services,
+)
+from profiles.model import ChargingRateUnit
+
+__all__ = ["add_routes"]
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and key.casefold() in SECRET_KEYS
+
+
+def _redacted_request(action: str, payload: Json) -> Json:
+    """The request as journalled: write-only values (AuthorizationKey) masked."""
+    if action == "ChangeConfiguration" and _is_secret_key(payload.get("key")):
+        return {**payload, "value": "***"}
+    return payload
+
+
+def _redacted_response(action: str, response: Json) -> Json:
+    """A charger's answer with write-only values masked; a charger must never report
+    AuthorizationKey (OCPP 1.6 §9.1), but a faulty one might."""
+    if action != "GetConfiguration" or not isinstance(response.get("configurationKey"), list):
+        return response
+    keys = [
+        {**entry, "value": "***"}
+        if _is_secret_key(entry.get("key")) and "value" in entry
+        else entry
+        for entry in response["configurationKey"]
+    ]
+    return {**response, "configurationKey": keys}
+
+
+def _registration_refusal(registration: Registration, action: str) -> str | None:
+    """Why an operation must not be sent to a charger in this registration state, if so.
+
+    OCPP 1.6 §4.2: a Rejected charger does not answer and the CSMS SHOULD NOT
+    initiate anything; while Pending the CSMS may configure the charger, but
+    RemoteStartTransaction and RemoteStopTransaction are not allowed.
+    """
+    if registration is Registration.REJECTED:
+        return "the charger is Rejected; change its registration first"
+    if registration is Registration.PENDING and action in (
+        "RemoteStartTransaction",
+        "RemoteStopTransaction",
+    ):
+        return f"{action} is not allowed while the charger is Pending"
+    return None
+
+
+async def ocpp_operation(request: web.Request) -> web.Response:
+    svc = services(request)
+    charger_id = request.match_info["charger_id"]
+    action = request.match_info["action"]
+    if action not in CSMS_TO_CP_ACTIONS:
+        raise ApiError(
+            404,
+            "unknown_action",
+            f"{action!r} is not an OCPP 1.6 action a central system sends",
+        )
+    payload = await json_body(request, allow_empty=True)
+    charger = charger_or_404(svc, charger_id)
+    session = request.app[SESSIONS].get(charger.id)
+    if session is None:
+        raise ApiError(409, "not_connected", f"charger {charger_id!r} is not connected")
+    refusal = _registration_refusal(charger.registration, action)
+    if refusal is not None:
+        raise ApiError(409, "not_accepted", refusal)
+    check = CHECKS.get(action)
+    if check is not None and not query_bool(request, "force"):
+        try:
+            validate_request(action, payload, strict=True)
+        except OcppError as err:
+            raise ApiError(400, "invalid_payload", err.description, errorCode=err.code) from None
+        problems = check(svc, charger, payload)
+        if problems:
+            # Spec rules a schema cannot express; ?force=true sends it anyway.
+            raise ApiError(400, "invalid_profile", problems)
+    journal_request = _redacted_request(action, payload)
+    outcome: Json
+    try:
+        response = await session.call(action, payload)
+    except OcppError as err:
+        raise ApiError(400, "invalid_payload", err.description, errorCode=err.code) from None
+    except QueueFull:
+        raise ApiError(503, "busy", "too many operations are waiting for this charger") from None
+    except NotConnected as err:
+        outcome = {"outcome": "NotConnected"}
+        svc.record(
+            charger_id, "Operation", {"action": action, "request": journal_request, **outcome}
+        )
+        raise ApiError(409, "not_connected", str(err)) from None
+    except CallTimeout as err:
+        svc.record(
+            charger_id,
+            "Operation",
+            {"action": action, "request": journal_request, "outcome": "Timeout"},
+        )
+        raise ApiError(504, "timeout", str(err)) from None
+    except RemoteCallError as err:
+        svc.record(
+            charger_id,
+            "Operation",
+            {
+                "action": action,
+                "request": journal_request,
+                "outcome": "CallError",
+                "errorCode": err.error_code,
+                "errorDescription": err.description,
+            },
+        )
+        return json_response(
+            {
+                "error": "CallError",
+                "errorCode": err.error_code,
+                "detail": err.description,
+                "errorDetails": err.details,
+            },
+            502,
+        )
+    response = _redacted_response(action, response)
+    if (
+        action in ("TriggerMessage", "ExtendedTriggerMessage")
+        and response.get("status") == "Accepted"
+    ):
+        session.expect_triggered(str(payload.get("requestedMessage")))
+    await svc.chargers.persist()
+    svc.record(
+        charger_id,
+        "Operation",
+        {"action": action, "request": journal_request, "outcome": "Result", "response": response},
+    )
+    svc.publish(charger_id, action, {"request": journal_request, "response": response})
+    return json_response({"response": response})
+
+
+async def charger_schedule(request: web.Request) -> web.Response:
+    """The composite schedule the CSMS expects a connector to apply (GetCompositeSchedule shape)."""
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    connector_id = query_int(request, "connectorId", None, 0, 1000)
+    duration = query_int(request, "duration", None, 1, 31 * 86400)
+    if connector_id is None or duration is None:
+        raise ApiError(400, "invalid_query", "connectorId and duration are required")
+    try:
+        unit = ChargingRateUnit(request.query.get("unit", "A"))
+    except ValueError:
+        raise ApiError(400, "invalid_query", "unit must be A or W") from None
+    start = svc.now()
+    if "start" in request.query:
+        try:
+            start = parse_datetime(request.query["start"])
+        except ValueError:
+            raise ApiError(400, "invalid_query", "start must be an ISO 8601 time") from None
+    composite = smart_charging.predicted_schedule(
+        svc, charger, connector_id=connector_id, start=start, duration=duration, unit=unit
+    )
+    return json_response(smart_charging.schedule_json(svc, charger, composite, connector_id))
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/api/chargers/{charger_id}/ocpp/{action}", ocpp_operation)
+    router.add_get("/api/chargers/{charger_id}/schedule", charger_schedule)
