@@ -23,6 +23,7 @@ from aiohttp import web
 
 from edge.chargers import ChargerRegistry, Registration
 from edge.config import Config
+from edge.features import smart_charging
 from edge.id_tags import IdTagList
 from edge.memory import release_free_memory
 from edge.metrics import Metrics
@@ -159,6 +160,7 @@ class App:
             clock=self.clock,
         )
         self._restore_state()
+        smart_charging.subscribe(self.services)
         self.sessions = SessionRegistry(self.spawn)
         self._register_gauges()
 

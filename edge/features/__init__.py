@@ -6,10 +6,14 @@ The tables are built explicitly here: no decorator-filled global registry.
 
 from __future__ import annotations
 
-from edge.features import core, firmware, security
-from edge.features.base import Handler, Recorder
+from edge.features import core, firmware, security, smart_charging
+from edge.features.base import Check, Handler, Recorder
 
-__all__ = ["HANDLERS", "RECORDERS", "Handler", "Recorder"]
+__all__ = ["CHECKS", "HANDLERS", "RECORDERS", "Check", "Handler", "Recorder"]
 
+# Charger → CSMS calls.
 HANDLERS: dict[str, Handler] = {**core.HANDLERS, **firmware.HANDLERS, **security.HANDLERS}
-RECORDERS: dict[str, Recorder] = {**core.RECORDERS}
+# Effects of CSMS → charger calls the charger answered.
+RECORDERS: dict[str, Recorder] = {**core.RECORDERS, **smart_charging.RECORDERS}
+# Spec rules checked before an operator's call is sent (skipped with force).
+CHECKS: dict[str, Check] = {**smart_charging.CHECKS}

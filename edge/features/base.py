@@ -9,7 +9,7 @@ from edge.chargers import Charger
 from edge.ocppj import format_datetime, parse_datetime
 from edge.services import Services
 
-__all__ = ["Handler", "Recorder", "normalise_time"]
+__all__ = ["Check", "Handler", "Recorder", "normalise_time"]
 
 Payload = dict[str, Any]
 
@@ -19,6 +19,10 @@ Handler = Callable[[Services, Charger, Payload], Awaitable[Payload]]
 
 # Records the effect of a CSMS→charger CALL the charger answered (request, response).
 Recorder = Callable[[Services, Charger, Payload, Payload], None]
+
+# Checks an operator's CSMS→charger request against rules a schema cannot express;
+# returns the problems as {"field", "message"} (empty: fine to send).
+Check = Callable[[Services, Charger, Payload], list[dict[str, str]]]
 
 
 def normalise_time(value: str) -> str:

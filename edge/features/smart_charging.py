@@ -1,0 +1,314 @@
+"""OCPP 1.6 Smart Charging profile: what the CSMS believes each charger holds, and predicts.
+
+CSMS → charger (through the API): SetChargingProfile, ClearChargingProfile,
+GetCompositeSchedule, and RemoteStartTransaction carrying a TxProfile.
+
+The CSMS mirrors each charger's installed profiles (`profiles.installed`) from the
+results the charger gives: a profile is recorded only once Accepted, cleared by the
+same rules the charger applies, and a TxProfile ends with its transaction. From that
+mirror `profiles.composite` predicts the composite schedule; the charger's own
+GetCompositeSchedule answer is kept beside the prediction with their differences.
+Operator requests are checked against the spec's rules before anything is sent
+(`profiles.validation`); `force` sends them regardless, as certification tools need.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from edge.chargers import Charger
+from edge.features.base import Payload
+from edge.services import ChargerEvent, Services
+from profiles.composite import CompositeSchedule, composite_schedule, to_charging_schedule
+from profiles.installed import InstalledProfiles
+from profiles.model import (
+    ChargingProfilePurpose,
+    ChargingRateUnit,
+    ProfileFormatError,
+    format_time,
+    parse_profile,
+    parse_schedule,
+    parse_time,
+    render_schedule,
+)
+from profiles.validation import validate_profile
+
+__all__ = [
+    "CHECKS",
+    "RECORDERS",
+    "installed_profiles",
+    "predicted_schedule",
+    "subscribe",
+]
+
+log = logging.getLogger(__name__)
+
+# A TxProfile sent with RemoteStartTransaction waits this long for its transaction.
+REMOTE_START_PROFILE_TTL = timedelta(minutes=10)
+
+
+def installed_profiles(charger: Charger) -> InstalledProfiles:
+    """The profiles the CSMS believes `charger` holds."""
+    return InstalledProfiles.from_json(charger.doc.get("chargingProfiles", []))
+
+
+def _save(svc: Services, charger: Charger, installed: InstalledProfiles) -> None:
+    svc.chargers.update(charger, chargingProfiles=installed.to_json())
+
+
+def _active_transaction(
+    svc: Services, charger: Charger, connector_id: int
+) -> tuple[int | None, datetime | None]:
+    state = charger.connectors.get(connector_id)
+    transaction_id = state.transaction_id if state is not None else None
+    if transaction_id is None:
+        return None, None
+    active = svc.transactions.get(transaction_id)
+    if active is None:
+        return transaction_id, None
+    return transaction_id, parse_time(active.start_time)
+
+
+# --- checks before sending --------------------------------------------------------------
+
+
+def _problems(exc: ProfileFormatError, field: str) -> list[dict[str, str]]:
+    return [{"field": field, "message": str(exc)}]
+
+
+def check_set_charging_profile(
+    svc: Services, charger: Charger, req: Payload
+) -> list[dict[str, str]]:
+    connector_id: int = req["connectorId"]
+    try:
+        profile = parse_profile(req["csChargingProfiles"])
+    except ProfileFormatError as exc:
+        return _problems(exc, "csChargingProfiles")
+    transaction_id, _ = _active_transaction(svc, charger, connector_id)
+    return [
+        {"field": f"csChargingProfiles.{p.field}", "message": p.message}
+        for p in validate_profile(
+            profile, connector_id=connector_id, active_transaction_id=transaction_id
+        )
+    ]
+
+
+def check_remote_start(svc: Services, charger: Charger, req: Payload) -> list[dict[str, str]]:
+    if "chargingProfile" not in req:
+        return []
+    try:
+        profile = parse_profile(req["chargingProfile"])
+    except ProfileFormatError as exc:
+        return _problems(exc, "chargingProfile")
+    # Inside RemoteStartTransaction the TxProfile precedes its transaction (1.6 §5.11).
+    return [
+        {"field": f"chargingProfile.{p.field}", "message": p.message}
+        for p in validate_profile(
+            profile,
+            connector_id=req.get("connectorId", 0),
+            active_transaction_id=None,
+            in_remote_start=True,
+        )
+    ]
+
+
+# --- recording results ------------------------------------------------------------------
+
+
+def record_set_charging_profile(
+    svc: Services, charger: Charger, req: Payload, res: Payload
+) -> None:
+    if res["status"] != "Accepted":
+        return
+    profile = parse_profile(req["csChargingProfiles"])
+    _save(svc, charger, installed_profiles(charger).set(req["connectorId"], profile))
+
+
+def record_clear_charging_profile(
+    svc: Services, charger: Charger, req: Payload, res: Payload
+) -> None:
+    if res["status"] != "Accepted":
+        return
+    purpose = req.get("chargingProfilePurpose")
+    installed, removed = installed_profiles(charger).clear(
+        profile_id=req.get("id"),
+        connector_id=req.get("connectorId"),
+        purpose=ChargingProfilePurpose(purpose) if purpose is not None else None,
+        stack_level=req.get("stackLevel"),
+    )
+    if removed:
+        _save(svc, charger, installed)
+
+
+def record_remote_start(svc: Services, charger: Charger, req: Payload, res: Payload) -> None:
+    if res["status"] != "Accepted" or "chargingProfile" not in req:
+        return
+    # The charger installs the TxProfile when the transaction starts, with its id.
+    pending = [p for p in charger.doc.get("pendingTxProfiles", []) if p["idTag"] != req["idTag"]]
+    pending.append(
+        {
+            "idTag": req["idTag"],
+            "connectorId": req.get("connectorId"),
+            "chargingProfile": req["chargingProfile"],
+            "expires": format_time(svc.now() + REMOTE_START_PROFILE_TTL),
+        }
+    )
+    svc.chargers.update(charger, pendingTxProfiles=pending)
+
+
+def record_get_composite_schedule(
+    svc: Services, charger: Charger, req: Payload, res: Payload
+) -> None:
+    connector_id: int = req["connectorId"]
+    entry: dict[str, Any] = {"at": svc.now_text(), "request": req, "reported": res}
+    if res["status"] == "Accepted" and "chargingSchedule" in res:
+        reported = parse_schedule(res["chargingSchedule"])
+        start = parse_time(res["scheduleStart"]) if "scheduleStart" in res else svc.now()
+        duration = reported.duration if reported.duration is not None else req["duration"]
+        composite = predicted_schedule(
+            svc, charger, connector_id=connector_id, start=start, duration=duration,
+            unit=reported.charging_rate_unit,
+        )  # fmt: skip
+        predicted = to_charging_schedule(
+            composite, default_limit=_rating(svc, charger, composite.unit)
+        )
+        assert predicted is not None
+        entry["predicted"] = render_schedule(replace(predicted, start_schedule=None))
+        entry["differences"] = schedule_differences(predicted.periods, reported.periods, duration)
+        entry["matches"] = not entry["differences"]
+    schedules = dict(charger.doc.get("compositeSchedules", {}))
+    schedules[str(connector_id)] = entry
+    svc.chargers.update(charger, compositeSchedules=schedules)
+
+
+def schedule_differences(predicted: Any, reported: Any, duration: int) -> list[dict[str, Any]]:
+    """Where two step functions over [0, duration) differ: one entry per differing stretch."""
+
+    def limit_at(periods: Any, t: int) -> float | None:
+        current = None
+        for period in periods:
+            if period.start_period <= t:
+                current = round(period.limit, 1)
+        return current
+
+    breakpoints = sorted(
+        {0} | {p.start_period for p in predicted} | {p.start_period for p in reported}
+    )
+    differences = []
+    for t in breakpoints:
+        if t >= duration:
+            continue
+        ours, theirs = limit_at(predicted, t), limit_at(reported, t)
+        if ours != theirs:
+            differences.append({"startPeriod": t, "predicted": ours, "reported": theirs})
+    return differences
+
+
+RECORDERS = {
+    "ClearChargingProfile": record_clear_charging_profile,
+    "GetCompositeSchedule": record_get_composite_schedule,
+    "RemoteStartTransaction": record_remote_start,
+    "SetChargingProfile": record_set_charging_profile,
+}
+
+CHECKS = {
+    "RemoteStartTransaction": check_remote_start,
+    "SetChargingProfile": check_set_charging_profile,
+}
+
+
+# --- prediction ---------------------------------------------------------------------------
+
+
+def _rating(svc: Services, charger: Charger, unit: ChargingRateUnit) -> float:
+    """What the charger applies where no profile limits it: its configured maximum."""
+    settings = svc.config.chargers.get(charger.id)
+    amps = settings.max_current if settings is not None else 32.0
+    return amps if unit is ChargingRateUnit.A else amps * 230.0 * 3
+
+
+def predicted_schedule(
+    svc: Services,
+    charger: Charger,
+    *,
+    connector_id: int,
+    start: datetime,
+    duration: int,
+    unit: ChargingRateUnit,
+) -> CompositeSchedule:
+    """The composite schedule the CSMS expects `charger` to apply on `connector_id`."""
+    transaction_id, transaction_start = _active_transaction(svc, charger, connector_id)
+    placed = [(item.connector_id, item.profile) for item in installed_profiles(charger)]
+    return composite_schedule(
+        placed,
+        connector_id=connector_id,
+        start=start,
+        duration=duration,
+        unit=unit,
+        transaction_id=transaction_id,
+        transaction_start=transaction_start,
+    )
+
+
+def schedule_json(
+    svc: Services, charger: Charger, composite: CompositeSchedule, connector_id: int
+) -> Payload:
+    """The prediction in GetCompositeSchedule.conf's shape; unconstrained stretches get the
+    charger's rating and are listed in `unconstrainedPeriods`."""
+    schedule = to_charging_schedule(composite, default_limit=_rating(svc, charger, composite.unit))
+    assert schedule is not None
+    return {
+        "connectorId": connector_id,
+        "scheduleStart": format_time(composite.start),
+        "chargingSchedule": render_schedule(replace(schedule, start_schedule=None)),
+        "unconstrainedPeriods": [p.start_period for p in composite.periods if p.limit is None],
+    }
+
+
+# --- transactions -------------------------------------------------------------------------
+
+
+def _on_event(svc: Services, event: ChargerEvent) -> None:
+    charger = svc.chargers.get(event.charger_id)
+    if charger is None:
+        return
+    if event.kind == "TransactionStarted":
+        _attach_remote_start_profile(svc, charger, event.data)
+    elif event.kind == "TransactionStopped":
+        installed, removed = installed_profiles(charger).transaction_ended(
+            event.data["connectorId"], event.data["transactionId"]
+        )
+        if removed:
+            _save(svc, charger, installed)
+
+
+def _attach_remote_start_profile(svc: Services, charger: Charger, data: Payload) -> None:
+    pending = charger.doc.get("pendingTxProfiles", [])
+    if not pending:
+        return
+    now = svc.now()
+    keep, attached = [], None
+    for entry in pending:
+        if parse_time(entry["expires"]) <= now:
+            continue
+        matches = entry["idTag"].casefold() == str(data["idTag"]).casefold() and entry[
+            "connectorId"
+        ] in (None, data["connectorId"])
+        if matches and attached is None:
+            attached = entry
+        else:
+            keep.append(entry)
+    if attached is not None:
+        profile = replace(
+            parse_profile(attached["chargingProfile"]), transaction_id=data["transactionId"]
+        )
+        _save(svc, charger, installed_profiles(charger).set(data["connectorId"], profile))
+    svc.chargers.update(charger, pendingTxProfiles=keep)
+
+
+def subscribe(svc: Services) -> None:
+    """Follow transactions: attach RemoteStart TxProfiles, end TxProfiles with their transaction."""
+    svc.events.subscribe(lambda event: _on_event(svc, event))
