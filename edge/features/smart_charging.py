@@ -25,8 +25,12 @@ from edge.services import ChargerEvent, Services
 from profiles.composite import CompositeSchedule, composite_schedule, to_charging_schedule
 from profiles.installed import InstalledProfiles
 from profiles.model import (
+    ChargingProfile,
+    ChargingProfileKind,
     ChargingProfilePurpose,
     ChargingRateUnit,
+    ChargingSchedule,
+    ChargingSchedulePeriod,
     ProfileFormatError,
     format_time,
     parse_profile,
@@ -40,6 +44,9 @@ __all__ = [
     "CHECKS",
     "RECORDERS",
     "installed_profiles",
+    "is_operator_limit",
+    "operator_limit",
+    "operator_stack_level",
     "predicted_schedule",
     "subscribe",
 ]
@@ -266,6 +273,69 @@ def schedule_json(
         "chargingSchedule": render_schedule(replace(schedule, start_schedule=None)),
         "unconstrainedPeriods": [p.start_period for p in composite.periods if p.limit is None],
     }
+
+
+# --- operator limits ----------------------------------------------------------------------
+
+# Profiles the CSMS creates for "limit this charger/connector" use ids from here on:
+# one per connector (id = base + connectorId), so a new limit replaces the old one
+# and "clear my limits" never touches profiles someone else installed.
+OPERATOR_LIMIT_ID_BASE = 900_000
+# Stack level used when the charger has not reported ChargeProfileMaxStackLevel.
+DEFAULT_OPERATOR_STACK_LEVEL = 8
+
+
+def operator_stack_level(charger: Charger) -> int:
+    """The highest stack level the charger accepts: an operator limit sits on top."""
+    reported = charger.doc.get("configuration", {}).get("ChargeProfileMaxStackLevel", {})
+    try:
+        return max(0, int(reported.get("value")))
+    except (TypeError, ValueError):
+        return DEFAULT_OPERATOR_STACK_LEVEL
+
+
+def is_operator_limit(profile_id: int) -> bool:
+    return OPERATOR_LIMIT_ID_BASE <= profile_id < OPERATOR_LIMIT_ID_BASE + 100_000
+
+
+def operator_limit(
+    *,
+    connector_id: int,
+    limit: float,
+    unit: ChargingRateUnit,
+    now: datetime,
+    until: datetime | None,
+    stack_level: int,
+    number_phases: int | None = None,
+) -> ChargingProfile:
+    """The profile for "limit connector N (0: the whole charger) to `limit` until `until`".
+
+    Connector 0 gets a ChargePointMaxProfile, which bounds every transaction. A
+    connector gets a TxDefaultProfile at the top stack level: it bounds its current
+    and future transactions, unless a transaction carries its own TxProfile (which
+    replaces TxDefault for that transaction, OCPP 1.6 §3.13.2). The limit ends by
+    validTo rather than by duration, so nothing lingers after `until`.
+    """
+    start = now.replace(microsecond=0)
+    purpose = (
+        ChargingProfilePurpose.CHARGE_POINT_MAX if connector_id == 0
+        else ChargingProfilePurpose.TX_DEFAULT
+    )  # fmt: skip
+    return ChargingProfile(
+        charging_profile_id=OPERATOR_LIMIT_ID_BASE + connector_id,
+        stack_level=stack_level,
+        purpose=purpose,
+        kind=ChargingProfileKind.ABSOLUTE,
+        valid_from=start,
+        valid_to=until,
+        schedule=ChargingSchedule(
+            charging_rate_unit=unit,
+            start_schedule=start,
+            periods=(
+                ChargingSchedulePeriod(start_period=0, limit=limit, number_phases=number_phases),
+            ),
+        ),
+    )
 
 
 # --- transactions -------------------------------------------------------------------------

@@ -7,9 +7,11 @@ outcome (secrets masked), and its accepted effects recorded.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 
-from edge.chargers import Registration
+from edge.chargers import Charger, Registration
 from edge.features import CHECKS, smart_charging
 from edge.features.core import SECRET_KEYS
 from edge.ocppj import CSMS_TO_CP_ACTIONS, OcppError, QueueFull, parse_datetime, validate_request
@@ -25,7 +27,7 @@ from edge.web.common import (
     query_int,
     services,
 )
-from profiles.model import ChargingRateUnit
+from profiles.model import ChargingRateUnit, render_profile
 
 __all__ = ["add_routes"]
 
@@ -72,26 +74,24 @@ def _registration_refusal(registration: Registration, action: str) -> str | None
     return None
 
 
-async def ocpp_operation(request: web.Request) -> web.Response:
+async def send_operation(
+    request: web.Request, charger: Charger, action: str, payload: Json, *, force: bool = False
+) -> Json:
+    """Check, send, journal and record one CSMS→charger call; return the charger's answer.
+
+    Raises:
+        ApiError: 400 invalid payload or profile, 409 not connected / not accepted,
+            502 CALLERROR or invalid answer, 503 queue full, 504 no answer in time.
+    """
     svc = services(request)
-    charger_id = request.match_info["charger_id"]
-    action = request.match_info["action"]
-    if action not in CSMS_TO_CP_ACTIONS:
-        raise ApiError(
-            404,
-            "unknown_action",
-            f"{action!r} is not an OCPP 1.6 action a central system sends",
-        )
-    payload = await json_body(request, allow_empty=True)
-    charger = charger_or_404(svc, charger_id)
     session = request.app[SESSIONS].get(charger.id)
     if session is None:
-        raise ApiError(409, "not_connected", f"charger {charger_id!r} is not connected")
+        raise ApiError(409, "not_connected", f"charger {charger.id!r} is not connected")
     refusal = _registration_refusal(charger.registration, action)
     if refusal is not None:
         raise ApiError(409, "not_accepted", refusal)
     check = CHECKS.get(action)
-    if check is not None and not query_bool(request, "force"):
+    if check is not None and not force:
         try:
             validate_request(action, payload, strict=True)
         except OcppError as err:
@@ -100,8 +100,7 @@ async def ocpp_operation(request: web.Request) -> web.Response:
         if problems:
             # Spec rules a schema cannot express; ?force=true sends it anyway.
             raise ApiError(400, "invalid_profile", problems)
-    journal_request = _redacted_request(action, payload)
-    outcome: Json
+    entry: Json = {"action": action, "request": _redacted_request(action, payload)}
     try:
         response = await session.call(action, payload)
     except OcppError as err:
@@ -109,52 +108,44 @@ async def ocpp_operation(request: web.Request) -> web.Response:
     except QueueFull:
         raise ApiError(503, "busy", "too many operations are waiting for this charger") from None
     except NotConnected as err:
-        outcome = {"outcome": "NotConnected"}
-        svc.record(
-            charger_id, "Operation", {"action": action, "request": journal_request, **outcome}
-        )
+        svc.record(charger.id, "Operation", {**entry, "outcome": "NotConnected"})
         raise ApiError(409, "not_connected", str(err)) from None
     except CallTimeout as err:
-        svc.record(
-            charger_id,
-            "Operation",
-            {"action": action, "request": journal_request, "outcome": "Timeout"},
-        )
+        svc.record(charger.id, "Operation", {**entry, "outcome": "Timeout"})
         raise ApiError(504, "timeout", str(err)) from None
     except RemoteCallError as err:
         svc.record(
-            charger_id,
+            charger.id,
             "Operation",
-            {
-                "action": action,
-                "request": journal_request,
-                "outcome": "CallError",
-                "errorCode": err.error_code,
-                "errorDescription": err.description,
-            },
-        )
-        return json_response(
-            {
-                "error": "CallError",
-                "errorCode": err.error_code,
-                "detail": err.description,
-                "errorDetails": err.details,
-            },
-            502,
-        )
+            {**entry, "outcome": "CallError", "errorCode": err.error_code,
+             "errorDescription": err.description},
+        )  # fmt: skip
+        raise ApiError(
+            502, "CallError", err.description, errorCode=err.error_code, errorDetails=err.details
+        ) from None
     response = _redacted_response(action, response)
-    if (
-        action in ("TriggerMessage", "ExtendedTriggerMessage")
-        and response.get("status") == "Accepted"
+    if action in ("TriggerMessage", "ExtendedTriggerMessage") and response.get("status") == (
+        "Accepted"
     ):
         session.expect_triggered(str(payload.get("requestedMessage")))
     await svc.chargers.persist()
-    svc.record(
-        charger_id,
-        "Operation",
-        {"action": action, "request": journal_request, "outcome": "Result", "response": response},
-    )
-    svc.publish(charger_id, action, {"request": journal_request, "response": response})
+    svc.record(charger.id, "Operation", {**entry, "outcome": "Result", "response": response})
+    svc.publish(charger.id, action, {"request": entry["request"], "response": response})
+    return response
+
+
+async def ocpp_operation(request: web.Request) -> web.Response:
+    """POST /api/chargers/{id}/ocpp/{Action}: any CSMS→charger action, payload as given."""
+    svc = services(request)
+    action = request.match_info["action"]
+    if action not in CSMS_TO_CP_ACTIONS:
+        raise ApiError(
+            404, "unknown_action", f"{action!r} is not an OCPP 1.6 action a central system sends"
+        )
+    payload = await json_body(request, allow_empty=True)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    force = bool(query_bool(request, "force"))
+    response = await send_operation(request, charger, action, payload, force=force)
     return json_response({"response": response})
 
 
@@ -182,6 +173,77 @@ async def charger_schedule(request: web.Request) -> web.Response:
     return json_response(smart_charging.schedule_json(svc, charger, composite, connector_id))
 
 
+def _limit_request(
+    body: Json, now: datetime
+) -> tuple[int, float, ChargingRateUnit, datetime | None, int | None]:
+    unknown = set(body) - {"connectorId", "limit", "unit", "until", "numberPhases"}
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown fields: {', '.join(sorted(unknown))}")
+    connector_id = body.get("connectorId", 0)
+    if isinstance(connector_id, bool) or not isinstance(connector_id, int) or connector_id < 0:
+        raise ApiError(
+            400, "invalid_request", "connectorId must be 0 (whole charger) or a connector"
+        )
+    limit = body.get("limit")
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit <= 1e6:
+        raise ApiError(400, "invalid_request", "limit must be a number of A or W, 0 or more")
+    try:
+        unit = ChargingRateUnit(body.get("unit", "A"))
+    except ValueError:
+        raise ApiError(400, "invalid_request", "unit must be A or W") from None
+    until = None
+    if body.get("until") is not None:
+        try:
+            until = parse_datetime(str(body["until"]))
+        except ValueError:
+            raise ApiError(400, "invalid_request", "until must be an ISO 8601 time") from None
+        if until <= now:
+            raise ApiError(400, "invalid_request", "until must be in the future")
+    phases = body.get("numberPhases")
+    if phases is not None and (isinstance(phases, bool) or phases not in (1, 2, 3)):
+        raise ApiError(400, "invalid_request", "numberPhases must be 1, 2 or 3")
+    return connector_id, float(limit), unit, until, phases
+
+
+async def set_limit(request: web.Request) -> web.Response:
+    """POST /api/chargers/{id}/limits: limit a connector (0: the whole charger) until a time."""
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    now = svc.now()
+    connector_id, limit, unit, until, phases = _limit_request(await json_body(request), now)
+    profile = smart_charging.operator_limit(
+        connector_id=connector_id, limit=limit, unit=unit, now=now, until=until,
+        stack_level=smart_charging.operator_stack_level(charger), number_phases=phases,
+    )  # fmt: skip
+    payload = {"connectorId": connector_id, "csChargingProfiles": render_profile(profile)}
+    response = await send_operation(request, charger, "SetChargingProfile", payload)
+    return json_response({"response": response, **payload})
+
+
+async def clear_limits(request: web.Request) -> web.Response:
+    """DELETE /api/chargers/{id}/limits[?connectorId=N]: remove the operator's limits."""
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    connector_id = query_int(request, "connectorId", None, 0, 1000)
+    if connector_id is not None:
+        ids = [smart_charging.OPERATOR_LIMIT_ID_BASE + connector_id]
+    else:
+        ids = sorted(
+            item.profile.charging_profile_id
+            for item in smart_charging.installed_profiles(charger)
+            if smart_charging.is_operator_limit(item.profile.charging_profile_id)
+        )
+    results = []
+    for profile_id in ids:
+        response = await send_operation(
+            request, charger, "ClearChargingProfile", {"id": profile_id}
+        )
+        results.append({"chargingProfileId": profile_id, "response": response})
+    return json_response({"cleared": results})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/api/chargers/{charger_id}/ocpp/{action}", ocpp_operation)
     router.add_get("/api/chargers/{charger_id}/schedule", charger_schedule)
+    router.add_post("/api/chargers/{charger_id}/limits", set_limit)
+    router.add_delete("/api/chargers/{charger_id}/limits", clear_limits)

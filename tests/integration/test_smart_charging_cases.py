@@ -384,3 +384,82 @@ async def test_profiles_survive_a_csms_restart(config: Config) -> None:
     async with App(config) as app, aiohttp.ClientSession() as session:
         api = Api(session, f"http://127.0.0.1:{app.web_port}")
         assert await installed(api) == [{"connectorId": 1, "chargingProfile": sent}]
+
+
+async def test_limit_a_connector_until_a_time(app: App, api: Api) -> None:
+    """'Limit connector 1 to 16 A until T' sends a top-level Absolute TxDefault ending by validTo;
+    the prediction follows it and nothing lingers after T."""
+    async with booted(app) as cp:
+        cp.answers["GetConfiguration"] = {
+            "configurationKey": [
+                {"key": "ChargeProfileMaxStackLevel", "readonly": True, "value": "5"}
+            ]
+        }
+        await api.operation(CP, "GetConfiguration", {"key": ["ChargeProfileMaxStackLevel"]})
+        until = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        code, body = await api.request(
+            "POST",
+            f"/api/chargers/{CP}/limits",
+            {"connectorId": 1, "limit": 16, "until": iso(until)},
+        )
+        assert code == 200, body
+        assert body["response"] == {"status": "Accepted"}
+        sent = (await cp.wait_for_call("SetChargingProfile"))["csChargingProfiles"]
+        assert sent["chargingProfilePurpose"] == "TxDefaultProfile"
+        assert sent["chargingProfileKind"] == "Absolute"
+        assert sent["stackLevel"] == 5
+        assert sent["validTo"] == iso(until)
+        assert "duration" not in sent["chargingSchedule"]
+        assert sent["chargingSchedule"]["chargingSchedulePeriod"] == [
+            {"startPeriod": 0, "limit": 16.0}
+        ]
+        assert installed_ids(await installed(api)) == {sent["chargingProfileId"]}
+        schedule = await api.get(f"/api/chargers/{CP}/schedule?connectorId=1&duration=7200")
+        periods = schedule["chargingSchedule"]["chargingSchedulePeriod"]
+        assert periods[0]["limit"] == 16.0
+        assert len(periods) == 2 and 3590 <= periods[1]["startPeriod"] <= 3600
+        assert schedule["unconstrainedPeriods"] == [periods[1]["startPeriod"]]
+
+
+async def test_limit_the_whole_charger_then_clear(app: App, api: Api) -> None:
+    """Connector 0 gets a ChargePointMaxProfile in W; clearing removes only operator limits."""
+    async with booted(app) as cp:
+        other = profile(5, "TxDefaultProfile", [(0, 20.0)], kind="Relative")
+        await api.operation(
+            CP, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": other}
+        )
+        code, body = await api.request(
+            "POST", f"/api/chargers/{CP}/limits", {"limit": 11000, "unit": "W"}
+        )
+        assert code == 200, body
+        assert body["connectorId"] == 0
+        limit = body["csChargingProfiles"]
+        assert limit["chargingProfilePurpose"] == "ChargePointMaxProfile"
+        assert limit["chargingSchedule"]["chargingRateUnit"] == "W"
+        assert "validTo" not in limit  # no end given: until cleared
+        assert installed_ids(await installed(api)) == {5, limit["chargingProfileId"]}
+        code, body = await api.request("DELETE", f"/api/chargers/{CP}/limits")
+        assert code == 200
+        assert [c["chargingProfileId"] for c in body["cleared"]] == [limit["chargingProfileId"]]
+        assert cp.received_calls[-1] == ("ClearChargingProfile", {"id": limit["chargingProfileId"]})
+        assert installed_ids(await installed(api)) == {5}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"limit": -1},
+        {"limit": "16"},
+        {"limit": 16, "unit": "kW"},
+        {"limit": 16, "until": "2000-01-01T00:00:00Z"},
+        {"limit": 16, "connectorId": -1},
+        {"limit": 16, "numberPhases": 4},
+        {"limit": 16, "colour": "red"},
+    ],
+)
+async def test_limit_requests_are_checked(app: App, api: Api, body: Json) -> None:
+    """Impossible limits are answered 400 with a reason, and nothing is sent."""
+    async with booted(app) as cp:
+        code, answer = await api.request("POST", f"/api/chargers/{CP}/limits", body)
+        assert code == 400 and answer["error"] == "invalid_request", answer
+        assert cp.received_calls == []
