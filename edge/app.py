@@ -128,6 +128,10 @@ class App:
             finally:
                 await self._close_stores()
 
+    def _caller_for(self, charger_id: str) -> smart_charging.Caller | None:
+        session = self.sessions.get(charger_id)
+        return session.call if session is not None else None
+
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a short background job inside the service's task group."""
         assert self._tg is not None
@@ -160,7 +164,7 @@ class App:
             clock=self.clock,
         )
         self._restore_state()
-        smart_charging.subscribe(self.services)
+        smart_charging.subscribe(self.services, self.spawn, self._caller_for)
         self.sessions = SessionRegistry(self.spawn)
         self._register_gauges()
 

@@ -119,6 +119,9 @@ class ChargerSettings:
     max_current: float = 32.0
     password: str | None = None
     security_profile: int = 0
+    # Re-send the recorded ChargePointMax/TxDefault profiles after the charger boots,
+    # for chargers that lose them (off: certification tools fail unsolicited calls).
+    reapply_profiles: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,6 +166,15 @@ class _Reader:
             return default
         if choices is not None and value not in choices:
             self.problem(key, f"must be one of {', '.join(choices)}; got {value!r}")
+            return default
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(key, f"must be true or false; got {value!r}")
             return default
         return value
 
@@ -332,6 +344,7 @@ def _read_charger(name: str, table: Mapping[str, Any], problems: list[str]) -> C
         max_current=r.number("max_current", 32.0, 0.0, 1000.0),
         password=r.optional_string("password"),
         security_profile=r.integer("security_profile", 0, 0, 3),
+        reapply_profiles=r.boolean("reapply_profiles", False),
     )
     if cfg.min_current > cfg.max_current:
         r.problem("min_current", "must not exceed max_current")

@@ -15,6 +15,7 @@ Operator requests are checked against the spec's rules before anything is sent
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from profiles.model import (
     parse_profile,
     parse_schedule,
     parse_time,
+    render_profile,
     render_schedule,
 )
 from profiles.validation import validate_profile
@@ -48,6 +50,7 @@ __all__ = [
     "operator_limit",
     "operator_stack_level",
     "predicted_schedule",
+    "reapply_profiles",
     "subscribe",
 ]
 
@@ -55,6 +58,13 @@ log = logging.getLogger(__name__)
 
 # A TxProfile sent with RemoteStartTransaction waits this long for its transaction.
 REMOTE_START_PROFILE_TTL = timedelta(minutes=10)
+
+# Sends one CALL to a charger and returns its CALLRESULT payload (ChargerSession.call).
+Caller = Callable[[str, Payload], Awaitable[Payload]]
+# The caller of a connected charger, or None.
+CallerFor = Callable[[str], Caller | None]
+# Runs a background job in the service's task group.
+Spawner = Callable[[Coroutine[Any, Any, None]], None]
 
 
 def installed_profiles(charger: Charger) -> InstalledProfiles:
@@ -379,6 +389,58 @@ def _attach_remote_start_profile(svc: Services, charger: Charger, data: Payload)
     svc.chargers.update(charger, pendingTxProfiles=keep)
 
 
-def subscribe(svc: Services) -> None:
-    """Follow transactions: attach RemoteStart TxProfiles, end TxProfiles with their transaction."""
-    svc.events.subscribe(lambda event: _on_event(svc, event))
+async def reapply_profiles(svc: Services, charger: Charger, call: Caller) -> int:
+    """Send the charger every recorded ChargePointMax and TxDefault profile again.
+
+    Idempotent: a profile with the same id replaces itself (OCPP 1.6 §5.16.3).
+    TxProfiles are not re-sent: their transactions ended with the reboot. Returns
+    how many the charger accepted; refusals and failures are logged.
+    """
+    accepted = 0
+    for item in installed_profiles(charger):
+        if item.profile.purpose is ChargingProfilePurpose.TX:
+            continue
+        payload = {
+            "connectorId": item.connector_id,
+            "csChargingProfiles": render_profile(item.profile),
+        }
+        try:
+            response = await call("SetChargingProfile", payload)
+        except Exception as exc:  # a reboot loop, a timeout: the next boot tries again
+            log.warning("charger %s: re-applying profile %s failed: %s", charger.id,
+                        item.profile.charging_profile_id, exc)  # fmt: skip
+            continue
+        if response.get("status") == "Accepted":
+            accepted += 1
+        else:
+            log.warning("charger %s refused its recorded profile %s", charger.id,
+                        item.profile.charging_profile_id)  # fmt: skip
+    svc.record(charger.id, "ProfilesReapplied", {"accepted": accepted})
+    return accepted
+
+
+def subscribe(svc: Services, spawn: Spawner, caller_for: CallerFor) -> None:
+    """Follow transactions (attach RemoteStart TxProfiles, end TxProfiles with them) and,
+    for chargers configured with `reapply_profiles`, re-send profiles after a boot."""
+
+    def on_event(event: ChargerEvent) -> None:
+        _on_event(svc, event)
+        if event.kind != "Booted" or event.data.get("registration") != "Accepted":
+            return
+        settings = svc.config.chargers.get(event.charger_id)
+        charger = svc.chargers.get(event.charger_id)
+        call = caller_for(event.charger_id)
+        if settings is None or not settings.reapply_profiles or charger is None or call is None:
+            return
+        if any(True for item in installed_profiles(charger)):
+            spawn(_reapply_quietly(svc, charger, call))
+
+    svc.events.subscribe(on_event)
+
+
+async def _reapply_quietly(svc: Services, charger: Charger, call: Caller) -> None:
+    # A background job: an error here must never take the service's task group down.
+    try:
+        await reapply_profiles(svc, charger, call)
+    except Exception:
+        log.exception("charger %s: re-applying profiles failed", charger.id)

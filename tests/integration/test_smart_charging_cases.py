@@ -9,6 +9,8 @@ request, each test checks what the CSMS then believes the charger holds
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,8 +20,8 @@ import aiohttp
 import pytest
 
 from edge.app import App
-from edge.config import Config
-from tests.conftest import Api, ocpp_url
+from edge.config import ChargerSettings, Config
+from tests.conftest import Api, make_config, ocpp_url
 from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
@@ -463,3 +465,53 @@ async def test_limit_requests_are_checked(app: App, api: Api, body: Json) -> Non
         code, answer = await api.request("POST", f"/api/chargers/{CP}/limits", body)
         assert code == 400 and answer["error"] == "invalid_request", answer
         assert cp.received_calls == []
+
+
+async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any) -> None:
+    """With reapply_profiles, a rebooted charger gets its ChargePointMax/TxDefault profiles again
+    (not its TxProfiles); without it the CSMS stays quiet after a boot."""
+    base = make_config(tmp_path / "data")
+    config = dataclasses.replace(
+        base, chargers={CP: ChargerSettings(reapply_profiles=True), "SC-QUIET": ChargerSettings()}
+    )
+    async with App(config) as app, aiohttp.ClientSession() as session:
+        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+        await api.request("PUT", f"/api/id-tags/{TAG}", {"status": "Accepted"})
+        default = profile(91, "TxDefaultProfile", [(0, 10.0)], kind="Relative")
+        maximum = profile(92, "ChargePointMaxProfile", [(0, 32.0)], kind="Relative")
+        async with booted(app) as cp:
+            transaction_id = await charging(cp)
+            tx = profile(
+                93, "TxProfile", [(0, 8.0)], kind="Relative", transaction_id=transaction_id
+            )
+            for connector_id, sent in ((1, default), (0, maximum), (1, tx)):
+                code, _ = await api.operation(
+                    CP,
+                    "SetChargingProfile",
+                    {"connectorId": connector_id, "csChargingProfiles": sent},
+                )
+                assert code == 200
+        async with RawCharger.connect(ocpp_url(app, CP)) as rebooted:
+            rebooted.answers["SetChargingProfile"] = {"status": "Accepted"}
+            assert (await rebooted.boot())["status"] == "Accepted"
+            await rebooted.wait_for_call("SetChargingProfile")
+            for _ in range(50):
+                if len(rebooted.received_calls) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            resent = {
+                p["csChargingProfiles"]["chargingProfileId"] for _, p in rebooted.received_calls
+            }
+            assert resent == {91, 92}
+        async with RawCharger.connect(ocpp_url(app, "SC-QUIET")) as quiet:
+            assert (await quiet.boot())["status"] == "Accepted"
+            quiet.answers["SetChargingProfile"] = {"status": "Accepted"}
+            code, _ = await api.operation(
+                "SC-QUIET", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": default}
+            )
+            assert code == 200
+        async with RawCharger.connect(ocpp_url(app, "SC-QUIET")) as quiet:
+            assert (await quiet.boot())["status"] == "Accepted"
+            await quiet.status(0, "Available")
+            await asyncio.sleep(0.2)
+            assert quiet.received_calls == []  # recorded, but not configured to re-apply
