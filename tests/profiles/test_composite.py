@@ -21,6 +21,7 @@ from profiles.composite import (
     resolve_stack,
     to_charging_schedule,
 )
+from profiles.installed import InstalledProfiles
 from profiles.model import ChargingRateUnit, parse_profile, parse_time, render_schedule
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -437,3 +438,27 @@ def test_no_profiles_unconstrained(
         unit=unit,
     )
     assert _pairs(composite) == [(0, None)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(_installed(), st.sampled_from([0, 1]))
+def test_clearing_everything_leaves_no_limit(
+    installed: tuple[dict[str, Any], list[PlacedProfile]], connector: int
+) -> None:
+    """After a ClearChargingProfile with no criteria, nothing constrains any connector."""
+    _, placed = installed
+    holding = InstalledProfiles()
+    for connector_id, profile in placed:
+        holding = holding.set(connector_id, profile)
+    cleared, removed = holding.clear()
+    assert len(removed) == len(holding) and len(cleared) == 0
+    composite = composite_schedule(
+        [(i.connector_id, i.profile) for i in cleared],
+        connector_id=connector,
+        start=T0,
+        duration=DURATION,
+        unit=A,
+        transaction_id=1,
+        transaction_start=T0,
+    )
+    assert composite.is_unconstrained
