@@ -110,6 +110,8 @@ class SiteConfig:
     max_current: tuple[float, float, float] = (63.0, 63.0, 63.0)
     margin: float = 2.0
     fallback_current: float = 6.0
+    # Phase-to-neutral voltage used to convert between A and W (OCPP 1.6 §3.13.4).
+    nominal_voltage: float = 230.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -331,6 +333,7 @@ def _read_site(table: Mapping[str, Any], problems: list[str]) -> SiteConfig:
         max_current=max_current,
         margin=r.number("margin", 2.0, 0.0, 1000.0),
         fallback_current=r.number("fallback_current", 6.0, 0.0, 1000.0),
+        nominal_voltage=r.number("nominal_voltage", 230.0, 100.0, 400.0),
     )
     r.finish()
     return cfg

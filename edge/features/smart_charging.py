@@ -244,7 +244,7 @@ def _rating(svc: Services, charger: Charger, unit: ChargingRateUnit) -> float:
     """What the charger applies where no profile limits it: its configured maximum."""
     settings = svc.config.chargers.get(charger.id)
     amps = settings.max_current if settings is not None else 32.0
-    return amps if unit is ChargingRateUnit.A else amps * 230.0 * 3
+    return amps if unit is ChargingRateUnit.A else amps * svc.config.site.nominal_voltage * 3
 
 
 def predicted_schedule(
@@ -267,6 +267,7 @@ def predicted_schedule(
         unit=unit,
         transaction_id=transaction_id,
         transaction_start=transaction_start,
+        voltage=svc.config.site.nominal_voltage,
     )
 
 
