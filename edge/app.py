@@ -23,7 +23,7 @@ from aiohttp import web
 
 from edge.chargers import ChargerRegistry, Registration
 from edge.config import Config
-from edge.features import smart_charging
+from edge.features import local_auth, remote_trigger, reservation, smart_charging
 from edge.id_tags import IdTagList
 from edge.memory import release_free_memory
 from edge.metrics import Metrics
@@ -165,6 +165,8 @@ class App:
         )
         self._restore_state()
         smart_charging.subscribe(self.services, self.spawn, self._caller_for)
+        for feature in (reservation, local_auth, remote_trigger):
+            feature.subscribe(self.services)
         self.sessions = SessionRegistry(self.spawn)
         self._register_gauges()
 

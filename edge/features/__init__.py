@@ -6,14 +6,40 @@ The tables are built explicitly here: no decorator-filled global registry.
 
 from __future__ import annotations
 
-from edge.features import core, firmware, security, smart_charging
+from edge.features import (
+    core,
+    firmware,
+    local_auth,
+    remote_trigger,
+    reservation,
+    security,
+    smart_charging,
+)
 from edge.features.base import Check, Handler, Recorder
 
 __all__ = ["CHECKS", "HANDLERS", "RECORDERS", "Check", "Handler", "Recorder"]
 
 # Charger → CSMS calls.
-HANDLERS: dict[str, Handler] = {**core.HANDLERS, **firmware.HANDLERS, **security.HANDLERS}
+HANDLERS: dict[str, Handler] = {
+    **core.HANDLERS,
+    **firmware.HANDLERS,
+    **security.HANDLERS,
+    **reservation.HANDLERS,
+    **local_auth.HANDLERS,
+    **remote_trigger.HANDLERS,
+}
 # Effects of CSMS → charger calls the charger answered.
-RECORDERS: dict[str, Recorder] = {**core.RECORDERS, **smart_charging.RECORDERS}
+RECORDERS: dict[str, Recorder] = {
+    **core.RECORDERS,
+    **smart_charging.RECORDERS,
+    **reservation.RECORDERS,
+    **local_auth.RECORDERS,
+    **remote_trigger.RECORDERS,
+}
 # Spec rules checked before an operator's call is sent (skipped with force).
-CHECKS: dict[str, Check] = {**smart_charging.CHECKS}
+CHECKS: dict[str, Check] = {
+    **smart_charging.CHECKS,
+    **reservation.CHECKS,
+    **local_auth.CHECKS,
+    **remote_trigger.CHECKS,
+}

@@ -11,12 +11,13 @@ from datetime import datetime
 from aiohttp import web
 
 from edge.chargers import Registration
+from edge.features import reservation
 from edge.id_tags import MAX_ID_TAG_LENGTH, AuthorizationStatus, IdTag
 from edge.ocppj import parse_datetime
 from edge.services import Services
 from edge.session import SessionRegistry
 from edge.store import TransactionRecord
-from edge.web import operations
+from edge.web import local_lists, operations, reservations
 from edge.web.common import (
     MAX_BODY,
     SERVICES,
@@ -52,11 +53,14 @@ async def list_chargers(request: web.Request) -> web.Response:
 async def get_charger(request: web.Request) -> web.Response:
     svc = services(request)
     charger = charger_or_404(svc, request.match_info["charger_id"])
+    reservation.charger_reservations(svc, charger)  # ends those past their expiry first
     data = charger.to_detail_json()
     data["firmwareStatus"] = charger.doc.get("firmwareStatus")
     data["diagnosticsStatus"] = charger.doc.get("diagnosticsStatus")
     data["lastReset"] = charger.doc.get("lastReset")
     data["compositeSchedules"] = charger.doc.get("compositeSchedules", {})
+    data["localList"] = charger.doc.get("localList")
+    data["triggers"] = charger.doc.get("triggers", {})
     data["activeTransactions"] = [
         tx.transaction_id
         for tx in (
@@ -274,4 +278,6 @@ def build_app(services: Services, sessions: SessionRegistry, token: str) -> web.
     r.add_get("/api/transactions/{transaction_id}", get_transaction)
     r.add_get("/metrics", metrics)
     operations.add_routes(r)
+    reservations.add_routes(r)
+    local_lists.add_routes(r)
     return app

@@ -29,7 +29,10 @@ from edge.web.common import (
 )
 from profiles.model import ChargingRateUnit, render_profile
 
-__all__ = ["add_routes"]
+__all__ = ["add_routes", "send_operation"]
+
+# Operations whose checks are about a charging profile (error "invalid_profile").
+PROFILE_ACTIONS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
 
 
 def _is_secret_key(key: object) -> bool:
@@ -99,7 +102,8 @@ async def send_operation(
         problems = check(svc, charger, payload)
         if problems:
             # Spec rules a schema cannot express; ?force=true sends it anyway.
-            raise ApiError(400, "invalid_profile", problems)
+            code = "invalid_profile" if action in PROFILE_ACTIONS else "invalid_request"
+            raise ApiError(400, code, problems)
     entry: Json = {"action": action, "request": _redacted_request(action, payload)}
     try:
         response = await session.call(action, payload)
