@@ -102,6 +102,14 @@ class Charger:
         """Whether CALLs other than BootNotification are served (OCPP-J errata 3.10)."""
         return self.registration is Registration.ACCEPTED and self.boot_accepted
 
+    def reported_int(self, key: str) -> int | None:
+        """An integer configuration key as the charger last reported it, if known."""
+        reported = self.doc.get("configuration", {}).get(key, {})
+        try:
+            return int(reported.get("value"))
+        except (AttributeError, TypeError, ValueError):
+            return None
+
     def connector(self, connector_id: int) -> ConnectorState:
         state = self.connectors.get(connector_id)
         if state is None:

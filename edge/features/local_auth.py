@@ -49,11 +49,7 @@ def save_state(svc: Services, charger: Charger, state: LocalListState) -> None:
 
 def configured_max(charger: Charger, key: str) -> int | None:
     """An integer configuration key the charger reported (GetConfiguration), if known."""
-    reported = charger.doc.get("configuration", {}).get(key, {})
-    try:
-        return int(reported.get("value"))
-    except (TypeError, ValueError):
-        return None
+    return charger.reported_int(key)
 
 
 def desired_entries(svc: Services) -> Entries:

@@ -298,11 +298,8 @@ DEFAULT_OPERATOR_STACK_LEVEL = 8
 
 def operator_stack_level(charger: Charger) -> int:
     """The highest stack level the charger accepts: an operator limit sits on top."""
-    reported = charger.doc.get("configuration", {}).get("ChargeProfileMaxStackLevel", {})
-    try:
-        return max(0, int(reported.get("value")))
-    except (TypeError, ValueError):
-        return DEFAULT_OPERATOR_STACK_LEVEL
+    reported = charger.reported_int("ChargeProfileMaxStackLevel")
+    return DEFAULT_OPERATOR_STACK_LEVEL if reported is None else max(0, reported)
 
 
 def is_operator_limit(profile_id: int) -> bool:
