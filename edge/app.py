@@ -24,6 +24,8 @@ from aiohttp import web
 from edge.chargers import ChargerRegistry, Registration
 from edge.config import Config
 from edge.features import local_auth, remote_trigger, reservation, smart_charging
+from edge.files import FileStore, default_public_url, public_host
+from edge.ftp import FtpServer
 from edge.id_tags import IdTagList
 from edge.memory import release_free_memory
 from edge.metrics import Metrics
@@ -69,12 +71,15 @@ class App:
         self.clock = clock
         self.ocpp_addresses: list[tuple[str, int]] = []
         self.web_addresses: list[tuple[str, int]] = []
+        self.ftp_address: tuple[str, int] | None = None
+        self._ftp: FtpServer | None = None
         self._stop = asyncio.Event()
         self._tg: asyncio.TaskGroup | None = None
         self._runner: web.AppRunner | None = None
         self._ocpp: OcppServer | None = None
         self._documents: list[DocumentStore] = []
         self.services: Services
+        self.files: FileStore
         self.sessions: SessionRegistry
         self.api_token: str
 
@@ -105,6 +110,7 @@ class App:
             await self._start_listeners()
         except BaseException:
             self._stop.set()
+            await self._close_listeners()
             await self._tg.__aexit__(None, None, None)
             await self._close_stores()
             raise
@@ -163,6 +169,7 @@ class App:
             metrics=metrics,
             clock=self.clock,
         )
+        self.files = FileStore(cfg, self.clock)
         self._restore_state()
         smart_charging.subscribe(self.services, self.spawn, self._caller_for)
         for feature in (reservation, local_auth, remote_trigger):
@@ -229,7 +236,7 @@ class App:
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
-        app = build_app(self.services, self.sessions, self.api_token)
+        app = build_app(self.services, self.sessions, self.api_token, self.files)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port, backlog=1024)
@@ -239,10 +246,24 @@ class App:
         self.web_addresses = [(s.getsockname()[0], s.getsockname()[1]) for s in sockets]
         for host, port in self.web_addresses:
             log.info("listening for HTTP on http://%s:%d/", host, port)
+        if not self.files.public_url:
+            self.files.public_url = default_public_url(cfg.web.host, self.web_port)
+        log.info("chargers fetch and upload files at %s/files/", self.files.public_url)
+        if cfg.ftp is not None:
+            ftp = FtpServer(cfg.ftp, self.files, self.services)
+            self.ftp_address = await ftp.start()
+            self._ftp = ftp
+            log.info("listening for FTP on ftp://%s:%d/", *self.ftp_address)
+            self.files.ftp_address = (
+                cfg.ftp.public_host or public_host(self.files.public_url),
+                self.ftp_address[1],
+            )
 
     # --- shutdown -----------------------------------------------------------------------
 
     async def _close_listeners(self) -> None:
+        if self._ftp is not None:
+            await self._ftp.close()
         if self._ocpp is not None:
             await self._ocpp.close()
         if self._runner is not None:
@@ -301,3 +322,10 @@ class App:
             else:
                 if deleted:
                     log.info("retention removed %d old journal rows", deleted)
+            try:
+                removed = await asyncio.to_thread(self.files.prune)
+            except Exception:
+                log.exception("diagnostics retention failed")
+            else:
+                if removed:
+                    log.info("retention removed %d diagnostics files", removed)

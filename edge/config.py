@@ -19,6 +19,8 @@ __all__ = [
     "ChargerSettings",
     "Config",
     "ConfigError",
+    "FilesConfig",
+    "FtpConfig",
     "MeterConfig",
     "OcppConfig",
     "SiteConfig",
@@ -91,6 +93,28 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FilesConfig:
+    # Base URL chargers use to reach the web port; None: built from web.host/port.
+    public_url: str | None = None
+    max_firmware_bytes: int = 256 * 1024 * 1024
+    max_diagnostics_bytes: int = 64 * 1024 * 1024
+    # Total size of kept diagnostics files; the oldest go first beyond it.
+    diagnostics_total_bytes: int = 1024 * 1024 * 1024
+    # Seconds a firmware link or diagnostics upload grant stays valid.
+    link_validity: int = 86400
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FtpConfig:
+    host: str = "0.0.0.0"
+    port: int = 2121
+    # Host name or address chargers connect to; None: the host of files.public_url.
+    public_host: str | None = None
+    # Passive data ports (inclusive); None: any free port.
+    passive_ports: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MeterConfig:
     driver: str = "sdm630"
     transport: str = "tcp"
@@ -140,6 +164,8 @@ class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
     chargers: Mapping[str, ChargerSettings] = field(default_factory=dict)
     upstream: UpstreamConfig | None = None
+    files: FilesConfig = field(default_factory=FilesConfig)
+    ftp: FtpConfig | None = None
     source: Path | None = None
 
 
@@ -297,6 +323,52 @@ def _read_storage(table: Mapping[str, Any], problems: list[str]) -> StorageConfi
     return cfg
 
 
+def _read_files(table: Mapping[str, Any], problems: list[str]) -> FilesConfig:
+    r = _Reader(table, "files.", problems)
+    url = r.optional_string("public_url")
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            r.problem("public_url", "must be an http:// or https:// URL")
+            url = None
+        else:
+            url = url.rstrip("/")
+    cfg = FilesConfig(
+        public_url=url,
+        max_firmware_bytes=r.integer("max_firmware_bytes", 256 * 1024 * 1024, 1, 2**40),
+        max_diagnostics_bytes=r.integer("max_diagnostics_bytes", 64 * 1024 * 1024, 1, 2**40),
+        diagnostics_total_bytes=r.integer("diagnostics_total_bytes", 1024 * 1024 * 1024, 1, 2**44),
+        link_validity=r.integer("link_validity", 86400, 60, 366 * 86400),
+    )
+    if cfg.diagnostics_total_bytes < cfg.max_diagnostics_bytes:
+        r.problem("diagnostics_total_bytes", "must be at least max_diagnostics_bytes")
+    r.finish()
+    return cfg
+
+
+def _read_ftp(table: Mapping[str, Any], problems: list[str]) -> FtpConfig:
+    r = _Reader(table, "ftp.", problems)
+    raw = r._get("passive_ports")
+    passive: tuple[int, int] | None = None
+    if raw is not None:
+        if (
+            isinstance(raw, list)
+            and len(raw) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in raw)
+            and 1 <= raw[0] <= raw[1] <= 65535
+        ):
+            passive = (raw[0], raw[1])
+        else:
+            r.problem("passive_ports", "must be [first, last], ports from 1 to 65535")
+    cfg = FtpConfig(
+        host=r.string("host", "0.0.0.0"),
+        port=_port(r, "port", 2121),
+        public_host=r.optional_string("public_host"),
+        passive_ports=passive,
+    )
+    r.finish()
+    return cfg
+
+
 def _read_meter(table: Mapping[str, Any], problems: list[str]) -> MeterConfig:
     r = _Reader(table, "meter.", problems)
     cfg = MeterConfig(
@@ -379,6 +451,9 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
     meter_table = top.table_of("meter")
     meter = _read_meter(meter_table, problems) if meter_table is not None else None
     site = _read_site(section("site"), problems)
+    files = _read_files(section("files"), problems)
+    ftp_table = top.table_of("ftp")
+    ftp = _read_ftp(ftp_table, problems) if ftp_table is not None else None
     chargers: dict[str, ChargerSettings] = {}
     for name, table in section("chargers").items():
         if not isinstance(table, dict):
@@ -410,6 +485,8 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         site=site,
         chargers=chargers,
         upstream=upstream,
+        files=files,
+        ftp=ftp,
         source=source,
     )
 

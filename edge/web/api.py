@@ -12,12 +12,13 @@ from aiohttp import web
 
 from edge.chargers import Registration
 from edge.features import reservation
+from edge.files import FileStore
 from edge.id_tags import MAX_ID_TAG_LENGTH, AuthorizationStatus, IdTag
 from edge.ocppj import parse_datetime
 from edge.services import Services
 from edge.session import SessionRegistry
 from edge.store import TransactionRecord
-from edge.web import local_lists, operations, reservations
+from edge.web import files, local_lists, operations, reservations
 from edge.web.common import (
     MAX_BODY,
     SERVICES,
@@ -257,8 +258,13 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-def build_app(services: Services, sessions: SessionRegistry, token: str) -> web.Application:
-    """The aiohttp application serving the API and metrics."""
+def build_app(
+    services: Services,
+    sessions: SessionRegistry,
+    token: str,
+    file_store: FileStore | None = None,
+) -> web.Application:
+    """The aiohttp application serving the API, metrics and (with a FileStore) file transfers."""
     app = web.Application(middlewares=[errors_and_auth], client_max_size=MAX_BODY)
     app[SERVICES] = services
     app[SESSIONS] = sessions
@@ -280,4 +286,7 @@ def build_app(services: Services, sessions: SessionRegistry, token: str) -> web.
     operations.add_routes(r)
     reservations.add_routes(r)
     local_lists.add_routes(r)
+    if file_store is not None:
+        app[files.FILES] = file_store
+        files.add_routes(r)
     return app
