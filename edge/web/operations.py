@@ -8,6 +8,7 @@ outcome (secrets masked), and its accepted effects recorded.
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 
@@ -40,9 +41,16 @@ def _is_secret_key(key: object) -> bool:
 
 
 def _redacted_request(action: str, payload: Json) -> Json:
-    """The request as journalled: write-only values (AuthorizationKey) masked."""
+    """The request as journalled: write-only values (AuthorizationKey) and upload
+    passwords in a location (ftp://user:password@host/) masked."""
     if action == "ChangeConfiguration" and _is_secret_key(payload.get("key")):
         return {**payload, "value": "***"}
+    location = payload.get("location")
+    if isinstance(location, str):
+        parts = urlsplit(location)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            return {**payload, "location": urlunsplit(parts._replace(netloc=netloc))}
     return payload
 
 
