@@ -1,0 +1,457 @@
+"""Site load allocation: per-phase current limits for EV sessions under the grid fuse.
+
+Pure (no clock, no I/O): the caller passes ``now`` and the latest measurements and
+gets new limits back; it calls `allocate` again whenever a session starts or stops
+or the load moves (rebalancing is simply recomputation). All currents are amperes
+per phase; phases are physical indices 0, 1, 2 for L1, L2, L3.
+
+Site model
+    capacity per phase = ``limit_a - margin_a - non-EV load`` where the non-EV load
+    is the meter reading minus what the EVs draw (`non_ev_load`, never negative; a
+    session without a measurement counts as drawing 0, so its draw is attributed
+    to the non-EV load: if in doubt, allocate less).
+
+Phase use (`used_phases`)
+    A charger's ``wiring`` gives the physical phase of each charger phase
+    (``L2L3L1`` → ``(1, 2, 0)``, a 1-phase charger on L3 → ``(2,)``). A 3-phase EV
+    uses every wired phase; a 1-phase EV uses the first wired phase; an EV whose
+    phase use is not known yet (``ev_phases=None``) is budgeted on every wired
+    phase. `learn_phases` finds 1 vs 3 from the per-phase current.
+
+Algorithm (`allocate`)
+    1. Admission: sessions are ordered by ``started_at`` and the order is rotated
+       by one every ``rotation_period`` seconds of ``now``; in that order a session
+       is admitted when its minimum fits on every phase it uses next to the minima
+       already admitted. Everyone else waits at 0 A. An admitted session is thus
+       probed at (at least) its minimum before its phase use is known, budgeted as
+       3-phase — an EV left at 0 A never draws and is never learned to be 1-phase.
+    2. Cap: ``min(max_a, demand)``; the demand is unlimited unless the EV draws at
+       least ``reclaim_step_a`` less than its previous limit, then it is its draw
+       plus ``reclaim_step_a`` (never below its minimum). Pass a *held* draw (e.g.
+       the maximum over the last minute) so only sustained under-drawing reclaims.
+    3. Weighted max-min fairness by progressive filling: every admitted session
+       gets ``clamp(weight · t, min, cap)``; ``t`` rises until a phase is full,
+       sessions using a full phase freeze, the rest go on.
+    4. Limits are rounded down to 0.1 A (OCPP), then 0.1 A steps are handed back,
+       lowest weighted share first, while every phase of the session has room.
+    5. Hysteresis: a session keeps its previous limit when the new one differs by
+       less than ``hysteresis_a``, a lower previous limit always, a higher one only
+       if it fits the capacity (safety wins over stability).
+
+Tolerances: limits are multiples of 0.1 A (floating sums compared with 1e-6 A).
+Without hysteresis a session below its cap has a phase with less than 0.1 A spare;
+a waiting session has a phase with less than its minimum spare.
+
+A stale meter counts as overload: the caller then applies `safe_allocation`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DEFAULT_MIN_A",
+    "PHASES",
+    "STEP_A",
+    "Allocation",
+    "SafeAllocation",
+    "SafeCharger",
+    "Session",
+    "SessionKey",
+    "SiteState",
+    "allocate",
+    "floor_step",
+    "learn_phases",
+    "non_ev_load",
+    "parse_wiring",
+    "safe_allocation",
+    "used_phases",
+]
+
+PHASES = 3
+STEP_A = 0.1
+"""OCPP limits have one decimal (``multipleOf: 0.1``)."""
+DEFAULT_MIN_A = 6.0
+"""IEC 61851: an EV does not charge below 6 A."""
+EPS = 1e-9
+
+Currents = tuple[float, float, float]
+SessionKey = tuple[str, int]
+"""``(charger_id, connector_id)``."""
+
+
+def floor_step(value_a: float) -> float:
+    """Round down to a multiple of 0.1 A (a float error below 1e-6 A does not cost a step)."""
+    return math.floor(value_a * 10 + 1e-6) / 10
+
+
+def _ceil_step(value_a: float) -> float:
+    return math.ceil(value_a * 10 - 1e-6) / 10
+
+
+def parse_wiring(text: str) -> tuple[int, ...]:
+    """``"L2L3L1"`` → ``(1, 2, 0)``; ``"L1"`` → ``(0,)`` (the config's ``phases`` key)."""
+    body = text.strip().upper()
+    if not body or len(body) % 2 or len(body) > 6:
+        raise ValueError(f"wiring {text!r}: expected e.g. 'L1L2L3', 'L2L3L1' or 'L1'")
+    phases: list[int] = []
+    for i in range(0, len(body), 2):
+        token = body[i : i + 2]
+        if token not in ("L1", "L2", "L3"):
+            raise ValueError(f"wiring {text!r}: unknown phase {token!r}")
+        phases.append(int(token[1]) - 1)
+    if len(set(phases)) != len(phases) or len(phases) == 2:
+        raise ValueError(f"wiring {text!r}: expected 1 or 3 distinct phases")
+    return tuple(phases)
+
+
+@dataclass(frozen=True)
+class Session:
+    """One charging session (a connector with an EV that may charge)."""
+
+    charger_id: str
+    connector_id: int
+    wiring: tuple[int, ...]
+    """Physical phase (0..2) of each charger phase: L2L3L1 → (1, 2, 0); 1-phase on L1 → (0,)."""
+    min_a: float = DEFAULT_MIN_A
+    max_a: float = 32.0
+    weight: float = 1.0
+    started_at: float = 0.0
+    """Monotonic seconds; the admission order (oldest first, rotated)."""
+    ev_phases: int | None = None
+    """Learned phase use of the EV: 1 or 3; None (unknown) budgets every wired phase."""
+    drawn_a: Currents | None = None
+    """Measured EV current per *physical* phase (Current.Import), held over a while."""
+    previous_a: float | None = None
+    """The limit last given to this session (for hysteresis and reclaim)."""
+
+    def __post_init__(self) -> None:
+        if not self.wiring or any(p not in range(PHASES) for p in self.wiring):
+            raise ValueError(f"{self.key}: wiring {self.wiring!r} must name phases 0..2")
+        if len(set(self.wiring)) != len(self.wiring):
+            raise ValueError(f"{self.key}: wiring {self.wiring!r} repeats a phase")
+        if self.ev_phases not in (None, 1, 3):
+            raise ValueError(f"{self.key}: ev_phases must be 1, 3 or None")
+        if not (self.weight > 0 and self.min_a >= 0 and self.max_a >= 0):
+            raise ValueError(f"{self.key}: weight must be > 0, min_a and max_a >= 0")
+
+    @property
+    def key(self) -> SessionKey:
+        return (self.charger_id, self.connector_id)
+
+
+@dataclass(frozen=True)
+class SiteState:
+    """A fresh view of the grid connection (a stale meter goes to `safe_allocation`)."""
+
+    limit_a: Currents
+    """Fuse per phase."""
+    margin_a: float
+    """Kept free on every phase."""
+    meter_a: Currents
+    """Grid current per phase, import positive."""
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The result of `allocate`."""
+
+    limits_a: dict[SessionKey, float]
+    """Every session's limit (0.0 for the waiting and the unserviceable)."""
+    waiting: tuple[SessionKey, ...]
+    """Sessions at 0 A because their minimum does not fit now (admission order)."""
+    capacity_a: Currents
+    """limit - margin - non-EV load per phase (negative: overloaded without any EV)."""
+    headroom_a: Currents
+    """capacity - the allocations as consumed on each phase."""
+    held: tuple[SessionKey, ...] = ()
+    """Sessions whose previous limit was kept by hysteresis."""
+    notes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SafeCharger:
+    """A charger as `safe_allocation` sees it: no knowledge of EVs or non-EV load."""
+
+    charger_id: str
+    wiring: tuple[int, ...] = (0, 1, 2)
+    max_a: float = math.inf
+    connectors: int = 1
+    """A connector-0 TxDefaultProfile applies per connector: drawn this many times."""
+
+
+@dataclass(frozen=True)
+class SafeAllocation:
+    """The result of `safe_allocation`."""
+
+    limits_a: dict[str, float]
+    fits: bool
+    """Whether every charger got the configured fallback current."""
+    zeroed: tuple[str, ...]
+    """Chargers given 0 A because the fallback of all would exceed the fuse."""
+
+
+def used_phases(session: Session) -> tuple[int, ...]:
+    """The physical phases the session's current is budgeted on."""
+    if session.ev_phases == 1:
+        return session.wiring[:1]
+    return session.wiring
+
+
+def non_ev_load(meter_a: Currents, sessions: Iterable[Session]) -> Currents:
+    """Meter minus the measured EV draw, per phase, never negative."""
+    load = list(meter_a)
+    for s in sessions:
+        if s.drawn_a is not None:
+            for p in range(PHASES):
+                load[p] -= max(0.0, s.drawn_a[p])
+    return (max(0.0, load[0]), max(0.0, load[1]), max(0.0, load[2]))
+
+
+def learn_phases(
+    drawn_a: Currents,
+    wiring: tuple[int, ...],
+    allocated_a: float,
+    *,
+    min_signal_a: float = 2.0,
+) -> int | None:
+    """1 or 3 from the EV's per-physical-phase current; None while it does not draw enough.
+
+    The EV's own phase 1 is the charger's first wired phase. Any significant current
+    on another wired phase counts as 3 (a 2-phase EV is budgeted as 3: allocate less).
+    """
+    if len(wiring) == 1:
+        return 1
+    first = drawn_a[wiring[0]]
+    if allocated_a <= 0 or first < min(min_signal_a, 0.5 * allocated_a):
+        return None
+    others = max(drawn_a[p] for p in wiring[1:])
+    return 3 if others > max(1.0, 0.25 * first) else 1
+
+
+@dataclass
+class _Entry:
+    session: Session
+    phases: tuple[int, ...]
+    lo: float
+    hi: float
+    alloc: float = 0.0
+
+
+def _cap(s: Session, lo: float, reclaim_step_a: float) -> tuple[float, bool]:
+    """The session's cap (max and demand) and whether reclaim lowered it."""
+    hi = floor_step(s.max_a)
+    if s.drawn_a is None or not s.previous_a:
+        return hi, False
+    drawn = max(s.drawn_a[p] for p in used_phases(s))
+    if drawn < s.previous_a - reclaim_step_a:
+        demand = max(lo, floor_step(drawn + reclaim_step_a))
+        if demand < hi:
+            return demand, True
+    return hi, False
+
+
+def _usage(entries: Iterable[_Entry]) -> list[float]:
+    use = [0.0] * PHASES
+    for e in entries:
+        for p in e.phases:
+            use[p] += e.alloc
+    return use
+
+
+def _fill(entries: list[_Entry], capacity: Sequence[float]) -> None:
+    """Weighted max-min fair progressive filling from each entry's ``lo`` up to its ``hi``."""
+    for e in entries:
+        e.alloc = e.lo
+    active = [e for e in entries if e.hi > e.lo]
+    frozen = [e for e in entries if e.hi <= e.lo]
+
+    def level(e: _Entry, t: float) -> float:
+        return min(e.hi, max(e.lo, e.session.weight * t))
+
+    def usage(t: float) -> list[float]:
+        use = _usage(frozen)
+        for e in active:
+            for p in e.phases:
+                use[p] += level(e, t)
+        return use
+
+    def fits(t: float) -> bool:
+        return all(u <= c + EPS for u, c in zip(usage(t), capacity, strict=True))
+
+    t_lo = 0.0
+    while active:
+        t_hi = max(e.hi / e.session.weight for e in active)
+        if fits(t_hi):
+            for e in active:
+                e.alloc = e.hi
+            return
+        for _ in range(200):
+            mid = (t_lo + t_hi) / 2
+            if mid in (t_lo, t_hi):
+                break
+            if fits(mid):
+                t_lo = mid
+            else:
+                t_hi = mid
+        over = usage(t_hi)
+        binding = {p for p in range(PHASES) if over[p] > capacity[p] + EPS}
+        still: list[_Entry] = []
+        for e in active:
+            e.alloc = level(e, t_lo)
+            if e.alloc >= e.hi or binding.intersection(e.phases):
+                frozen.append(e)
+            else:
+                still.append(e)
+        active = still
+
+
+def _fits(e: _Entry, extra: float, use: Sequence[float], capacity: Sequence[float]) -> bool:
+    return all(use[p] + extra <= capacity[p] + 1e-6 for p in e.phases)
+
+
+def allocate(
+    site: SiteState,
+    sessions: Sequence[Session],
+    *,
+    now: float,
+    hysteresis_a: float = 1.0,
+    rotation_period: float = 900.0,
+    reclaim_step_a: float = 2.0,
+) -> Allocation:
+    """New limits for every session; see the module docstring for the algorithm."""
+    keys = [s.key for s in sessions]
+    if len(set(keys)) != len(keys):
+        raise ValueError("sessions must have distinct (charger_id, connector_id)")
+    notes: list[str] = []
+    base = non_ev_load(site.meter_a, sessions)
+    capacity = tuple(site.limit_a[p] - site.margin_a - base[p] for p in range(PHASES))
+    for p in range(PHASES):
+        if capacity[p] < 0:
+            notes.append(f"L{p + 1}: non-EV load alone exceeds the limit by {-capacity[p]:.1f} A")
+
+    # 1. admission in rotated order of arrival.
+    ordered = sorted(sessions, key=lambda s: (s.started_at, s.key))
+    if ordered and rotation_period > 0:
+        shift = int(now // rotation_period) % len(ordered)
+        ordered = ordered[shift:] + ordered[:shift]
+    remaining = [max(0.0, c) for c in capacity]
+    admitted: list[_Entry] = []
+    waiting: list[SessionKey] = []
+    for s in ordered:
+        lo = _ceil_step(s.min_a)
+        hi, reclaimed = _cap(s, lo, reclaim_step_a)
+        if hi < lo or hi <= 0:
+            notes.append(f"{s.key}: max {s.max_a} A is below min {s.min_a} A")
+            continue
+        entry = _Entry(s, used_phases(s), lo, hi)
+        if all(remaining[p] + EPS >= lo for p in entry.phases):
+            for p in entry.phases:
+                remaining[p] -= lo
+            admitted.append(entry)
+            if reclaimed:
+                notes.append(f"{s.key}: draws less, capped at {hi:.1f} A")
+        else:
+            waiting.append(s.key)
+    if waiting:
+        notes.append(f"{len(waiting)} session(s) wait for their minimum current")
+
+    # 2.-3. weighted max-min fair filling (an overloaded phase has no room at all).
+    room = [max(0.0, c) for c in capacity]
+    _fill(admitted, room)
+
+    # 4. round down, then hand back whole steps to the lowest weighted share first.
+    for e in admitted:
+        e.alloc = max(e.lo, floor_step(e.alloc))
+    use = _usage(admitted)
+    while True:
+        candidates = [
+            e for e in admitted if e.alloc + STEP_A <= e.hi + EPS and _fits(e, STEP_A, use, room)
+        ]
+        if not candidates:
+            break
+        best = min(candidates, key=lambda e: e.alloc / e.session.weight)
+        best.alloc = round(best.alloc + STEP_A, 1)
+        for p in best.phases:
+            use[p] += STEP_A
+
+    # 5. hysteresis: lower previous limits always, higher ones only if they fit.
+    held: list[SessionKey] = []
+    if hysteresis_a > 0:
+        steady = []
+        for e in admitted:
+            prev = e.session.previous_a
+            if prev is None or prev <= 0 or prev == e.alloc:
+                continue
+            prev = floor_step(prev)
+            if e.lo <= prev <= e.hi and abs(prev - e.alloc) < hysteresis_a:
+                steady.append((e, prev))
+        for e, prev in steady:
+            if prev < e.alloc:
+                e.alloc = prev
+                held.append(e.session.key)
+        use = _usage(admitted)
+        for e, prev in steady:
+            if prev > e.alloc and _fits(e, prev - e.alloc, use, room):
+                for p in e.phases:
+                    use[p] += prev - e.alloc
+                e.alloc = prev
+                held.append(e.session.key)
+
+    limits = {s.key: 0.0 for s in sessions}
+    for e in admitted:
+        limits[e.session.key] = e.alloc
+    use = _usage(admitted)
+    headroom = (capacity[0] - use[0], capacity[1] - use[1], capacity[2] - use[2])
+    return Allocation(
+        limits_a=limits,
+        waiting=tuple(waiting),
+        capacity_a=(capacity[0], capacity[1], capacity[2]),
+        headroom_a=headroom,
+        held=tuple(held),
+        notes=tuple(notes),
+    )
+
+
+def safe_allocation(
+    chargers: Sequence[SafeCharger],
+    *,
+    limit_a: Currents,
+    margin_a: float,
+    fallback_a: float,
+    rotation_key: int,
+) -> SafeAllocation:
+    """Per-charger fallback limits whose sum fits the fuse with no knowledge of non-EV load.
+
+    Each charger gets ``min(fallback_a, max_a)`` (rounded down to 0.1 A), budgeted on
+    every wired phase for each connector, where it fits; otherwise 0 A. Chargers are
+    considered in id order rotated by ``rotation_key`` (e.g. a counter advanced every
+    rotation period), so the ones at 0 A change in turn.
+    """
+    ids = [c.charger_id for c in chargers]
+    if len(set(ids)) != len(ids):
+        raise ValueError("chargers must have distinct ids")
+    ordered = sorted(chargers, key=lambda c: c.charger_id)
+    if ordered:
+        shift = rotation_key % len(ordered)
+        ordered = ordered[shift:] + ordered[:shift]
+    remaining = [max(0.0, limit_a[p] - margin_a) for p in range(PHASES)]
+    limits: dict[str, float] = {}
+    zeroed: list[str] = []
+    for c in ordered:
+        value = floor_step(max(0.0, min(fallback_a, c.max_a)))
+        need = value * c.connectors
+        if all(remaining[p] + EPS >= need for p in c.wiring):
+            for p in c.wiring:
+                remaining[p] -= need
+            limits[c.charger_id] = value
+        else:
+            limits[c.charger_id] = 0.0
+            zeroed.append(c.charger_id)
+    return SafeAllocation(
+        limits_a={c.charger_id: limits[c.charger_id] for c in chargers},
+        fits=not zeroed,
+        zeroed=tuple(zeroed),
+    )
