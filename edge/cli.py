@@ -11,6 +11,8 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from drivers import MeterError
+from edge.commissioning import build_meter, fallback_report, probe_meter
 from edge.config import Config, ConfigError, load_config
 from edge.memory import limit_malloc_arenas
 
@@ -70,6 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, help="TOML configuration file")
     check = sub.add_parser("check", help="validate a configuration file and describe it")
     check.add_argument("--config", type=Path, help="TOML configuration file")
+    meter = sub.add_parser("meter", help="commission the site meter")
+    meter_sub = meter.add_subparsers(dest="meter_command", required=True)
+    probe = meter_sub.add_parser("probe", help="read the configured meter and print it")
+    probe.add_argument("--config", type=Path, help="TOML configuration file")
+    probe.add_argument("--count", type=int, default=1, help="readings to take (default 1)")
+    probe.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -88,11 +96,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         limit_malloc_arenas()
     if args.command == "check":
-        for line in _describe(config):
-            print(line)
-        print("configuration OK")
-        return 0
+        return _check(config)
+    if args.command == "meter":
+        if config.meter is None:
+            print("no [meter] section in the configuration", file=sys.stderr)
+            return 2
+        count = max(1, min(args.count, 3600))
+        return _run(probe_meter(config.meter, count=count, interval=max(0.1, args.interval)))
+    if config.meter is not None:
+        fits, report = fallback_report(config)
+        for line in report:
+            (log.info if fits else log.warning)("%s", line)
     return _run(_serve(config))
+
+
+def _check(config: Config) -> int:
+    for line in _describe(config):
+        print(line)
+    ok = True
+    if config.meter is not None:
+        try:
+            build_meter(config.meter)
+        except MeterError as err:
+            print(f"config error: meter: {err}", file=sys.stderr)
+            ok = False
+        fits, report = fallback_report(config)
+        for line in report:
+            print(("fallback: " if fits else "warning: ") + line)
+    if not ok:
+        return 2
+    print("configuration OK")
+    return 0
 
 
 if __name__ == "__main__":
