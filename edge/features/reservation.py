@@ -212,6 +212,10 @@ def _on_status_changed(svc: Services, charger: Charger, data: dict[str, Any]) ->
 
 
 def _on_event(svc: Services, event: ChargerEvent) -> None:
+    # Only these end a reservation; MeterValues and the rest are the hot path, and reads
+    # evaluate expiry lazily anyway.
+    if event.kind not in ("TransactionStarted", "StatusChanged"):
+        return
     charger = svc.chargers.get(event.charger_id)
     if charger is None or not charger.doc.get("reservations"):
         return
