@@ -134,61 +134,38 @@ def test_reading_rejects_nan() -> None:
 # Register dumps of each model for: 230.1/231.5/229.8 V, 10.5/12.25/3.0 A magnitudes,
 # 2416/2835.5/-690 W (L3 exporting), 4561.5 W total, 1234.5 kWh imported, 89 kWh exported.
 # One literal list of words per planned block, as the meter sends them.
+EASTRON_DUMP: list[list[int]] = [
+    # input 0x0000, 18 registers
+    [
+        17254,
+        6554,
+        17255,
+        32768,
+        17253,
+        52429,
+        16680,
+        0,
+        16708,
+        0,
+        16448,
+        0,
+        17687,
+        0,
+        17713,
+        14336,
+        50220,
+        32768,
+    ],
+    # input 0x0034, 2 registers
+    [17806, 35840],
+    # input 0x0048, 4 registers
+    [17562, 20480, 17074, 0],
+]
+
 DUMPS: dict[str, list[list[int]]] = {
-    "sdm630": [
-        # input 0x0000, 18 registers
-        [
-            17254,
-            6554,
-            17255,
-            32768,
-            17253,
-            52429,
-            16680,
-            0,
-            16708,
-            0,
-            16448,
-            0,
-            17687,
-            0,
-            17713,
-            14336,
-            50220,
-            32768,
-        ],
-        # input 0x0034, 2 registers
-        [17806, 35840],
-        # input 0x0048, 4 registers
-        [17562, 20480, 17074, 0],
-    ],
-    "sdm72dm": [
-        # input 0x0000, 18 registers
-        [
-            17254,
-            6554,
-            17255,
-            32768,
-            17253,
-            52429,
-            16680,
-            0,
-            16708,
-            0,
-            16448,
-            0,
-            17687,
-            0,
-            17713,
-            14336,
-            50220,
-            32768,
-        ],
-        # input 0x0034, 2 registers
-        [17806, 35840],
-        # input 0x0048, 4 registers
-        [17562, 20480, 17074, 0],
-    ],
+    "sdm630": EASTRON_DUMP,
+    # The SDM72D-M v2 has the SDM630's input register table.
+    "sdm72dm": EASTRON_DUMP,
     "em24": [
         # input 0x0000, 6 registers
         [2301, 0, 2315, 0, 2298, 0],
