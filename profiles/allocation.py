@@ -27,8 +27,9 @@ Algorithm (`allocate`)
        3-phase — an EV left at 0 A never draws and is never learned to be 1-phase.
     2. Cap: ``min(max_a, demand)``; the demand is unlimited unless the EV draws at
        least ``reclaim_step_a`` less than its previous limit, then it is its draw
-       plus ``reclaim_step_a`` (never below its minimum). Pass a *held* draw (e.g.
-       the maximum over the last minute) so only sustained under-drawing reclaims.
+       plus ``reclaim_step_a`` (never below its minimum). The draw judged is
+       ``held_a`` (e.g. the maximum over the last minute) when given, so only sustained
+       under-drawing reclaims.
     3. Weighted max-min fairness by progressive filling: every admitted session
        gets ``clamp(weight · t, min, cap)``; ``t`` rises until a phase is full,
        sessions using a full phase freeze, the rest go on.
@@ -47,6 +48,7 @@ A stale meter counts as overload: the caller then applies `safe_allocation`.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -126,6 +128,9 @@ class Session:
     """Measured EV current per *physical* phase (Current.Import), held over a while."""
     previous_a: float | None = None
     """The limit last given to this session (for hysteresis and reclaim)."""
+    held_a: Currents | None = None
+    """The EV's draw held over a while (e.g. the maximum of the last minute) for reclaim;
+    None: reclaim judges `drawn_a`. `drawn_a` stays the latest draw, for the non-EV load."""
 
     def __post_init__(self) -> None:
         if not self.wiring or any(p not in range(PHASES) for p in self.wiring):
@@ -243,9 +248,10 @@ class _Entry:
 def _cap(s: Session, lo: float, reclaim_step_a: float) -> tuple[float, bool]:
     """The session's cap (max and demand) and whether reclaim lowered it."""
     hi = floor_step(s.max_a)
-    if s.drawn_a is None or not s.previous_a:
+    judged = s.held_a if s.held_a is not None else s.drawn_a
+    if judged is None or not s.previous_a:
         return hi, False
-    drawn = max(s.drawn_a[p] for p in used_phases(s))
+    drawn = max(judged[p] for p in used_phases(s))
     if drawn < s.previous_a - reclaim_step_a:
         demand = max(lo, floor_step(drawn + reclaim_step_a))
         if demand < hi:
@@ -261,48 +267,68 @@ def _usage(entries: Iterable[_Entry]) -> list[float]:
     return use
 
 
+def _level(e: _Entry, t: float) -> float:
+    return min(e.hi, max(e.lo, e.session.weight * t))
+
+
+def _fill_level(members: Sequence[_Entry], room: float) -> float:
+    """The smallest ``t`` at which ``sum(_level(e, t))`` reaches `room` (inf: never).
+
+    Each member contributes ``lo`` up to ``t = lo/w``, then grows with slope ``w`` up to
+    ``t = hi/w``, then stays at ``hi``: a piecewise-linear sum walked breakpoint by
+    breakpoint, O(n log n) instead of a bisection that re-sums every member per step.
+    """
+    value = sum(e.lo for e in members)
+    if value >= room - EPS:
+        return 0.0
+    if sum(e.hi for e in members) <= room + EPS:
+        return math.inf
+    events: list[tuple[float, float]] = []
+    for e in members:
+        w = e.session.weight
+        events.append((e.lo / w, w))
+        events.append((e.hi / w, -w))
+    events.sort()
+    t = slope = 0.0
+    for at, change in events:
+        if at > t:
+            reach = value + slope * (at - t)
+            if slope > 0 and reach >= room:
+                return t + (room - value) / slope
+            value, t = reach, at
+        slope += change
+    return math.inf
+
+
 def _fill(entries: list[_Entry], capacity: Sequence[float]) -> None:
-    """Weighted max-min fair progressive filling from each entry's ``lo`` up to its ``hi``."""
+    """Weighted max-min fair progressive filling from each entry's ``lo`` up to its ``hi``.
+
+    ``t`` rises until some phase is full; the sessions on it freeze at their level and
+    the rest go on. Each round fills at least one more phase, so there are at most
+    three rounds before everyone left reaches ``hi``.
+    """
     for e in entries:
         e.alloc = e.lo
     active = [e for e in entries if e.hi > e.lo]
-    frozen = [e for e in entries if e.hi <= e.lo]
-
-    def level(e: _Entry, t: float) -> float:
-        return min(e.hi, max(e.lo, e.session.weight * t))
-
-    def usage(t: float) -> list[float]:
-        use = _usage(frozen)
-        for e in active:
-            for p in e.phases:
-                use[p] += level(e, t)
-        return use
-
-    def fits(t: float) -> bool:
-        return all(u <= c + EPS for u, c in zip(usage(t), capacity, strict=True))
-
-    t_lo = 0.0
+    frozen_use = _usage(e for e in entries if e.hi <= e.lo)
     while active:
-        t_hi = max(e.hi / e.session.weight for e in active)
-        if fits(t_hi):
+        reach = [math.inf] * PHASES
+        for p in range(PHASES):
+            members = [e for e in active if p in e.phases]
+            if members:
+                reach[p] = _fill_level(members, capacity[p] - frozen_use[p])
+        t = min(reach)
+        if t == math.inf:
             for e in active:
                 e.alloc = e.hi
             return
-        for _ in range(200):
-            mid = (t_lo + t_hi) / 2
-            if mid in (t_lo, t_hi):
-                break
-            if fits(mid):
-                t_lo = mid
-            else:
-                t_hi = mid
-        over = usage(t_hi)
-        binding = {p for p in range(PHASES) if over[p] > capacity[p] + EPS}
+        binding = {p for p in range(PHASES) if reach[p] <= t}
         still: list[_Entry] = []
         for e in active:
-            e.alloc = level(e, t_lo)
+            e.alloc = _level(e, t)
             if e.alloc >= e.hi or binding.intersection(e.phases):
-                frozen.append(e)
+                for p in e.phases:
+                    frozen_use[p] += e.alloc
             else:
                 still.append(e)
         active = still
@@ -366,16 +392,18 @@ def allocate(
     for e in admitted:
         e.alloc = max(e.lo, floor_step(e.alloc))
     use = _usage(admitted)
-    while True:
-        candidates = [
-            e for e in admitted if e.alloc + STEP_A <= e.hi + EPS and _fits(e, STEP_A, use, room)
-        ]
-        if not candidates:
-            break
-        best = min(candidates, key=lambda e: e.alloc / e.session.weight)
-        best.alloc = round(best.alloc + STEP_A, 1)
-        for p in best.phases:
+    # Phases only fill up here, so an entry that cannot take a step now never will.
+    queue = [(e.alloc / e.session.weight, i) for i, e in enumerate(admitted)]
+    heapq.heapify(queue)
+    while queue:
+        _, i = heapq.heappop(queue)
+        e = admitted[i]
+        if e.alloc + STEP_A > e.hi + EPS or not _fits(e, STEP_A, use, room):
+            continue
+        e.alloc = round(e.alloc + STEP_A, 1)
+        for p in e.phases:
             use[p] += STEP_A
+        heapq.heappush(queue, (e.alloc / e.session.weight, i))
 
     # 5. hysteresis: lower previous limits always, higher ones only if they fit.
     held: list[SessionKey] = []

@@ -482,3 +482,12 @@ def test_no_capacity_left_unused_while_a_session_wants_more(
             continue  # can never be served
         need = 0.1 if limit > 0 else max(0.1, lo)
         assert min(left[p] for p in used_phases(x)) < need + TOL, (x, limit, left)
+
+
+def test_reclaim_judges_the_held_draw_not_a_momentary_dip() -> None:
+    site = SiteState(limit_a=(32.0, 32.0, 32.0), margin_a=0.0, meter_a=(3.0, 3.0, 3.0))
+    dip = (3.0, 3.0, 3.0)
+    momentary = Session("A", 1, (0, 1, 2), drawn_a=dip, previous_a=16.0)
+    held = Session("A", 1, (0, 1, 2), drawn_a=dip, held_a=(16.0, 16.0, 16.0), previous_a=16.0)
+    assert allocate(site, [momentary], now=0.0).limits_a[("A", 1)] == 6.0
+    assert allocate(site, [held], now=0.0).limits_a[("A", 1)] == 32.0
