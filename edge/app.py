@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from edge.chargers import ChargerRegistry, Registration
+from edge.commissioning import build_meter, fallback_report
 from edge.config import Config
 from edge.features import local_auth, remote_trigger, reservation, smart_charging
 from edge.files import FileStore, default_public_url, public_host
@@ -32,6 +33,7 @@ from edge.metrics import Metrics
 from edge.server import OcppServer
 from edge.services import ActiveTransactions, Services, utc_now
 from edge.session import SessionRegistry
+from edge.site import SiteController
 from edge.store import DocumentStore, Journal
 from edge.web.api import build_app
 
@@ -78,6 +80,7 @@ class App:
         self._runner: web.AppRunner | None = None
         self._ocpp: OcppServer | None = None
         self._documents: list[DocumentStore] = []
+        self.site: SiteController | None = None
         self.services: Services
         self.files: FileStore
         self.sessions: SessionRegistry
@@ -116,6 +119,11 @@ class App:
             raise
         for coroutine in (self._flush_loop(), self._tick_loop(), self._prune_loop()):
             self._tg.create_task(coroutine)
+        if self.site is not None:
+            self._tg.create_task(self.site.run(self._stop))
+            meter = self.config.meter
+            assert meter is not None
+            log.info("site load balancing on: meter %s over %s", meter.driver, meter.transport)
         return self
 
     async def __aexit__(
@@ -176,6 +184,13 @@ class App:
             feature.subscribe(self.services)
         self.sessions = SessionRegistry(self.spawn)
         self._register_gauges()
+        if cfg.meter is not None:
+            self.site = SiteController(
+                self.services, self.sessions, build_meter(cfg.meter), self.spawn
+            )
+            fits, lines = fallback_report(cfg)
+            for line in lines:
+                (log.info if fits else log.warning)("site fallback: %s", line)
 
     def _restore_state(self) -> None:
         svc = self.services
@@ -236,7 +251,7 @@ class App:
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
-        app = build_app(self.services, self.sessions, self.api_token, self.files)
+        app = build_app(self.services, self.sessions, self.api_token, self.files, self.site)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port, backlog=1024)

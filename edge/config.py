@@ -136,6 +136,15 @@ class SiteConfig:
     fallback_current: float = 6.0
     # Phase-to-neutral voltage used to convert between A and W (OCPP 1.6 §3.13.4).
     nominal_voltage: float = 230.0
+    # Seconds a dynamic limit (lease) lasts unless refreshed: how long chargers keep
+    # charging at it when this controller or the network dies.
+    lease_time: float = 60.0
+    # Seconds between two raises of one charger's limit (lowering is never delayed).
+    min_update_interval: float = 5.0
+    # A: a new limit within this of the previous one is not sent (no flapping).
+    hysteresis: float = 1.0
+    # Seconds between turns when not every EV can get its minimum current.
+    rotation_period: float = 900.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -406,6 +415,10 @@ def _read_site(table: Mapping[str, Any], problems: list[str]) -> SiteConfig:
         margin=r.number("margin", 2.0, 0.0, 1000.0),
         fallback_current=r.number("fallback_current", 6.0, 0.0, 1000.0),
         nominal_voltage=r.number("nominal_voltage", 230.0, 100.0, 400.0),
+        lease_time=r.number("lease_time", 60.0, 2.0, 3600.0),
+        min_update_interval=r.number("min_update_interval", 5.0, 0.0, 3600.0),
+        hysteresis=r.number("hysteresis", 1.0, 0.0, 100.0),
+        rotation_period=r.number("rotation_period", 900.0, 0.0, 86400.0),
     )
     r.finish()
     return cfg
@@ -470,6 +483,11 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         else:
             upstream = UpstreamConfig(url=url)
         u.finish()
+    if meter is not None and site.lease_time < 4 * meter.poll_interval:
+        # A lease is refreshed at half its time; a cycle must fit comfortably inside.
+        problems.append("site.lease_time: must be at least 4 times meter.poll_interval")
+    if meter is not None and meter.stale_after < meter.poll_interval:
+        problems.append("meter.stale_after: must be at least meter.poll_interval")
     if ocpp.tls is not None and ocpp.tls.port == ocpp.port and ocpp.port != 0:
         problems.append("ocpp.tls.port: must differ from ocpp.port")
     if web.port == ocpp.port and web.port != 0 and web.host == ocpp.host:

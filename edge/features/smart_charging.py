@@ -25,6 +25,7 @@ from edge.features.base import Payload
 from edge.services import ChargerEvent, Services
 from profiles.composite import CompositeSchedule, composite_schedule, to_charging_schedule
 from profiles.installed import InstalledProfiles
+from profiles.lease import LEASE_PROFILE_ID
 from profiles.model import (
     ChargingProfile,
     ChargingProfileKind,
@@ -68,12 +69,25 @@ Spawner = Callable[[Coroutine[Any, Any, None]], None]
 
 
 def installed_profiles(charger: Charger) -> InstalledProfiles:
-    """The profiles the CSMS believes `charger` holds."""
-    return InstalledProfiles.from_json(charger.doc.get("chargingProfiles", []))
+    """The profiles the CSMS believes `charger` holds (with the site controller's lease)."""
+    installed = InstalledProfiles.from_json(charger.doc.get("chargingProfiles", []))
+    if charger.lease is not None:
+        connector_id, lease = charger.lease
+        installed = installed.set(connector_id, parse_profile(lease))
+    return installed
 
 
 def _save(svc: Services, charger: Charger, installed: InstalledProfiles) -> None:
-    svc.chargers.update(charger, chargingProfiles=installed.to_json())
+    """Record the mirror; the lease stays in memory (see `Charger.lease`)."""
+    stored = []
+    lease = None
+    for item in installed.to_json():
+        if item["chargingProfile"]["chargingProfileId"] == LEASE_PROFILE_ID:
+            lease = (item["connectorId"], item["chargingProfile"])
+        else:
+            stored.append(item)
+    charger.lease = lease
+    svc.chargers.update(charger, chargingProfiles=stored)
 
 
 def _active_transaction(

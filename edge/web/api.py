@@ -17,12 +17,14 @@ from edge.id_tags import MAX_ID_TAG_LENGTH, AuthorizationStatus, IdTag
 from edge.ocppj import parse_datetime
 from edge.services import Services
 from edge.session import SessionRegistry
+from edge.site import SiteController
 from edge.store import TransactionRecord
-from edge.web import files, local_lists, operations, reservations
+from edge.web import files, local_lists, operations, reservations, site
 from edge.web.common import (
     MAX_BODY,
     SERVICES,
     SESSIONS,
+    SITE,
     TOKEN,
     ApiError,
     Json,
@@ -263,12 +265,15 @@ def build_app(
     sessions: SessionRegistry,
     token: str,
     file_store: FileStore | None = None,
+    site_controller: SiteController | None = None,
 ) -> web.Application:
     """The aiohttp application serving the API, metrics and (with a FileStore) file transfers."""
     app = web.Application(middlewares=[errors_and_auth], client_max_size=MAX_BODY)
     app[SERVICES] = services
     app[SESSIONS] = sessions
     app[TOKEN] = token
+    if site_controller is not None:
+        app[SITE] = site_controller
     r = app.router
     r.add_get("/api/health", health)
     r.add_get("/api/chargers", list_chargers)
@@ -286,6 +291,7 @@ def build_app(
     operations.add_routes(r)
     reservations.add_routes(r)
     local_lists.add_routes(r)
+    site.add_routes(r)
     if file_store is not None:
         app[files.FILES] = file_store
         files.add_routes(r)

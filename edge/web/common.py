@@ -13,10 +13,12 @@ from aiohttp import web
 from edge.chargers import Charger
 from edge.services import Services
 from edge.session import SessionRegistry
+from edge.site import SiteController
 
 __all__ = [
     "SERVICES",
     "SESSIONS",
+    "SITE",
     "TOKEN",
     "ApiError",
     "Json",
@@ -34,6 +36,7 @@ log = logging.getLogger("edge.web.api")
 SERVICES = web.AppKey("services", Services)
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 TOKEN = web.AppKey("token", str)
+SITE = web.AppKey("site", SiteController)  # present only with a [meter]
 
 MAX_BODY = 1024 * 1024
 Json = dict[str, Any]

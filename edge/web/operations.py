@@ -17,8 +17,10 @@ from edge.features import CHECKS, smart_charging
 from edge.features.core import SECRET_KEYS
 from edge.ocppj import CSMS_TO_CP_ACTIONS, OcppError, QueueFull, parse_datetime, validate_request
 from edge.session import CallTimeout, NotConnected, RemoteCallError
+from edge.web import site
 from edge.web.common import (
     SESSIONS,
+    SITE,
     ApiError,
     Json,
     charger_or_404,
@@ -223,6 +225,8 @@ async def set_limit(request: web.Request) -> web.Response:
     charger = charger_or_404(svc, request.match_info["charger_id"])
     now = svc.now()
     connector_id, limit, unit, until, phases = _limit_request(await json_body(request), now)
+    if connector_id == 0 and SITE in request.app:
+        return await site.set_site_cap(request, charger, limit, unit, until)
     profile = smart_charging.operator_limit(
         connector_id=connector_id, limit=limit, unit=unit, now=now, until=until,
         stack_level=smart_charging.operator_stack_level(charger), number_phases=phases,
@@ -245,7 +249,11 @@ async def clear_limits(request: web.Request) -> web.Response:
             for item in smart_charging.installed_profiles(charger)
             if smart_charging.is_operator_limit(item.profile.charging_profile_id)
         )
-    results = []
+    results: list[Json] = []
+    if connector_id in (None, 0) and SITE in request.app:
+        cap = await site.clear_site_cap(request, charger)
+        if cap is not None:
+            results.append({"appliedBy": "site", "cap": cap})
     for profile_id in ids:
         response = await send_operation(
             request, charger, "ClearChargingProfile", {"id": profile_id}

@@ -1,0 +1,812 @@
+"""The site control loop: grid meter → allocation → stacked lease profiles → chargers.
+
+Two tasks: one polls the meter every ``poll_interval`` and keeps the latest reading;
+the other runs a control cycle on each new reading and on every event that changes
+who charges (a transaction starts or stops, a charger boots, connects or drops).
+
+A cycle is synchronous and cheap; it only decides (`profiles.allocation`,
+`profiles.lease`) and spawns the calls, so a slow charger never delays the others:
+
+1. Fresh reading: allocate the grid capacity to the chargers with an active
+   transaction. Stale for ``stale_after`` s (or none yet): every charger's target is
+   its safe value; the site is in *fallback* and says so (API, log, metrics, journal).
+2. Each charger holds a safe profile (sent once, again after each boot) and a lease
+   refreshed every ``lease_time / 2`` (`profiles.lease`). Lowering goes out at once;
+   raising waits until no lowering is in flight, and ``min_update_interval``.
+3. One call per charger at a time. A refusal moves the charger to its next strategy
+   (purpose, stack levels); a timeout backs off. What is learned is kept in the
+   charger's document (``siteControl``).
+
+What chargers draw comes from their MeterValues (Current.Import per phase), capped
+at the limit they are known to apply, so stale samples and chargers that ignore a
+limit leave the excess to the non-EV load, the safe side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from drivers import Meter, MeterError, MeterReading
+from edge.chargers import Charger, Registration
+from edge.metering import import_currents, physical_currents
+from edge.ocppj import OcppError, QueueFull, format_datetime, parse_datetime
+from edge.services import ChargerEvent, Services
+from edge.session import CallFailed, RemoteCallError, SessionRegistry
+from profiles.allocation import (
+    Allocation,
+    SafeCharger,
+    Session,
+    SiteState,
+    allocate,
+    floor_step,
+    learn_phases,
+    parse_wiring,
+    safe_allocation,
+)
+from profiles.lease import (
+    LeasePolicy,
+    LeaseUpdate,
+    LeaseView,
+    Strategy,
+    plan_leases,
+    site_profile,
+    strategies,
+)
+from profiles.model import render_profile
+
+__all__ = ["ChargerControl", "SiteController"]
+
+log = logging.getLogger(__name__)
+
+Phases = tuple[float, float, float]
+Spawner = Callable[[Coroutine[Any, Any, None]], None]
+
+DRAW_MAX_AGE = 120.0  # s: an older Current.Import sample says nothing about now
+HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
+REACTION_GRACE = 15.0  # s after a new limit before a higher draw counts as ignoring it
+OVERDRAW_TOLERANCE_A = 1.0
+OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
+WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
+RETRY_MAX = 60.0  # s: the longest back-off after a failed call
+NOT_SUPPORTED = frozenset({"NotSupported", "NotImplemented"})
+
+
+def _epoch(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _time_text(epoch: float | None) -> str | None:
+    return None if epoch is None else format_datetime(datetime.fromtimestamp(epoch, UTC))
+
+
+def _triple(values: Iterable[float]) -> list[float]:
+    return [round(v, 2) for v in values]
+
+
+@dataclass(slots=True)
+class ChargerControl:
+    """What the controller knows of one charger; runtime state, except `learned`."""
+
+    charger_id: str
+    wiring: tuple[int, ...]
+    min_a: float
+    max_a: float
+    strategy_index: int = 0
+    quirks: list[str] = field(default_factory=list)
+    min_obeyed_a: float = 0.0
+    safe_a: float | None = None
+    safe_strategy: int | None = None
+    lease_a: float | None = None
+    valid_to: float | None = None
+    sent_at: float | None = None
+    busy: bool = False
+    lowering: bool = False
+    target_a: float | None = None
+    allocation_a: float | None = None
+    draws: dict[int, tuple[float, Phases]] = field(default_factory=dict)
+    history: deque[tuple[float, Phases]] = field(default_factory=deque)
+    ev_phases: int | None = None
+    transactions: frozenset[int] = frozenset()
+    started_at: float = 0.0
+    overdraws: int = 0
+    failures: int = 0
+    retry_at: float = 0.0
+    last_error: str | None = None
+
+    def learned(self) -> dict[str, Any]:
+        """What survives a restart (the charger's ``siteControl`` document field)."""
+        return {
+            "strategy": self.strategy_index,
+            "quirks": list(self.quirks),
+            "minObeyedA": self.min_obeyed_a,
+        }
+
+    def effective_a(self, now: float) -> float:
+        """The lease value the charger applies now (inf: not known to be limited)."""
+        return LeaseView(self.safe_a, self.lease_a, self.valid_to).effective_a(now)
+
+    def draw_a(self, now: float) -> Phases | None:
+        """The latest draw over all connectors on the grid's phases; None: no fresh sample."""
+        fresh = [currents for at, currents in self.draws.values() if now - at <= DRAW_MAX_AGE]
+        if not fresh:
+            return None
+        return (
+            sum(c[0] for c in fresh),
+            sum(c[1] for c in fresh),
+            sum(c[2] for c in fresh),
+        )
+
+    def held_a(self, now: float) -> Phases | None:
+        while self.history and now - self.history[0][0] > HOLD_WINDOW:
+            self.history.popleft()
+        if not self.history:
+            return None
+        return (
+            max(c[0] for _, c in self.history),
+            max(c[1] for _, c in self.history),
+            max(c[2] for _, c in self.history),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The outcome of a cycle's decision, kept for the API."""
+
+    at: float
+    fallback: bool
+    allocation: Allocation | None
+    safe: dict[str, float]
+    safe_fits: bool
+    zeroed: tuple[str, ...]
+
+
+class SiteController:
+    """Keeps the site under its fuse; see the module docstring."""
+
+    def __init__(
+        self,
+        svc: Services,
+        sessions: SessionRegistry,
+        meter: Meter,
+        spawn: Spawner,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        assert svc.config.meter is not None
+        self.svc = svc
+        self.sessions = sessions
+        self.meter = meter
+        self.spawn = spawn
+        self.monotonic = monotonic
+        self.meter_config = svc.config.meter
+        self.site = svc.config.site
+        self.policy = LeasePolicy(
+            lease_time=self.site.lease_time, min_interval=self.site.min_update_interval
+        )
+        self.controls: dict[str, ChargerControl] = {}
+        self.reading: MeterReading | None = None
+        self.meter_error: str | None = None
+        self.reads_ok = 0
+        self.reads_failed = 0
+        self.fallback = False
+        self.fallback_since: float | None = None
+        self.started = monotonic()
+        self.plan: _Plan | None = None
+        self.cycles = 0
+        self.cycle_cpu_s = 0.0
+        self._wake = asyncio.Event()
+        self._register_metrics()
+
+    # --- tasks --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll the meter and run control cycles until `stop` is set."""
+        self.svc.events.subscribe(self.on_event)
+        poller = asyncio.ensure_future(self._poll(stop))
+        try:
+            while not stop.is_set():
+                timeout = self.meter_config.poll_interval
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout)
+                    await asyncio.sleep(WAKE_COALESCE)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+                if stop.is_set():
+                    break
+                try:
+                    self.cycle()
+                except Exception:
+                    log.exception("site control cycle failed")
+        finally:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+            await self.meter.close()
+
+    async def _poll(self, stop: asyncio.Event) -> None:
+        interval = self.meter_config.poll_interval
+        while not stop.is_set():
+            began = self.monotonic()
+            try:
+                reading = await self.meter.read()
+            except MeterError as err:
+                self.reads_failed += 1
+                self.svc.metrics.inc("edge_site_meter_errors_total")
+                if self.meter_error != str(err):
+                    log.warning("grid meter: %s", err)
+                self.meter_error = str(err)
+            else:
+                self.reads_ok += 1
+                if self.meter_error is not None:
+                    log.info("grid meter answers again")
+                self.meter_error = None
+                self.reading = reading
+                self._wake.set()
+            await asyncio.sleep(max(0.0, interval - (self.monotonic() - began)))
+
+    def wake(self) -> None:
+        """Run a cycle now (something changed)."""
+        self._wake.set()
+
+    # --- events ---------------------------------------------------------------------------
+
+    def on_event(self, event: ChargerEvent) -> None:
+        kind = event.kind
+        if kind == "MeterValues":
+            self._on_meter_values(event)
+        elif kind == "Booted":
+            control = self.controls.get(event.charger_id)
+            if control is not None:
+                # A reboot may lose profiles: send the safe one again, assume no lease.
+                control.safe_a = control.safe_strategy = None
+                control.lease_a = control.valid_to = None
+                control.retry_at = 0.0
+            self.wake()
+        elif kind in ("Connected", "Disconnected", "TransactionStarted", "TransactionStopped"):
+            control = self.controls.get(event.charger_id)
+            if control is not None and kind == "Connected":
+                control.retry_at = 0.0
+            self.wake()
+
+    def _on_meter_values(self, event: ChargerEvent) -> None:
+        control = self.controls.get(event.charger_id)
+        values = event.data.get("meterValue") or []
+        if control is None or not values:
+            return
+        sample = import_currents(values[-1].get("sampledValue", []))
+        if sample is None:
+            return
+        now = _epoch(event.at)
+        control.draws[int(event.data.get("connectorId") or 0)] = (
+            now,
+            physical_currents(sample, control.wiring),
+        )
+        total = control.draw_a(now)
+        if total is None:
+            return
+        control.history.append((now, total))
+        self._learn_from_draw(control, total, now)
+
+    def _learn_from_draw(self, control: ChargerControl, draw: Phases, now: float) -> None:
+        limit = self._effective_total(control, now)
+        if control.ev_phases is None and math.isfinite(limit):
+            control.ev_phases = learn_phases(draw, control.wiring, limit)
+        settled = control.sent_at is None or now - control.sent_at >= REACTION_GRACE
+        if not (settled and math.isfinite(limit) and limit > 0):
+            control.overdraws = 0
+            return
+        peak = max(draw[p] for p in control.wiring)
+        if peak <= limit + OVERDRAW_TOLERANCE_A:
+            control.overdraws = 0
+            return
+        control.overdraws += 1
+        if control.overdraws >= OVERDRAW_SAMPLES and peak > control.min_obeyed_a:
+            control.min_obeyed_a = float(math.ceil(peak))
+            self._quirk(
+                control,
+                f"draws {peak:.1f} A at a limit of {limit:.1f} A: given at least "
+                f"{control.min_obeyed_a:g} A when admitted",
+            )
+            control.overdraws = 0
+
+    # --- the cycle --------------------------------------------------------------------------
+
+    def cycle(self) -> None:
+        """Decide and send: one control cycle (synchronous; the calls run as tasks)."""
+        cpu = time.process_time()
+        now = _epoch(self.svc.now())
+        fresh = self._judge_meter()
+        controls = self._refresh_controls()
+        safe = self._safe_values(controls, now)
+        allocation: Allocation | None = None
+        if fresh:
+            allocation, totals = self._allocate(controls, now)
+            targets = {cid: self._lease_value(controls[cid], a) for cid, a in totals.items()}
+        elif self.reading is None and not self._stale_since_start():
+            targets = {}  # starting: wait for the first reading
+        else:
+            targets = {cid: value for cid, value in safe.limits_a.items() if cid in controls}
+        for cid, control in controls.items():
+            cap = self._cap_lease_value(control, now)
+            if cid in targets and cap is not None:
+                targets[cid] = min(targets[cid], cap)
+            control.target_a = targets.get(cid)
+        self.plan = _Plan(now, self.fallback, allocation, safe.limits_a, safe.fits, safe.zeroed)
+        self._dispatch(controls, targets, safe.limits_a, now)
+        self.cycles += 1
+        self.cycle_cpu_s = time.process_time() - cpu
+
+    def _stale_since_start(self) -> bool:
+        return self.monotonic() - self.started > self.meter_config.stale_after
+
+    def _judge_meter(self) -> bool:
+        """Whether the reading is fresh; enters or leaves fallback (and says so)."""
+        stale_after = self.meter_config.stale_after
+        reading = self.reading
+        mono = self.monotonic()
+        fresh = reading is not None and mono - reading.monotonic <= stale_after
+        stale = not fresh and (reading is not None or self._stale_since_start())
+        if stale and not self.fallback:
+            self.fallback = True
+            self.fallback_since = _epoch(self.svc.now())
+            age = (
+                "no reading yet" if reading is None
+                else f"last reading {reading.age(mono):.1f} s ago"
+            )  # fmt: skip
+            log.warning("grid meter stale (%s): site in fallback, chargers at safe values", age)
+            reason = self.meter_error or age
+            self.svc.record(None, "SiteFallback", {"active": True, "reason": reason})
+        elif fresh and self.fallback:
+            self.fallback = False
+            self.fallback_since = None
+            log.info("grid meter readings are back: site leaves fallback")
+            self.svc.record(None, "SiteFallback", {"active": False})
+        return fresh
+
+    def _refresh_controls(self) -> dict[str, ChargerControl]:
+        """A ChargerControl for every accepted charger (created on first sight)."""
+        for charger in self.svc.chargers:
+            if charger.registration is not Registration.ACCEPTED:
+                self.controls.pop(charger.id, None)
+                continue
+            if charger.id not in self.controls:
+                self.controls[charger.id] = self._new_control(charger)
+            self._track_transactions(self.controls[charger.id], charger)
+        return self.controls
+
+    def _new_control(self, charger: Charger) -> ChargerControl:
+        settings = self.svc.config.chargers.get(charger.id)
+        wiring = parse_wiring(settings.phases) if settings is not None else (0, 1, 2)
+        control = ChargerControl(
+            charger_id=charger.id,
+            wiring=wiring,
+            min_a=settings.min_current if settings is not None else 6.0,
+            max_a=settings.max_current if settings is not None else 32.0,
+        )
+        learned = charger.doc.get("siteControl") or {}
+        control.strategy_index = int(learned.get("strategy", 0))
+        control.quirks = list(learned.get("quirks", []))
+        control.min_obeyed_a = float(learned.get("minObeyedA", 0.0))
+        return control
+
+    def _track_transactions(self, control: ChargerControl, charger: Charger) -> None:
+        active = frozenset(
+            state.transaction_id
+            for cid, state in charger.connectors.items()
+            if cid > 0 and state.transaction_id is not None
+        )
+        if active == control.transactions:
+            return
+        if active - control.transactions:
+            control.ev_phases = None  # a new EV: learn its phase use anew
+            control.history.clear()
+        control.transactions = active
+        starts = []
+        for transaction_id in active:
+            tx = self.svc.transactions.get(transaction_id)
+            if tx is not None:
+                with contextlib.suppress(ValueError):
+                    starts.append(_epoch(parse_datetime(tx.start_time)))
+        control.started_at = min(starts, default=_epoch(self.svc.now()))
+
+    def _strategy(self, control: ChargerControl) -> Strategy | None:
+        charger = self.svc.chargers.get(control.charger_id)
+        levels = charger.reported_int("ChargeProfileMaxStackLevel") if charger else None
+        options = strategies(levels)
+        return options[control.strategy_index] if control.strategy_index < len(options) else None
+
+    def _connectors(self, control: ChargerControl) -> int:
+        charger = self.svc.chargers.get(control.charger_id)
+        if charger is None:
+            return 1
+        reported = charger.reported_int("NumberOfConnectors")
+        known = max((cid for cid in charger.connectors if cid > 0), default=1)
+        return max(1, reported or 0, known)
+
+    def _per_connector(self, control: ChargerControl) -> bool:
+        strategy = self._strategy(control)
+        return strategy is not None and strategy.per_connector
+
+    def _lease_value(self, control: ChargerControl, total_a: float) -> float:
+        """A charger's allocation as its lease carries it (per connector for TxDefault)."""
+        if self._per_connector(control) and len(control.transactions) > 1:
+            return floor_step(total_a / len(control.transactions))
+        return total_a
+
+    def _effective_total(self, control: ChargerControl, now: float) -> float:
+        """What the charger as a whole may draw per phase under its current limit."""
+        value = control.effective_a(now)
+        if self._per_connector(control):
+            value *= max(1, len(control.transactions))
+        return value
+
+    def _cap(self, control: ChargerControl, now: float) -> float | None:
+        """The operator's cap on the charger (A per phase), if one is in force."""
+        charger = self.svc.chargers.get(control.charger_id)
+        cap = charger.doc.get("siteCap") if charger is not None else None
+        if not cap:
+            return None
+        until = cap.get("until")
+        if until is not None and _epoch(parse_datetime(until)) <= now:
+            return None
+        return float(cap["limitA"])
+
+    def _cap_lease_value(self, control: ChargerControl, now: float) -> float | None:
+        cap = self._cap(control, now)
+        return None if cap is None else self._lease_value(control, cap)
+
+    def _safe_values(self, controls: dict[str, ChargerControl], now: float) -> Any:
+        """Fallback values whose sum fits the fuse (in lease units), rotated daily."""
+        chargers = []
+        for control in controls.values():
+            cap = self._cap(control, now)
+            per_connector = self._per_connector(control)
+            chargers.append(
+                SafeCharger(
+                    charger_id=control.charger_id,
+                    wiring=control.wiring,
+                    max_a=control.max_a if cap is None else min(control.max_a, cap),
+                    connectors=self._connectors(control) if per_connector else 1,
+                )
+            )
+        return safe_allocation(
+            chargers,
+            limit_a=self.site.max_current,
+            margin_a=self.site.margin,
+            fallback_a=self.site.fallback_current,
+            rotation_key=int(now // 86400),
+        )
+
+    def _allocate(
+        self, controls: dict[str, ChargerControl], now: float
+    ) -> tuple[Allocation, dict[str, float]]:
+        """Allocate the capacity to every charger with an active transaction.
+
+        A charger that cannot be steered now (not connected, or no strategy works) is
+        budgeted at the most it may draw: its known limit, or its maximum.
+        """
+        assert self.reading is not None
+        reserved = [0.0, 0.0, 0.0]
+        reserved_draw = [0.0, 0.0, 0.0]
+        sessions: list[Session] = []
+        totals: dict[str, float] = {}
+        for cid, control in controls.items():
+            totals[cid] = 0.0
+            if not control.transactions:
+                continue
+            limit = self._effective_total(control, now)
+            draw = control.draw_a(now)
+            steerable = self.sessions.get(cid) is not None and self._strategy(control) is not None
+            if not steerable:
+                budget = min(limit, control.max_a)
+                for p in control.wiring:
+                    reserved[p] += budget
+                    reserved_draw[p] += min(draw[p], budget) if draw else 0.0
+                continue
+            if draw is not None and math.isfinite(limit):
+                draw = (min(draw[0], limit), min(draw[1], limit), min(draw[2], limit))
+            cap = self._cap(control, now)
+            sessions.append(
+                Session(
+                    charger_id=cid,
+                    connector_id=0,
+                    wiring=control.wiring,
+                    min_a=max(control.min_a, control.min_obeyed_a),
+                    max_a=control.max_a if cap is None else min(control.max_a, cap),
+                    weight=float(len(control.transactions)),
+                    started_at=control.started_at,
+                    ev_phases=control.ev_phases,
+                    drawn_a=draw,
+                    held_a=control.held_a(now),
+                    previous_a=control.allocation_a,
+                )
+            )
+        meter = self.reading.current_a
+        site = SiteState(
+            limit_a=(
+                self.site.max_current[0] - reserved[0],
+                self.site.max_current[1] - reserved[1],
+                self.site.max_current[2] - reserved[2],
+            ),
+            margin_a=self.site.margin,
+            meter_a=(
+                meter[0] - reserved_draw[0],
+                meter[1] - reserved_draw[1],
+                meter[2] - reserved_draw[2],
+            ),
+        )
+        allocation = allocate(
+            site,
+            sessions,
+            now=now,
+            hysteresis_a=self.site.hysteresis,
+            rotation_period=self.site.rotation_period,
+        )
+        for (cid, _), limit_a in allocation.limits_a.items():
+            totals[cid] = limit_a
+            controls[cid].allocation_a = limit_a
+        return allocation, totals
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def _dispatch(
+        self,
+        controls: dict[str, ChargerControl],
+        targets: dict[str, float],
+        safe: dict[str, float],
+        now: float,
+    ) -> None:
+        mono = self.monotonic()
+        views: dict[str, LeaseView] = {}
+        for cid, control in controls.items():
+            if self.sessions.get(cid) is None or self._strategy(control) is None:
+                continue
+            if control.retry_at > mono and not control.busy:
+                continue
+            views[cid] = LeaseView(
+                control.safe_a,
+                control.lease_a,
+                control.valid_to,
+                control.sent_at,
+                control.busy,
+                control.lowering,
+            )
+        updates = {u.key: u for u in plan_leases(views, targets, now, self.policy)}
+        for cid, view in views.items():
+            if view.busy:
+                continue
+            control = controls[cid]
+            safe_value = safe.get(cid, 0.0)
+            needs_safe = control.safe_a != safe_value or (
+                control.safe_strategy != control.strategy_index
+            )
+            update = updates.get(cid)
+            if needs_safe or update is not None:
+                control.busy = True
+                control.lowering = (update is not None and update.lowers) or (
+                    needs_safe and (control.safe_a is None or safe_value < control.safe_a)
+                )
+                self.spawn(self._send(control, safe_value if needs_safe else None, update))
+
+    async def _send(
+        self, control: ChargerControl, safe_value: float | None, update: LeaseUpdate[str] | None
+    ) -> None:
+        """Send the safe profile and/or a lease to one charger, in that order."""
+        try:
+            if safe_value is not None:
+                if not await self._set(control, safe=True, value=safe_value, valid_to=None):
+                    return
+                control.safe_a = safe_value
+                control.safe_strategy = control.strategy_index
+            if update is not None:
+                sent_at = _epoch(self.svc.now())
+                if not await self._set(
+                    control, safe=False, value=update.limit_a, valid_to=update.valid_to
+                ):
+                    return
+                control.lease_a = update.limit_a
+                control.valid_to = update.valid_to
+                control.sent_at = sent_at
+                self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
+        except Exception:
+            log.exception("charger %s: sending site profiles failed", control.charger_id)
+        finally:
+            control.busy = False
+            control.lowering = False
+
+    async def _set(
+        self, control: ChargerControl, *, safe: bool, value: float, valid_to: float | None
+    ) -> bool:
+        """One SetChargingProfile; True when Accepted. Refusals change the strategy."""
+        strategy = self._strategy(control)
+        session = self.sessions.get(control.charger_id)
+        if strategy is None or session is None:
+            return False
+        now = self.svc.now()
+        profile = site_profile(
+            strategy=strategy,
+            safe=safe,
+            limit_a=value,
+            now=now,
+            valid_to=None if valid_to is None else datetime.fromtimestamp(valid_to, UTC),
+        )
+        payload = {"connectorId": 0, "csChargingProfiles": render_profile(profile)}
+        kind = "safe" if safe else "lease"
+        try:
+            response = await session.call("SetChargingProfile", payload)
+        except RemoteCallError as err:
+            if err.error_code in NOT_SUPPORTED:
+                self._next_strategy(control, f"answers SetChargingProfile with {err.error_code}")
+                return False
+            self._failed(control, f"{kind} profile: CALLERROR {err.error_code} {err.description}")
+            return False
+        except (CallFailed, QueueFull, OcppError) as err:
+            self._failed(control, f"{kind} profile: {err}")
+            return False
+        if response.get("status") != "Accepted":
+            self._next_strategy(
+                control, f"refused a {strategy.describe()} ({response.get('status')})"
+            )
+            return False
+        control.failures = 0
+        control.last_error = None
+        return True
+
+    def _failed(self, control: ChargerControl, text: str) -> None:
+        control.failures += 1
+        control.last_error = text
+        control.retry_at = self.monotonic() + min(RETRY_MAX, 2.0**control.failures)
+        log.info("charger %s: %s", control.charger_id, text)
+
+    def _next_strategy(self, control: ChargerControl, why: str) -> None:
+        control.strategy_index += 1
+        control.safe_a = control.safe_strategy = None
+        control.lease_a = control.valid_to = None
+        strategy = self._strategy(control)
+        then = (
+            f"now trying {strategy.describe()}"
+            if strategy is not None
+            else "it cannot be limited: budgeted at its maximum"
+        )
+        self._quirk(control, f"{why}; {then}")
+        self.wake()
+
+    def _quirk(self, control: ChargerControl, text: str) -> None:
+        log.warning("charger %s: %s", control.charger_id, text)
+        control.quirks = [*control.quirks[-9:], text]
+        self.svc.record(control.charger_id, "SiteQuirk", {"quirk": text})
+        charger = self.svc.chargers.get(control.charger_id)
+        if charger is not None:
+            self.svc.chargers.update(charger, siteControl=control.learned())
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The site as `GET /api/site` shows it."""
+        now = _epoch(self.svc.now())
+        mono = self.monotonic()
+        reading = self.reading
+        plan = self.plan
+        allocation = plan.allocation if plan is not None else None
+        waiting = {cid for cid, _ in allocation.waiting} if allocation else set()
+        meter: dict[str, Any] = {
+            "driver": self.meter_config.driver,
+            "transport": self.meter_config.transport,
+            "pollInterval": self.meter_config.poll_interval,
+            "staleAfter": self.meter_config.stale_after,
+            "reading": None,
+            "ageSeconds": None,
+            "stale": True,
+            "lastError": self.meter_error,
+            "readsOk": self.reads_ok,
+            "readsFailed": self.reads_failed,
+        }
+        if reading is not None:
+            age = reading.age(mono)
+            meter.update(
+                reading={
+                    "takenAt": format_datetime(reading.taken_at),
+                    "currentA": _triple(reading.current_a),
+                    "voltageV": _triple(reading.voltage_v),
+                    "powerW": _triple(reading.power_w),
+                    "totalPowerW": round(reading.total_power_w, 1),
+                    "importEnergyWh": reading.import_energy_wh,
+                    "exportEnergyWh": reading.export_energy_wh,
+                },
+                ageSeconds=round(age, 3),
+                stale=age > self.meter_config.stale_after,
+            )
+        chargers = []
+        for cid, control in sorted(self.controls.items()):
+            strategy = self._strategy(control)
+            draw = control.draw_a(now)
+            chargers.append(
+                {
+                    "chargerId": cid,
+                    "connected": self.sessions.get(cid) is not None,
+                    "phases": "".join(f"L{p + 1}" for p in control.wiring),
+                    "evPhases": control.ev_phases,
+                    "transactions": sorted(control.transactions),
+                    "allocationA": control.allocation_a if not self.fallback else None,
+                    "targetA": control.target_a,
+                    "leaseA": control.lease_a,
+                    "leaseExpires": _time_text(control.valid_to),
+                    "leaseActive": control.valid_to is not None and control.valid_to > now,
+                    "safeA": plan.safe.get(cid) if plan is not None else None,
+                    "safeInstalledA": control.safe_a,
+                    "drawnA": _triple(draw) if draw is not None else None,
+                    "waiting": cid in waiting,
+                    "capA": self._cap(control, now),
+                    "strategy": strategy.describe() if strategy is not None else None,
+                    "controllable": strategy is not None,
+                    "quirks": list(control.quirks),
+                    "lastError": control.last_error,
+                }
+            )
+        return {
+            "enabled": True,
+            "state": "fallback" if self.fallback else ("starting" if plan is None else "normal"),
+            "fallback": {
+                "active": self.fallback,
+                "since": _time_text(self.fallback_since),
+                "reason": (self.meter_error or "no valid reading") if self.fallback else None,
+            },
+            "meter": meter,
+            "limits": {
+                "maxCurrentA": list(self.site.max_current),
+                "marginA": self.site.margin,
+                "fallbackCurrentA": self.site.fallback_current,
+                "leaseTime": self.site.lease_time,
+                "capacityA": _triple(allocation.capacity_a) if allocation else None,
+                "headroomA": _triple(allocation.headroom_a) if allocation else None,
+                "fallbackFits": plan.safe_fits if plan is not None else None,
+                "fallbackZeroed": list(plan.zeroed) if plan is not None else [],
+            },
+            "chargers": chargers,
+            "waiting": [cid for cid, _ in allocation.waiting] if allocation else [],
+            "notes": list(allocation.notes) if allocation else [],
+            "cycles": self.cycles,
+            "cycleCpuMs": round(self.cycle_cpu_s * 1000, 3),
+        }
+
+    def _register_metrics(self) -> None:
+        m = self.svc.metrics
+        m.describe_counter("edge_site_meter_errors_total", "Failed grid meter reads")
+        m.describe_counter("edge_site_leases_sent_total", "Lease profiles accepted, by reason")
+        m.gauge(
+            "edge_site_fallback",
+            "1 while the grid meter is stale and chargers are at their safe values",
+            lambda: [((), 1.0 if self.fallback else 0.0)],
+        )
+        m.gauge(
+            "edge_site_meter_age_seconds",
+            "Age of the latest valid grid meter reading",
+            lambda: [] if self.reading is None else [((), self.reading.age(self.monotonic()))],
+        )
+        m.gauge(
+            "edge_site_grid_current_amperes",
+            "Grid current per phase at the latest reading (import positive)",
+            lambda: (
+                []
+                if self.reading is None
+                else [((("phase", f"L{p + 1}"),), self.reading.current_a[p]) for p in range(3)]
+            ),
+        )
+        m.gauge(
+            "edge_site_allocated_amperes",
+            "Current allocated to each charger (A per phase)",
+            lambda: [
+                ((("charger", cid),), c.target_a)
+                for cid, c in sorted(self.controls.items())
+                if c.target_a is not None
+            ],
+        )
