@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,11 +104,12 @@ def import_currents(sampled_values: Iterable[Mapping[str, Any]]) -> CurrentSampl
         if factor is None or sv.get("format") == "SignedData":
             continue
         try:
-            value = max(0.0, float(sv["value"]) * factor)
+            value = float(sv["value"]) * factor
         except (KeyError, TypeError, ValueError):
             continue
-        if value != value or value == float("inf"):
+        if not math.isfinite(value):
             continue
+        value = max(0.0, value)
         phase = sv.get("phase")
         if phase is None:
             total = value

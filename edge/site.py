@@ -645,7 +645,10 @@ class SiteController:
             response = await session.call("SetChargingProfile", payload)
         except RemoteCallError as err:
             if err.error_code in NOT_SUPPORTED:
-                self._next_strategy(control, f"answers SetChargingProfile with {err.error_code}")
+                # No smart charging at all: no other purpose or level will do.
+                self._next_strategy(
+                    control, f"answers SetChargingProfile with {err.error_code}", last=True
+                )
                 return False
             self._failed(control, f"{kind} profile: CALLERROR {err.error_code} {err.description}")
             return False
@@ -667,8 +670,8 @@ class SiteController:
         control.retry_at = self.monotonic() + min(RETRY_MAX, 2.0**control.failures)
         log.info("charger %s: %s", control.charger_id, text)
 
-    def _next_strategy(self, control: ChargerControl, why: str) -> None:
-        control.strategy_index += 1
+    def _next_strategy(self, control: ChargerControl, why: str, *, last: bool = False) -> None:
+        control.strategy_index = len(strategies(None)) if last else control.strategy_index + 1
         control.safe_a = control.safe_strategy = None
         control.lease_a = control.valid_to = None
         strategy = self._strategy(control)

@@ -111,7 +111,7 @@ def strategies(max_stack_level: int | None) -> tuple[Strategy, ...]:
     leave no room for stacking: no strategy.
     """
     top = DEFAULT_MAX_STACK_LEVEL if max_stack_level is None else max_stack_level
-    levels = [level for level in dict.fromkeys((top, 1)) if level >= 1]
+    levels = list(dict.fromkeys((top, 1))) if top >= 1 else []
     return tuple(
         Strategy(purpose, level)
         for purpose in (ChargingProfilePurpose.CHARGE_POINT_MAX, ChargingProfilePurpose.TX_DEFAULT)

@@ -126,3 +126,25 @@ def test_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     bad.write_text("[ocpp]\nport = -1\n")
     assert main(["check", "--config", str(bad)]) == 2
     assert "ocpp.port" in capsys.readouterr().err
+
+
+def test_site_control_keys_are_read_and_checked_against_the_meter() -> None:
+    cfg = parse_config(
+        {
+            "meter": {"poll_interval": 0.5, "stale_after": 3},
+            "site": {
+                "lease_time": 90,
+                "min_update_interval": 2,
+                "hysteresis": 0.5,
+                "rotation_period": 600,
+            },
+        }
+    )
+    assert (cfg.site.lease_time, cfg.site.min_update_interval) == (90.0, 2.0)
+    assert (cfg.site.hysteresis, cfg.site.rotation_period) == (0.5, 600.0)
+    with pytest.raises(ConfigError) as info:
+        parse_config({"meter": {"poll_interval": 2, "stale_after": 1}, "site": {"lease_time": 6}})
+    text = "\n".join(info.value.problems)
+    assert "site.lease_time" in text and "meter.stale_after" in text
+    # Without a meter there is no loop to pace: any lease time is fine.
+    assert parse_config({"site": {"lease_time": 2}}).site.lease_time == 2.0
