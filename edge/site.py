@@ -568,7 +568,10 @@ class SiteController:
         mono = self.monotonic()
         views: dict[str, LeaseView] = {}
         for cid, control in controls.items():
-            if self.sessions.get(cid) is None or self._strategy(control) is None:
+            charger = self.svc.chargers.get(cid)
+            if charger is None or not charger.accepted or self.sessions.get(cid) is None:
+                continue  # not connected, or not booted yet (OCPP-J errata 3.10)
+            if self._strategy(control) is None:
                 continue
             if control.retry_at > mono and not control.busy:
                 continue
