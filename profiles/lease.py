@@ -33,6 +33,7 @@ refuses them all cannot be limited and is budgeted at its maximum.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,6 +104,7 @@ class Strategy:
         return f"{self.purpose} at stack levels {self.safe_level}/{self.lease_level}"
 
 
+@functools.cache
 def strategies(max_stack_level: int | None) -> tuple[Strategy, ...]:
     """The strategies to try in order for a charger reporting `max_stack_level`.
 
