@@ -43,6 +43,7 @@ from edge.services import ChargerEvent, Services
 from edge.session import CallFailed, RemoteCallError, SessionRegistry
 from profiles.allocation import (
     Allocation,
+    SafeAllocation,
     SafeCharger,
     Session,
     SiteState,
@@ -121,6 +122,16 @@ class ChargerControl:
     failures: int = 0
     retry_at: float = 0.0
     last_error: str | None = None
+    # Refreshed at the start of every cycle (`SiteController._observe`):
+    strategy: Strategy | None = None
+    cap_a: float | None = None
+    connectors: int = 1
+    steerable: bool = False
+    """Booted, connected and limitable: a charger the cycle can send to."""
+
+    @property
+    def per_connector(self) -> bool:
+        return self.strategy is not None and self.strategy.per_connector
 
     def learned(self) -> dict[str, Any]:
         """What survives a restart (the charger's ``siteControl`` document field)."""
@@ -204,6 +215,7 @@ class SiteController:
         self.cycles = 0
         self.cycle_cpu_s = 0.0
         self._wake = asyncio.Event()
+        self._safe_cache: tuple[Any, SafeAllocation] | None = None
         self._register_metrics()
 
     # --- tasks --------------------------------------------------------------------------
@@ -325,7 +337,7 @@ class SiteController:
         cpu = time.process_time()
         now = _epoch(self.svc.now())
         fresh = self._judge_meter()
-        controls = self._refresh_controls()
+        controls = self._refresh_controls(now)
         safe = self._safe_values(controls, now)
         allocation: Allocation | None = None
         if fresh:
@@ -336,9 +348,8 @@ class SiteController:
         else:
             targets = {cid: value for cid, value in safe.limits_a.items() if cid in controls}
         for cid, control in controls.items():
-            cap = self._cap_lease_value(control, now)
-            if cid in targets and cap is not None:
-                targets[cid] = min(targets[cid], cap)
+            if cid in targets and control.cap_a is not None:
+                targets[cid] = min(targets[cid], self._lease_value(control, control.cap_a))
             control.target_a = targets.get(cid)
         self.plan = _Plan(now, self.fallback, allocation, safe.limits_a, safe.fits, safe.zeroed)
         self._dispatch(controls, targets, safe.limits_a, now)
@@ -372,16 +383,31 @@ class SiteController:
             self.svc.record(None, "SiteFallback", {"active": False})
         return fresh
 
-    def _refresh_controls(self) -> dict[str, ChargerControl]:
-        """A ChargerControl for every accepted charger (created on first sight)."""
+    def _refresh_controls(self, now: float) -> dict[str, ChargerControl]:
+        """A ChargerControl for every accepted charger (created on first sight), brought
+        up to date with the charger's document, connection and transactions."""
         for charger in self.svc.chargers:
-            if charger.registration is not Registration.ACCEPTED:
+            if charger.doc.get("registration") != Registration.ACCEPTED:
                 self.controls.pop(charger.id, None)
                 continue
-            if charger.id not in self.controls:
-                self.controls[charger.id] = self._new_control(charger)
-            self._track_transactions(self.controls[charger.id], charger)
+            control = self.controls.get(charger.id)
+            if control is None:
+                control = self.controls[charger.id] = self._new_control(charger)
+            self._observe(control, charger, now)
         return self.controls
+
+    def _observe(self, control: ChargerControl, charger: Charger, now: float) -> None:
+        control.strategy = self._strategy(control, charger)
+        control.cap_a = self._cap(charger, now)
+        reported = charger.reported_int("NumberOfConnectors")
+        known = max((cid for cid in charger.connectors if cid > 0), default=1)
+        control.connectors = max(1, reported or 0, known)
+        control.steerable = (
+            control.strategy is not None
+            and charger.doc.get("bootAccepted", False)  # booted (OCPP-J errata 3.10)
+            and self.sessions.get(charger.id) is not None
+        )
+        self._track_transactions(control, charger)
 
     def _new_control(self, charger: Charger) -> ChargerControl:
         settings = self.svc.config.chargers.get(charger.id)
@@ -418,41 +444,32 @@ class SiteController:
                     starts.append(_epoch(parse_datetime(tx.start_time)))
         control.started_at = min(starts, default=_epoch(self.svc.now()))
 
-    def _strategy(self, control: ChargerControl) -> Strategy | None:
-        charger = self.svc.chargers.get(control.charger_id)
+    def _strategy(self, control: ChargerControl, charger: Charger | None = None) -> Strategy | None:
+        """The strategy the charger is on now (None: none works, it cannot be limited)."""
+        charger = charger or self.svc.chargers.get(control.charger_id)
         levels = charger.reported_int("ChargeProfileMaxStackLevel") if charger else None
         options = strategies(levels)
         return options[control.strategy_index] if control.strategy_index < len(options) else None
 
-    def _connectors(self, control: ChargerControl) -> int:
-        charger = self.svc.chargers.get(control.charger_id)
-        if charger is None:
-            return 1
-        reported = charger.reported_int("NumberOfConnectors")
-        known = max((cid for cid in charger.connectors if cid > 0), default=1)
-        return max(1, reported or 0, known)
-
-    def _per_connector(self, control: ChargerControl) -> bool:
-        strategy = self._strategy(control)
-        return strategy is not None and strategy.per_connector
-
-    def _lease_value(self, control: ChargerControl, total_a: float) -> float:
+    @staticmethod
+    def _lease_value(control: ChargerControl, total_a: float) -> float:
         """A charger's allocation as its lease carries it (per connector for TxDefault)."""
-        if self._per_connector(control) and len(control.transactions) > 1:
+        if control.per_connector and len(control.transactions) > 1:
             return floor_step(total_a / len(control.transactions))
         return total_a
 
-    def _effective_total(self, control: ChargerControl, now: float) -> float:
+    @staticmethod
+    def _effective_total(control: ChargerControl, now: float) -> float:
         """What the charger as a whole may draw per phase under its current limit."""
         value = control.effective_a(now)
-        if self._per_connector(control):
+        if control.per_connector:
             value *= max(1, len(control.transactions))
         return value
 
-    def _cap(self, control: ChargerControl, now: float) -> float | None:
+    @staticmethod
+    def _cap(charger: Charger, now: float) -> float | None:
         """The operator's cap on the charger (A per phase), if one is in force."""
-        charger = self.svc.chargers.get(control.charger_id)
-        cap = charger.doc.get("siteCap") if charger is not None else None
+        cap = charger.doc.get("siteCap")
         if not cap:
             return None
         until = cap.get("until")
@@ -460,31 +477,31 @@ class SiteController:
             return None
         return float(cap["limitA"])
 
-    def _cap_lease_value(self, control: ChargerControl, now: float) -> float | None:
-        cap = self._cap(control, now)
-        return None if cap is None else self._lease_value(control, cap)
+    def _safe_values(self, controls: dict[str, ChargerControl], now: float) -> SafeAllocation:
+        """Fallback values whose sum fits the fuse (in lease units), rotated daily.
 
-    def _safe_values(self, controls: dict[str, ChargerControl], now: float) -> Any:
-        """Fallback values whose sum fits the fuse (in lease units), rotated daily."""
-        chargers = []
-        for control in controls.values():
-            cap = self._cap(control, now)
-            per_connector = self._per_connector(control)
-            chargers.append(
-                SafeCharger(
-                    charger_id=control.charger_id,
-                    wiring=control.wiring,
-                    max_a=control.max_a if cap is None else min(control.max_a, cap),
-                    connectors=self._connectors(control) if per_connector else 1,
-                )
+        Recomputed only when a charger, its cap or its strategy changes, or the day.
+        """
+        chargers = tuple(
+            SafeCharger(
+                charger_id=c.charger_id,
+                wiring=c.wiring,
+                max_a=c.max_a if c.cap_a is None else min(c.max_a, c.cap_a),
+                connectors=c.connectors if c.per_connector else 1,
             )
-        return safe_allocation(
-            chargers,
-            limit_a=self.site.max_current,
-            margin_a=self.site.margin,
-            fallback_a=self.site.fallback_current,
-            rotation_key=int(now // 86400),
+            for c in controls.values()
         )
+        key = (chargers, int(now // 86400))
+        if self._safe_cache is None or self._safe_cache[0] != key:
+            safe = safe_allocation(
+                chargers,
+                limit_a=self.site.max_current,
+                margin_a=self.site.margin,
+                fallback_a=self.site.fallback_current,
+                rotation_key=key[1],
+            )
+            self._safe_cache = (key, safe)
+        return self._safe_cache[1]
 
     def _allocate(
         self, controls: dict[str, ChargerControl], now: float
@@ -505,8 +522,7 @@ class SiteController:
                 continue
             limit = self._effective_total(control, now)
             draw = control.draw_a(now)
-            steerable = self.sessions.get(cid) is not None and self._strategy(control) is not None
-            if not steerable:
+            if not control.steerable:
                 budget = min(limit, control.max_a)
                 for p in control.wiring:
                     reserved[p] += budget
@@ -514,7 +530,7 @@ class SiteController:
                 continue
             if draw is not None and math.isfinite(limit):
                 draw = (min(draw[0], limit), min(draw[1], limit), min(draw[2], limit))
-            cap = self._cap(control, now)
+            cap = control.cap_a
             sessions.append(
                 Session(
                     charger_id=cid,
@@ -568,10 +584,7 @@ class SiteController:
         mono = self.monotonic()
         views: dict[str, LeaseView] = {}
         for cid, control in controls.items():
-            charger = self.svc.chargers.get(cid)
-            if charger is None or not charger.accepted or self.sessions.get(cid) is None:
-                continue  # not connected, or not booted yet (OCPP-J errata 3.10)
-            if self._strategy(control) is None:
+            if not control.steerable:
                 continue
             if control.retry_at > mono and not control.busy:
                 continue
@@ -677,7 +690,7 @@ class SiteController:
         control.strategy_index = len(strategies(None)) if last else control.strategy_index + 1
         control.safe_a = control.safe_strategy = None
         control.lease_a = control.valid_to = None
-        strategy = self._strategy(control)
+        strategy = control.strategy = self._strategy(control)
         then = (
             f"now trying {strategy.describe()}"
             if strategy is not None
@@ -751,7 +764,7 @@ class SiteController:
                     "safeInstalledA": control.safe_a,
                     "drawnA": _triple(draw) if draw is not None else None,
                     "waiting": cid in waiting,
-                    "capA": self._cap(control, now),
+                    "capA": control.cap_a,
                     "strategy": strategy.describe() if strategy is not None else None,
                     "controllable": strategy is not None,
                     "quirks": list(control.quirks),
