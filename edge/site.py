@@ -50,6 +50,7 @@ from profiles.allocation import (
     allocate,
     floor_step,
     learn_phases,
+    non_ev_load,
     parse_wiring,
     safe_allocation,
 )
@@ -75,6 +76,8 @@ DRAW_MAX_AGE = 120.0  # s: an older Current.Import sample says nothing about now
 HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
 REACTION_GRACE = 15.0  # s after a new limit before a higher draw counts as ignoring it
 OVERDRAW_TOLERANCE_A = 1.0
+RAMP_SETTLE = 5.0  # s after a raise before the charger's MeterValues are taken to show it
+RAMP_MAX_AGE = 60.0  # s: a raise not reported by then explains nothing any more
 OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
 WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
 RETRY_MAX = 60.0  # s: the longest back-off after a failed call
@@ -93,6 +96,20 @@ def _triple(values: Iterable[float]) -> list[float]:
     return [round(v, 2) for v in values]
 
 
+@dataclass(frozen=True, slots=True)
+class _Ramp:
+    """A raise not yet seen in the charger's MeterValues.
+
+    The grid meter shows the EV taking its new limit before the charger reports it; until
+    it does, a rise of the non-EV estimate up to `amount_a` is the EV's, not the house's
+    (otherwise the raise would be taken back at once, and again, and an EV starve).
+    """
+
+    at: float
+    amount_a: float
+    non_ev_before: Phases
+
+
 @dataclass(slots=True)
 class ChargerControl:
     """What the controller knows of one charger; runtime state, except `learned`."""
@@ -108,7 +125,9 @@ class ChargerControl:
     safe_strategy: int | None = None
     lease_a: float | None = None
     valid_to: float | None = None
-    sent_at: float | None = None
+    changed_at: float | None = None
+    """When the lease last changed value (epoch s)."""
+    ramp: _Ramp | None = None
     busy: bool = False
     lowering: bool = False
     target_a: float | None = None
@@ -214,6 +233,8 @@ class SiteController:
         self.plan: _Plan | None = None
         self.cycles = 0
         self.cycle_cpu_s = 0.0
+        self.cycle_cpu_total_s = 0.0
+        self.non_ev_a: Phases | None = None
         self._wake = asyncio.Event()
         self._safe_cache: tuple[Any, SafeAllocation] | None = None
         self._register_metrics()
@@ -302,6 +323,8 @@ class SiteController:
             now,
             physical_currents(sample, control.wiring),
         )
+        if control.ramp is not None and now - control.ramp.at >= RAMP_SETTLE:
+            control.ramp = None  # the charger's own report now shows the raise
         total = control.draw_a(now)
         if total is None:
             return
@@ -312,7 +335,7 @@ class SiteController:
         limit = self._effective_total(control, now)
         if control.ev_phases is None and math.isfinite(limit):
             control.ev_phases = learn_phases(draw, control.wiring, limit)
-        settled = control.sent_at is None or now - control.sent_at >= REACTION_GRACE
+        settled = control.changed_at is None or now - control.changed_at >= REACTION_GRACE
         if not (settled and math.isfinite(limit) and limit > 0):
             control.overdraws = 0
             return
@@ -355,6 +378,7 @@ class SiteController:
         self._dispatch(controls, targets, safe.limits_a, now)
         self.cycles += 1
         self.cycle_cpu_s = time.process_time() - cpu
+        self.cycle_cpu_total_s += self.cycle_cpu_s
 
     def _stale_since_start(self) -> bool:
         return self.monotonic() - self.started > self.meter_config.stale_after
@@ -514,6 +538,7 @@ class SiteController:
         assert self.reading is not None
         reserved = [0.0, 0.0, 0.0]
         reserved_draw = [0.0, 0.0, 0.0]
+        ramps: list[tuple[ChargerControl, _Ramp]] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         for cid, control in controls.items():
@@ -530,6 +555,11 @@ class SiteController:
                 continue
             if draw is not None and math.isfinite(limit):
                 draw = (min(draw[0], limit), min(draw[1], limit), min(draw[2], limit))
+            if control.ramp is not None and now - control.ramp.at > RAMP_MAX_AGE:
+                control.ramp = None
+            if control.ramp is not None:
+                ramps.append((control, control.ramp))
+            due = control.valid_to is None or control.valid_to - now <= self.policy.lease_time / 2
             cap = control.cap_a
             sessions.append(
                 Session(
@@ -543,10 +573,20 @@ class SiteController:
                     ev_phases=control.ev_phases,
                     drawn_a=draw,
                     held_a=control.held_a(now),
-                    previous_a=control.allocation_a,
+                    # Judged against the limit in force, not a raise still waiting.
+                    previous_a=limit if math.isfinite(limit) else None,
+                    hold=not due,
                 )
             )
         meter = self.reading.current_a
+        adjusted: Phases = (
+            meter[0] - reserved_draw[0],
+            meter[1] - reserved_draw[1],
+            meter[2] - reserved_draw[2],
+        )
+        non_ev = non_ev_load(adjusted, sessions)
+        credit = self._ramp_credit(non_ev, ramps)
+        self.non_ev_a = (non_ev[0] - credit[0], non_ev[1] - credit[1], non_ev[2] - credit[2])
         site = SiteState(
             limit_a=(
                 self.site.max_current[0] - reserved[0],
@@ -554,11 +594,7 @@ class SiteController:
                 self.site.max_current[2] - reserved[2],
             ),
             margin_a=self.site.margin,
-            meter_a=(
-                meter[0] - reserved_draw[0],
-                meter[1] - reserved_draw[1],
-                meter[2] - reserved_draw[2],
-            ),
+            meter_a=(adjusted[0] - credit[0], adjusted[1] - credit[1], adjusted[2] - credit[2]),
         )
         allocation = allocate(
             site,
@@ -571,6 +607,23 @@ class SiteController:
             totals[cid] = limit_a
             controls[cid].allocation_a = limit_a
         return allocation, totals
+
+    @staticmethod
+    def _ramp_credit(non_ev: Phases, ramps: list[tuple[ChargerControl, _Ramp]]) -> Phases:
+        """How much of the non-EV estimate's rise since recent raises is those EVs taking
+        their new limits (see `_Ramp`): the rise, at most the raises, per phase."""
+        credit = [0.0, 0.0, 0.0]
+        for p in range(3):
+            mine = [
+                ramp
+                for control, ramp in ramps
+                if p in (control.wiring[:1] if control.ev_phases == 1 else control.wiring)
+            ]
+            if mine:
+                before = min(ramp.non_ev_before[p] for ramp in mine)
+                explained = sum(ramp.amount_a for ramp in mine)
+                credit[p] = min(max(0.0, non_ev[p] - before), explained)
+        return credit[0], credit[1], credit[2]
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -592,7 +645,7 @@ class SiteController:
                 control.safe_a,
                 control.lease_a,
                 control.valid_to,
-                control.sent_at,
+                control.changed_at,
                 control.busy,
                 control.lowering,
             )
@@ -624,18 +677,26 @@ class SiteController:
                 control.safe_a = safe_value
                 control.safe_strategy = control.strategy_index
             if update is not None:
-                sent_at = _epoch(self.svc.now())
+                sent = _epoch(self.svc.now())
+                before = self._effective_total(control, sent)
+                non_ev = self.non_ev_a
                 if not await self._set(
                     control, safe=False, value=update.limit_a, valid_to=update.valid_to
                 ):
                     return
+                if control.lease_a != update.limit_a:
+                    control.changed_at = sent
                 control.lease_a = update.limit_a
                 control.valid_to = update.valid_to
-                control.sent_at = sent_at
+                after = self._effective_total(control, sent)
+                if update.reason == "raise" and non_ev is not None and math.isfinite(before):
+                    control.ramp = _Ramp(sent, after - before, non_ev)
                 self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)
         finally:
+            if control.lowering:
+                self.wake()  # raises elsewhere may have waited for this one
             control.busy = False
             control.lowering = False
 
@@ -795,6 +856,7 @@ class SiteController:
             "notes": list(allocation.notes) if allocation else [],
             "cycles": self.cycles,
             "cycleCpuMs": round(self.cycle_cpu_s * 1000, 3),
+            "cycleCpuMeanMs": round(self.cycle_cpu_total_s * 1000 / max(1, self.cycles), 3),
         }
 
     def _register_metrics(self) -> None:

@@ -37,7 +37,8 @@ Algorithm (`allocate`)
        lowest weighted share first, while every phase of the session has room.
     5. Hysteresis: a session keeps its previous limit when the new one differs by
        less than ``hysteresis_a``, a lower previous limit always, a higher one only
-       if it fits the capacity (safety wins over stability).
+       if it fits the capacity (safety wins over stability); not for a session whose
+       ``hold`` is False.
 
 Tolerances: limits are multiples of 0.1 A (floating sums compared with 1e-6 A).
 Without hysteresis a session below its cap has a phase with less than 0.1 A spare;
@@ -131,6 +132,10 @@ class Session:
     held_a: Currents | None = None
     """The EV's draw held over a while (e.g. the maximum of the last minute) for reclaim;
     None: reclaim judges `drawn_a`. `drawn_a` stays the latest draw, for the non-EV load."""
+    hold: bool = True
+    """Whether hysteresis may keep `previous_a`. False when the limit is re-sent anyway
+    (a lease refresh): the exact fair value costs no extra call, and small losses kept
+    by hysteresis do not pile up."""
 
     def __post_init__(self) -> None:
         if not self.wiring or any(p not in range(PHASES) for p in self.wiring):
@@ -411,7 +416,7 @@ def allocate(
         steady = []
         for e in admitted:
             prev = e.session.previous_a
-            if prev is None or prev <= 0 or prev == e.alloc:
+            if not e.session.hold or prev is None or prev <= 0 or prev == e.alloc:
                 continue
             prev = floor_step(prev)
             if e.lo <= prev <= e.hi and abs(prev - e.alloc) < hysteresis_a:

@@ -157,7 +157,8 @@ class LeasePolicy:
     lease_time: float = 60.0
     """Seconds a lease lasts at most: how long a dead controller goes unnoticed."""
     min_interval: float = 5.0
-    """Seconds between two raises of one charger's lease (lowering is never delayed)."""
+    """Seconds after a change of one charger's lease before it is raised (lowering is
+    never delayed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,8 +171,9 @@ class LeaseView:
     """The limit of the lease the charger accepted last; None: none."""
     valid_to: float | None = None
     """When that lease ends (epoch s)."""
-    sent_at: float | None = None
-    """When a lease was last sent (epoch s)."""
+    changed_at: float | None = None
+    """When the charger's lease last changed value (epoch s); a refresh at the same value
+    does not count, so refreshes never hold up a raise."""
     busy: bool = False
     """A call to this charger is in flight."""
     lowering: bool = False
@@ -210,7 +212,7 @@ def plan_leases(
     - A charger with a call in flight gets nothing (one call at a time).
     - Lowering is sent at once. While any lowering is in flight or planned, raises
       wait: capacity moves from one charger to another only once the first let go.
-    - A raise waits `min_interval` after the charger's previous lease.
+    - A raise waits `min_interval` after the lease last changed value.
     - A lease with half its time or less left is refreshed (at the target, or at the
       current limit while a raise must wait); a charger without a lease gets one.
     """
@@ -231,7 +233,7 @@ def plan_leases(
         if target < current - EPS_A:
             lowering.append(LeaseUpdate(key, target, end, "lower"))
         elif target > current + EPS_A:
-            spaced = view.sent_at is None or now - view.sent_at >= policy.min_interval
+            spaced = view.changed_at is None or now - view.changed_at >= policy.min_interval
             if spaced:
                 raising.append(LeaseUpdate(key, target, end, "raise"))
             elif stale:

@@ -287,3 +287,24 @@ async def test_metrics_and_the_journal_tell_the_site_state(
             return [e["data"].get("active") for e in journal.events(kind="SiteFallback")]
 
         await until(lambda: fallback_events() == [False, True])  # newest first
+
+
+async def test_refreshes_never_hold_up_a_raise(tmp_path: Path, meter: MeterServer) -> None:
+    """Refreshes (every lease_time / 2 = 1 s) come faster than the raise spacing (3 s): the
+    spacing counts from the last change of value, so the raise still goes out."""
+    config = site_config(tmp_path, meter.port, lease_time=2.0, min_update_interval=3.0)
+    async with running(config) as (app, api), AsyncExitStack() as stack:
+        cp = await connect(stack, app, "CP1", accept_profiles)
+        received = cp.received  # type: ignore[attr-defined]
+        await until(lambda: LEASE_PROFILE_ID in ids(received))
+        await start(cp, api, "TAG1")
+
+        def lease_limits() -> list[float]:
+            return [
+                p["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+                for p in received
+                if p["chargingProfileId"] == LEASE_PROFILE_ID
+            ]
+
+        await until(lambda: max(lease_limits()) > 0, timeout=8.0)
+        assert max(lease_limits()) == 29.0  # 32 - 1 margin - 2 on the meter

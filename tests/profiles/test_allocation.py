@@ -491,3 +491,11 @@ def test_reclaim_judges_the_held_draw_not_a_momentary_dip() -> None:
     held = Session("A", 1, (0, 1, 2), drawn_a=dip, held_a=(16.0, 16.0, 16.0), previous_a=16.0)
     assert allocate(site, [momentary], now=0.0).limits_a[("A", 1)] == 6.0
     assert allocate(site, [held], now=0.0).limits_a[("A", 1)] == 32.0
+
+
+def test_hysteresis_holds_only_sessions_that_allow_it() -> None:
+    site = SiteState(limit_a=(32.0, 32.0, 32.0), margin_a=0.0, meter_a=(0.0, 0.0, 0.0))
+    held = Session("A", 1, (0, 1, 2), previous_a=31.5)
+    fresh = Session("A", 1, (0, 1, 2), previous_a=31.5, hold=False)
+    assert allocate(site, [held], now=0.0).limits_a[("A", 1)] == 31.5
+    assert allocate(site, [fresh], now=0.0).limits_a[("A", 1)] == 32.0

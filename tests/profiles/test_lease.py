@@ -160,8 +160,8 @@ def test_a_charger_without_a_lease_gets_one() -> None:
 
 def test_lowering_goes_first_and_raises_wait_for_the_next_cycle() -> None:
     views = {
-        "up": view(lease_a=10.0, valid_to=T + 50, sent_at=T - 20),
-        "down": view(lease_a=20.0, valid_to=T + 50, sent_at=T - 20),
+        "up": view(lease_a=10.0, valid_to=T + 50, changed_at=T - 20),
+        "down": view(lease_a=20.0, valid_to=T + 50, changed_at=T - 20),
     }
     targets = {"up": 20.0, "down": 10.0}
     updates = plan_leases(views, targets, T, POLICY)
@@ -171,23 +171,23 @@ def test_lowering_goes_first_and_raises_wait_for_the_next_cycle() -> None:
     views["down"] = view(lease_a=20.0, valid_to=T + 50, busy=True, lowering=True)
     assert plan_leases(views, targets, T + 1, POLICY) == []
     # Once it is through, the raise goes.
-    views["down"] = view(lease_a=10.0, valid_to=T + 50, sent_at=T + 1)
+    views["down"] = view(lease_a=10.0, valid_to=T + 50, changed_at=T + 1)
     updates = plan_leases(views, targets, T + 2, POLICY)
     assert [(u.key, u.limit_a, u.reason) for u in updates] == [("up", 20.0, "raise")]
 
 
 def test_a_raise_waits_the_minimum_interval_but_a_lowering_never_does() -> None:
-    recent = view(lease_a=10.0, valid_to=T + 50, sent_at=T - 1)
+    recent = view(lease_a=10.0, valid_to=T + 50, changed_at=T - 1)
     assert plan_leases({"A": recent}, {"A": 20.0}, T, POLICY) == []
     assert [u.reason for u in plan_leases({"A": recent}, {"A": 8.0}, T, POLICY)] == ["lower"]
     assert [u.reason for u in plan_leases({"A": recent}, {"A": 20.0}, T + 4, POLICY)] == ["raise"]
 
 
 def test_a_lease_is_refreshed_at_half_its_time_even_while_a_raise_waits() -> None:
-    due = view(lease_a=10.0, valid_to=T + 30, sent_at=T - 1)
+    due = view(lease_a=10.0, valid_to=T + 30, changed_at=T - 1)
     updates = plan_leases({"A": due}, {"A": 20.0}, T, POLICY)
     assert [(u.limit_a, u.reason) for u in updates] == [(10.0, "refresh")]
-    steady = view(lease_a=10.0, valid_to=T + 31, sent_at=T - 29)
+    steady = view(lease_a=10.0, valid_to=T + 31, changed_at=T - 29)
     assert plan_leases({"A": steady}, {"A": 10.0}, T, POLICY) == []
 
 
