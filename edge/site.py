@@ -75,6 +75,7 @@ Spawner = Callable[[Coroutine[Any, Any, None]], None]
 DRAW_MAX_AGE = 120.0  # s: an older Current.Import sample says nothing about now
 HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
 REACTION_GRACE = 15.0  # s after a new limit before a higher draw counts as ignoring it
+EV_REACTION = 5.0  # s an EV may take to follow a lower limit (IEC 61851-1: 5 s)
 OVERDRAW_TOLERANCE_A = 1.0
 RAMP_SETTLE = 5.0  # s after a raise before the charger's MeterValues are taken to show it
 RAMP_MAX_AGE = 60.0  # s: a raise not reported by then explains nothing any more
@@ -101,12 +102,13 @@ class _Ramp:
     """A raise not yet seen in the charger's MeterValues.
 
     The grid meter shows the EV taking its new limit before the charger reports it; until
-    it does, a rise of the non-EV estimate up to `amount_a` is the EV's, not the house's
-    (otherwise the raise would be taken back at once, and again, and an EV starve).
+    it does, a rise of the non-EV estimate since the raise is the EV's, not the house's,
+    up to what the reports do not show yet (new limit minus reported draw). Otherwise the
+    raise would be taken back at once, and again, and an EV starve.
     """
 
     at: float
-    amount_a: float
+    limit_a: float
     non_ev_before: Phases
 
 
@@ -127,6 +129,8 @@ class ChargerControl:
     valid_to: float | None = None
     changed_at: float | None = None
     """When the lease last changed value (epoch s)."""
+    limit_before_a: float = math.inf
+    """The limit in force (charger total) before that change."""
     ramp: _Ramp | None = None
     busy: bool = False
     lowering: bool = False
@@ -324,7 +328,7 @@ class SiteController:
             physical_currents(sample, control.wiring),
         )
         if control.ramp is not None and now - control.ramp.at >= RAMP_SETTLE:
-            control.ramp = None  # the charger's own report now shows the raise
+            control.ramp = None  # the charger's reports have had time to show the raise
         total = control.draw_a(now)
         if total is None:
             return
@@ -538,7 +542,7 @@ class SiteController:
         assert self.reading is not None
         reserved = [0.0, 0.0, 0.0]
         reserved_draw = [0.0, 0.0, 0.0]
-        ramps: list[tuple[ChargerControl, _Ramp]] = []
+        ramps: list[tuple[ChargerControl, _Ramp, Phases | None]] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         for cid, control in controls.items():
@@ -553,12 +557,18 @@ class SiteController:
                     reserved[p] += budget
                     reserved_draw[p] += min(draw[p], budget) if draw else 0.0
                 continue
-            if draw is not None and math.isfinite(limit):
-                draw = (min(draw[0], limit), min(draw[1], limit), min(draw[2], limit))
+            # A report above the limit in force is stale or the charger ignores its limit:
+            # either way the excess stays with the non-EV load. Right after a lowering the
+            # EV may still draw the previous limit, and the meter shows it.
+            bound = limit
+            if control.changed_at is not None and now - control.changed_at < EV_REACTION:
+                bound = max(limit, control.limit_before_a)
+            if draw is not None and math.isfinite(bound):
+                draw = (min(draw[0], bound), min(draw[1], bound), min(draw[2], bound))
             if control.ramp is not None and now - control.ramp.at > RAMP_MAX_AGE:
                 control.ramp = None
             if control.ramp is not None:
-                ramps.append((control, control.ramp))
+                ramps.append((control, control.ramp, draw))
             due = control.valid_to is None or control.valid_to - now <= self.policy.lease_time / 2
             cap = control.cap_a
             sessions.append(
@@ -609,19 +619,22 @@ class SiteController:
         return allocation, totals
 
     @staticmethod
-    def _ramp_credit(non_ev: Phases, ramps: list[tuple[ChargerControl, _Ramp]]) -> Phases:
+    def _ramp_credit(
+        non_ev: Phases, ramps: list[tuple[ChargerControl, _Ramp, Phases | None]]
+    ) -> Phases:
         """How much of the non-EV estimate's rise since recent raises is those EVs taking
-        their new limits (see `_Ramp`): the rise, at most the raises, per phase."""
+        their new limits (see `_Ramp`): the rise, at most what their reports do not show
+        yet, per phase."""
         credit = [0.0, 0.0, 0.0]
         for p in range(3):
-            mine = [
-                ramp
-                for control, ramp in ramps
-                if p in (control.wiring[:1] if control.ev_phases == 1 else control.wiring)
-            ]
-            if mine:
-                before = min(ramp.non_ev_before[p] for ramp in mine)
-                explained = sum(ramp.amount_a for ramp in mine)
+            before = math.inf
+            explained = 0.0
+            for control, ramp, draw in ramps:
+                if p not in (control.wiring[:1] if control.ev_phases == 1 else control.wiring):
+                    continue
+                before = min(before, ramp.non_ev_before[p])
+                explained += max(0.0, ramp.limit_a - (draw[p] if draw is not None else 0.0))
+            if explained > 0:
                 credit[p] = min(max(0.0, non_ev[p] - before), explained)
         return credit[0], credit[1], credit[2]
 
@@ -686,11 +699,12 @@ class SiteController:
                     return
                 if control.lease_a != update.limit_a:
                     control.changed_at = sent
+                    control.limit_before_a = before
                 control.lease_a = update.limit_a
                 control.valid_to = update.valid_to
                 after = self._effective_total(control, sent)
                 if update.reason == "raise" and non_ev is not None and math.isfinite(before):
-                    control.ramp = _Ramp(sent, after - before, non_ev)
+                    control.ramp = _Ramp(sent, after, non_ev)
                 self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)
