@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -37,6 +38,9 @@ async def _serve(config: Config) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, app.stop)
+        # What start-up built (schemas, stores, restored state) lives as long as the
+        # service: keep it out of every later garbage collection (less CPU on a Pi).
+        gc.freeze()
         await app.wait_stopped()
         log.info("shutting down")
     return 0

@@ -138,6 +138,7 @@ class ChargerControl:
     allocation_a: float | None = None
     draws: dict[int, tuple[float, Phases]] = field(default_factory=dict)
     history: deque[tuple[float, Phases]] = field(default_factory=deque)
+    held: Phases | None = None
     ev_phases: int | None = None
     transactions: frozenset[int] = frozenset()
     started_at: float = 0.0
@@ -149,6 +150,8 @@ class ChargerControl:
     strategy: Strategy | None = None
     cap_a: float | None = None
     connectors: int = 1
+    seen_configuration: object = None
+    seen_connectors: int = -1
     steerable: bool = False
     """Booted, connected and limitable: a charger the cycle can send to."""
 
@@ -165,11 +168,17 @@ class ChargerControl:
         }
 
     def effective_a(self, now: float) -> float:
-        """The lease value the charger applies now (inf: not known to be limited)."""
-        return LeaseView(self.safe_a, self.lease_a, self.valid_to).effective_a(now)
+        """The lease value the charger applies now (inf: not known to be limited); the
+        same rule as `LeaseView.effective_a`, without building one on every cycle."""
+        if self.lease_a is not None and self.valid_to is not None and self.valid_to > now:
+            return self.lease_a
+        return math.inf if self.safe_a is None else self.safe_a
 
     def draw_a(self, now: float) -> Phases | None:
         """The latest draw over all connectors on the grid's phases; None: no fresh sample."""
+        if len(self.draws) == 1:  # the common case, on every cycle: no lists
+            ((at, currents),) = self.draws.values()
+            return currents if now - at <= DRAW_MAX_AGE else None
         fresh = [currents for at, currents in self.draws.values() if now - at <= DRAW_MAX_AGE]
         if not fresh:
             return None
@@ -179,16 +188,24 @@ class ChargerControl:
             sum(c[2] for c in fresh),
         )
 
-    def held_a(self, now: float) -> Phases | None:
-        while self.history and now - self.history[0][0] > HOLD_WINDOW:
-            self.history.popleft()
-        if not self.history:
-            return None
-        return (
-            max(c[0] for _, c in self.history),
-            max(c[1] for _, c in self.history),
-            max(c[2] for _, c in self.history),
+    def record_draw(self, now: float, total: Phases) -> None:
+        """Keep `total` for reclaim (`held`: the highest of the last `HOLD_WINDOW` s)."""
+        history = self.history
+        history.append((now, total))
+        while now - history[0][0] > HOLD_WINDOW:
+            history.popleft()
+        self.held = (
+            max(c[0] for _, c in history),
+            max(c[1] for _, c in history),
+            max(c[2] for _, c in history),
         )
+
+    def held_a(self, now: float) -> Phases | None:
+        """The highest recent draw, computed when a sample arrives; None once the samples
+        are stale (a charger that stopped reporting)."""
+        if not self.history or now - self.history[-1][0] > DRAW_MAX_AGE:
+            return None
+        return self.held
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +257,8 @@ class SiteController:
         self.cycle_cpu_total_s = 0.0
         self.non_ev_a: Phases | None = None
         self._wake = asyncio.Event()
-        self._safe_cache: tuple[Any, SafeAllocation] | None = None
+        self._safe_cache: tuple[int, SafeAllocation] | None = None
+        self._safe_dirty = True
         self._register_metrics()
 
     # --- tasks --------------------------------------------------------------------------
@@ -332,7 +350,7 @@ class SiteController:
         total = control.draw_a(now)
         if total is None:
             return
-        control.history.append((now, total))
+        control.record_draw(now, total)
         self._learn_from_draw(control, total, now)
 
     def _learn_from_draw(self, control: ChargerControl, draw: Phases, now: float) -> None:
@@ -416,20 +434,33 @@ class SiteController:
         up to date with the charger's document, connection and transactions."""
         for charger in self.svc.chargers:
             if charger.doc.get("registration") != Registration.ACCEPTED:
-                self.controls.pop(charger.id, None)
+                if self.controls.pop(charger.id, None) is not None:
+                    self._safe_dirty = True
                 continue
             control = self.controls.get(charger.id)
             if control is None:
                 control = self.controls[charger.id] = self._new_control(charger)
+                self._safe_dirty = True
             self._observe(control, charger, now)
         return self.controls
 
     def _observe(self, control: ChargerControl, charger: Charger, now: float) -> None:
-        control.strategy = self._strategy(control, charger)
-        control.cap_a = self._cap(charger, now)
-        reported = charger.reported_int("NumberOfConnectors")
-        known = max((cid for cid in charger.connectors if cid > 0), default=1)
-        control.connectors = max(1, reported or 0, known)
+        configuration = charger.doc.get("configuration")
+        if configuration is not control.seen_configuration or len(charger.connectors) != (
+            control.seen_connectors
+        ):
+            # Reported keys change rarely (a new dict each time): parse them only then.
+            control.seen_configuration = configuration
+            control.seen_connectors = len(charger.connectors)
+            self._safe_dirty = True
+            control.strategy = self._strategy(control, charger)
+            reported = charger.reported_int("NumberOfConnectors")
+            known = max((cid for cid in charger.connectors if cid > 0), default=1)
+            control.connectors = max(1, reported or 0, known)
+        cap = self._cap(charger, now)
+        if cap != control.cap_a:
+            control.cap_a = cap
+            self._safe_dirty = True
         control.steerable = (
             control.strategy is not None
             and charger.doc.get("bootAccepted", False)  # booted (OCPP-J errata 3.10)
@@ -508,27 +539,29 @@ class SiteController:
     def _safe_values(self, controls: dict[str, ChargerControl], now: float) -> SafeAllocation:
         """Fallback values whose sum fits the fuse (in lease units), rotated daily.
 
-        Recomputed only when a charger, its cap or its strategy changes, or the day.
+        Recomputed only when a charger comes or goes, its cap, strategy or connectors
+        change (`_observe` marks it), or the day.
         """
-        chargers = tuple(
-            SafeCharger(
-                charger_id=c.charger_id,
-                wiring=c.wiring,
-                max_a=c.max_a if c.cap_a is None else min(c.max_a, c.cap_a),
-                connectors=c.connectors if c.per_connector else 1,
-            )
-            for c in controls.values()
-        )
-        key = (chargers, int(now // 86400))
-        if self._safe_cache is None or self._safe_cache[0] != key:
+        day = int(now // 86400)
+        if self._safe_cache is None or self._safe_dirty or self._safe_cache[0] != day:
+            chargers = [
+                SafeCharger(
+                    charger_id=c.charger_id,
+                    wiring=c.wiring,
+                    max_a=c.max_a if c.cap_a is None else min(c.max_a, c.cap_a),
+                    connectors=c.connectors if c.per_connector else 1,
+                )
+                for c in controls.values()
+            ]
             safe = safe_allocation(
                 chargers,
                 limit_a=self.site.max_current,
                 margin_a=self.site.margin,
                 fallback_a=self.site.fallback_current,
-                rotation_key=key[1],
+                rotation_key=day,
             )
-            self._safe_cache = (key, safe)
+            self._safe_cache = (day, safe)
+            self._safe_dirty = False
         return self._safe_cache[1]
 
     def _allocate(
@@ -545,6 +578,7 @@ class SiteController:
         ramps: list[tuple[ChargerControl, _Ramp, Phases | None]] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
+        half_lease = self.policy.lease_time / 2
         for cid, control in controls.items():
             totals[cid] = 0.0
             if not control.transactions:
@@ -563,13 +597,13 @@ class SiteController:
             bound = limit
             if control.changed_at is not None and now - control.changed_at < EV_REACTION:
                 bound = max(limit, control.limit_before_a)
-            if draw is not None and math.isfinite(bound):
+            if draw is not None and max(draw) > bound:
                 draw = (min(draw[0], bound), min(draw[1], bound), min(draw[2], bound))
             if control.ramp is not None and now - control.ramp.at > RAMP_MAX_AGE:
                 control.ramp = None
             if control.ramp is not None:
                 ramps.append((control, control.ramp, draw))
-            due = control.valid_to is None or control.valid_to - now <= self.policy.lease_time / 2
+            due = control.valid_to is None or control.valid_to - now <= half_lease
             cap = control.cap_a
             sessions.append(
                 Session(
@@ -766,6 +800,7 @@ class SiteController:
         control.safe_a = control.safe_strategy = None
         control.lease_a = control.valid_to = None
         strategy = control.strategy = self._strategy(control)
+        self._safe_dirty = True
         then = (
             f"now trying {strategy.describe()}"
             if strategy is not None

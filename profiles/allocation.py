@@ -110,7 +110,7 @@ def parse_wiring(text: str) -> tuple[int, ...]:
     return tuple(phases)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Session:
     """One charging session (a connector with an EV that may charge)."""
 
@@ -152,7 +152,7 @@ class Session:
         return (self.charger_id, self.connector_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SiteState:
     """A fresh view of the grid connection (a stale meter goes to `safe_allocation`)."""
 
@@ -164,7 +164,7 @@ class SiteState:
     """Grid current per phase, import positive."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Allocation:
     """The result of `allocate`."""
 
@@ -181,7 +181,7 @@ class Allocation:
     notes: tuple[str, ...] = field(default=())
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SafeCharger:
     """A charger as `safe_allocation` sees it: no knowledge of EVs or non-EV load."""
 
@@ -192,7 +192,7 @@ class SafeCharger:
     """A connector-0 TxDefaultProfile applies per connector: drawn this many times."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SafeAllocation:
     """The result of `safe_allocation`."""
 
