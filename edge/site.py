@@ -76,9 +76,10 @@ DRAW_MAX_AGE = 120.0  # s: an older Current.Import sample says nothing about now
 HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
 REACTION_GRACE = 15.0  # s after a new limit before a higher draw counts as ignoring it
 EV_REACTION = 5.0  # s an EV may take to follow a lower limit (IEC 61851-1: 5 s)
+METER_LAG = 2.0  # s a reading may lag the site (register update and poll)
 OVERDRAW_TOLERANCE_A = 1.0
-RAMP_SETTLE = 5.0  # s after a raise before the charger's MeterValues are taken to show it
-RAMP_MAX_AGE = 60.0  # s: a raise not reported by then explains nothing any more
+RAMP_SETTLE = 5.0  # s after a change before the charger's MeterValues are taken to show it
+RAMP_MAX_AGE = 60.0  # s: a change not reported by then explains nothing any more
 OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
 WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
 RETRY_MAX = 60.0  # s: the longest back-off after a failed call
@@ -99,12 +100,15 @@ def _triple(values: Iterable[float]) -> list[float]:
 
 @dataclass(frozen=True, slots=True)
 class _Ramp:
-    """A raise not yet seen in the charger's MeterValues.
+    """A change of a charger's limit that the meter and the reports do not agree on yet.
 
-    The grid meter shows the EV taking its new limit before the charger reports it; until
-    it does, a rise of the non-EV estimate since the raise is the EV's, not the house's,
-    up to what the reports do not show yet (new limit minus reported draw). Otherwise the
-    raise would be taken back at once, and again, and an EV starve.
+    After a raise the meter shows the EV taking its new limit before the charger reports
+    it; after a lowering the charger may report its lower draw before the (lagging) meter
+    shows it. Either way the non-EV estimate (meter minus reports) rises for a while by
+    what the EV draws beyond its report. Until both have settled, such a rise is the
+    EV's, not the house's, up to `limit_a` (the higher of the limits before and after)
+    minus the report. Otherwise every change would be answered by a phantom load and
+    taken back, again and again.
     """
 
     at: float
@@ -199,6 +203,36 @@ class ChargerControl:
             max(c[1] for _, c in history),
             max(c[2] for _, c in history),
         )
+
+    def draw_seen_by_meter(self, read_at: float, now: float) -> Phases | None:
+        """The draw to subtract from a meter reading taken at `read_at` (epoch s).
+
+        The meter shows the site up to `METER_LAG` s late, and reports newer than that
+        may show an EV that took a raise the reading does not show yet: counting it
+        would make the raise look like room freed by the other loads. So: per phase, the
+        least of the reports since ``read_at - METER_LAG`` and the last one before.
+        Underestimating an EV's draw leaves more to the non-EV load, the safe side.
+        """
+        history = self.history
+        if not history or now - history[-1][0] > DRAW_MAX_AGE:
+            return None
+        if len(self.draws) != 1:
+            return self.draw_a(now)  # several connectors: sums of their latest reports
+        cutoff = read_at - METER_LAG
+        low = list(history[-1][1])
+        for at, currents in reversed(history):
+            for p in range(3):
+                if currents[p] < low[p]:
+                    low[p] = currents[p]
+            if at < cutoff:
+                break
+        return low[0], low[1], low[2]
+
+    def seen_since_change(self) -> bool:
+        """Whether a report came after the EV had time to follow its current limit."""
+        if self.changed_at is None:
+            return True
+        return bool(self.history) and self.history[-1][0] >= self.changed_at + EV_REACTION
 
     def held_a(self, now: float) -> Phases | None:
         """The highest recent draw, computed when a sample arrives; None once the samples
@@ -345,8 +379,8 @@ class SiteController:
             now,
             physical_currents(sample, control.wiring),
         )
-        if control.ramp is not None and now - control.ramp.at >= RAMP_SETTLE:
-            control.ramp = None  # the charger's reports have had time to show the raise
+        if control.ramp is not None and now - control.ramp.at >= RAMP_SETTLE + METER_LAG:
+            control.ramp = None  # reports and meter have had time to show the change
         total = control.draw_a(now)
         if total is None:
             return
@@ -575,16 +609,17 @@ class SiteController:
         assert self.reading is not None
         reserved = [0.0, 0.0, 0.0]
         reserved_draw = [0.0, 0.0, 0.0]
-        ramps: list[tuple[ChargerControl, _Ramp, Phases | None]] = []
+        ramps: list[tuple[ChargerControl, _Ramp, Phases | None, float]] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         half_lease = self.policy.lease_time / 2
+        read_at = self.reading.taken_at.timestamp()
         for cid, control in controls.items():
             totals[cid] = 0.0
             if not control.transactions:
                 continue
             limit = self._effective_total(control, now)
-            draw = control.draw_a(now)
+            draw = control.draw_seen_by_meter(read_at, now)
             if not control.steerable:
                 budget = min(limit, control.max_a)
                 for p in control.wiring:
@@ -602,7 +637,7 @@ class SiteController:
             if control.ramp is not None and now - control.ramp.at > RAMP_MAX_AGE:
                 control.ramp = None
             if control.ramp is not None:
-                ramps.append((control, control.ramp, draw))
+                ramps.append((control, control.ramp, draw, bound))
             due = control.valid_to is None or control.valid_to - now <= half_lease
             cap = control.cap_a
             sessions.append(
@@ -617,6 +652,7 @@ class SiteController:
                     ev_phases=control.ev_phases,
                     drawn_a=draw,
                     held_a=control.held_a(now),
+                    reclaim=control.seen_since_change(),
                     # Judged against the limit in force, not a raise still waiting.
                     previous_a=limit if math.isfinite(limit) else None,
                     hold=not due,
@@ -653,21 +689,31 @@ class SiteController:
         return allocation, totals
 
     @staticmethod
+    def _merge_ramp(pending: _Ramp | None, at: float, limit_a: float, non_ev: Phases) -> _Ramp:
+        """A new change. Its baseline is the non-EV estimate the change was decided on
+        (which already credits a change still pending); the higher limit stays."""
+        if pending is None:
+            return _Ramp(at, limit_a, non_ev)
+        return _Ramp(at, max(limit_a, pending.limit_a), non_ev)
+
+    @staticmethod
     def _ramp_credit(
-        non_ev: Phases, ramps: list[tuple[ChargerControl, _Ramp, Phases | None]]
+        non_ev: Phases, ramps: list[tuple[ChargerControl, _Ramp, Phases | None, float]]
     ) -> Phases:
-        """How much of the non-EV estimate's rise since recent raises is those EVs taking
-        their new limits (see `_Ramp`): the rise, at most what their reports do not show
-        yet, per phase."""
+        """How much of the non-EV estimate's rise since recent limit changes is those EVs
+        (see `_Ramp`): the rise, at most what the EVs may draw beyond their reports, per
+        phase. `bound` is the most an EV may draw now (its limit, or the previous one
+        while it may still be following a lowering)."""
         credit = [0.0, 0.0, 0.0]
         for p in range(3):
             before = math.inf
             explained = 0.0
-            for control, ramp, draw in ramps:
+            for control, ramp, draw, bound in ramps:
                 if p not in (control.wiring[:1] if control.ev_phases == 1 else control.wiring):
                     continue
                 before = min(before, ramp.non_ev_before[p])
-                explained += max(0.0, ramp.limit_a - (draw[p] if draw is not None else 0.0))
+                most = min(ramp.limit_a, bound)
+                explained += max(0.0, most - (draw[p] if draw is not None else 0.0))
             if explained > 0:
                 credit[p] = min(max(0.0, non_ev[p] - before), explained)
         return credit[0], credit[1], credit[2]
@@ -731,14 +777,15 @@ class SiteController:
                     control, safe=False, value=update.limit_a, valid_to=update.valid_to
                 ):
                     return
-                if control.lease_a != update.limit_a:
+                changed = control.lease_a != update.limit_a
+                if changed:
                     control.changed_at = sent
                     control.limit_before_a = before
                 control.lease_a = update.limit_a
                 control.valid_to = update.valid_to
                 after = self._effective_total(control, sent)
-                if update.reason == "raise" and non_ev is not None and math.isfinite(before):
-                    control.ramp = _Ramp(sent, after, non_ev)
+                if changed and non_ev is not None and math.isfinite(max(before, after)):
+                    control.ramp = self._merge_ramp(control.ramp, sent, max(before, after), non_ev)
                 self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)

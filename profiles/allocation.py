@@ -132,6 +132,10 @@ class Session:
     held_a: Currents | None = None
     """The EV's draw held over a while (e.g. the maximum of the last minute) for reclaim;
     None: reclaim judges `drawn_a`. `drawn_a` stays the latest draw, for the non-EV load."""
+    reclaim: bool = True
+    """Whether the draw may be judged for reclaim at all: False while the EV has not been
+    seen under its current limit (a report from before a raise says nothing about what
+    the EV takes now)."""
     hold: bool = True
     """Whether hysteresis may keep `previous_a`. False when the limit is re-sent anyway
     (a lease refresh): the exact fair value costs no extra call, and small losses kept
@@ -254,7 +258,7 @@ def _cap(s: Session, lo: float, reclaim_step_a: float) -> tuple[float, bool]:
     """The session's cap (max and demand) and whether reclaim lowered it."""
     hi = floor_step(s.max_a)
     judged = s.held_a if s.held_a is not None else s.drawn_a
-    if judged is None or not s.previous_a:
+    if not s.reclaim or judged is None or not s.previous_a:
         return hi, False
     drawn = max(judged[p] for p in used_phases(s))
     if drawn < s.previous_a - reclaim_step_a:

@@ -317,7 +317,9 @@ def operator_stack_level(charger: Charger) -> int:
 
 
 def is_operator_limit(profile_id: int) -> bool:
-    return OPERATOR_LIMIT_ID_BASE <= profile_id < OPERATOR_LIMIT_ID_BASE + 100_000
+    """One connector's operator limit (base + connectorId); the site controller's own
+    profiles (910000, 910001) are not."""
+    return OPERATOR_LIMIT_ID_BASE <= profile_id < OPERATOR_LIMIT_ID_BASE + 10_000
 
 
 def operator_limit(
