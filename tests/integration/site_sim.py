@@ -57,6 +57,9 @@ class SimCharger:
     physical L2), `ev_phases` (1 or 3), `ev_max_a`, `rating_a`, `reaction_s` (a new
     profile set applies that long after it arrived), `reject_purposes` (purposes answered
     Rejected), `max_stack_level` (higher stack levels answered Rejected).
+
+    `set_calls` records every SetChargingProfile received, from the first one on:
+    (arrival time, request, status answered).
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class SimCharger:
         self.energy_wh = 0.0
         self._changes: list[tuple[datetime, InstalledProfiles]] = []
         self._last: tuple[datetime, Phases] | None = None  # for the energy integral
+        self.set_calls: list[tuple[datetime, Payload, str]] = []
         cp.answers["SetChargingProfile"] = self._on_set
         cp.answers["ClearChargingProfile"] = self._on_clear
         cp.answers["GetCompositeSchedule"] = self._on_get_composite
@@ -126,6 +130,12 @@ class SimCharger:
         self._changes.append((self.clock(), profiles))
 
     def _on_set(self, req: Payload) -> Payload:
+        arrived = self.clock()
+        answer = self._set_profile(req)
+        self.set_calls.append((arrived, req, answer["status"]))
+        return answer
+
+    def _set_profile(self, req: Payload) -> Payload:
         connector_id = req.get("connectorId")
         try:
             profile = parse_profile(req["csChargingProfiles"])
@@ -336,7 +346,9 @@ class SimSite:
     """The grid connection: a real Modbus meter showing base load plus every charger's draw.
 
     Use `async with SimSite(fuse_a=32) as site:` then `await site.add_charger(url, id, ...)`.
-    `base_load_a` is per phase, or a function of time (see `step_load`).
+    `base_load_a` is per phase, or a function of time (see `step_load`). `meter_delay_s`
+    (plain attribute, default 0) makes the meter show the site as it was that long ago,
+    like a meter that updates its registers once a second; the timeline stays true.
     """
 
     def __init__(
@@ -346,9 +358,11 @@ class SimSite:
         base_load_a: Phases | Callable[[datetime], Phases] = ZERO,
         register_map: RegisterMap | None = None,
         clock: Clock = utc_now,
+        meter_delay_s: float = 0.0,
     ) -> None:
         self.fuse_a = fuse_a
         self.base_load_a = base_load_a
+        self.meter_delay_s = meter_delay_s
         self.register_map = register_map or KNOWN_MODELS["sdm630"]
         self.clock = clock
         self.chargers: list[SimCharger] = []
@@ -398,15 +412,21 @@ class SimSite:
         if self.timeline:
             seconds = max(0.0, (now - self.timeline[-1].t).total_seconds())
             self.import_energy_wh += sum(self.timeline[-1].grid_a) * VOLTAGE_V * seconds / 3600.0
-        power: Phases = (grid[0] * VOLTAGE_V, grid[1] * VOLTAGE_V, grid[2] * VOLTAGE_V)
+        point = SitePoint(now, grid, self.fuse_a)
+        self.timeline.append(point)
+        shown = grid
+        if self.meter_delay_s > 0:
+            then = now - timedelta(seconds=self.meter_delay_s)
+            shown = next(
+                (p.grid_a for p in reversed(self.timeline) if p.t <= then), self.timeline[0].grid_a
+            )
+        power: Phases = (shown[0] * VOLTAGE_V, shown[1] * VOLTAGE_V, shown[2] * VOLTAGE_V)
         await self.meter.set(
-            current_a=grid,
+            current_a=shown,
             power_w=power,
             total_power_w=sum(power),
             import_energy_wh=self.import_energy_wh,
         )
-        point = SitePoint(now, grid, self.fuse_a)
-        self.timeline.append(point)
         return point
 
     async def run(
