@@ -31,7 +31,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,10 +76,10 @@ DRAW_MAX_AGE = 120.0  # s: an older Current.Import sample says nothing about now
 HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
 REACTION_GRACE = 15.0  # s after a new limit before a higher draw counts as ignoring it
 EV_REACTION = 5.0  # s an EV may take to follow a lower limit (IEC 61851-1: 5 s)
-METER_LAG = 2.0  # s a reading may lag the site (register update and poll)
+METER_LAG = 1.5  # s a reading may lag the site (register update and poll)
 OVERDRAW_TOLERANCE_A = 1.0
-RAMP_SETTLE = 5.0  # s after a change before the charger's MeterValues are taken to show it
-RAMP_MAX_AGE = 60.0  # s: a change not reported by then explains nothing any more
+RAMP_MAX_AGE = EV_REACTION + METER_LAG  # s: by then the meter shows any change an EV made
+FOLLOW_TOLERANCE_A = 1.0  # a report this close to the new limit shows the EV followed it
 OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
 WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
 RETRY_MAX = 60.0  # s: the longest back-off after a failed call
@@ -114,6 +114,10 @@ class _Ramp:
     at: float
     limit_a: float
     non_ev_before: Phases
+    target_a: float = 0.0
+    """The limit after the change: a report near it shows the EV followed."""
+    settled_at: float | None = None
+    """When a reading must show the change (a following report + `METER_LAG`)."""
 
 
 @dataclass(slots=True)
@@ -379,8 +383,12 @@ class SiteController:
             now,
             physical_currents(sample, control.wiring),
         )
-        if control.ramp is not None and now - control.ramp.at >= RAMP_SETTLE + METER_LAG:
-            control.ramp = None  # reports and meter have had time to show the change
+        ramp = control.ramp
+        if ramp is not None and ramp.settled_at is None and now >= ramp.at:
+            peak = max(physical_currents(sample, control.wiring))
+            if abs(peak - ramp.target_a) <= FOLLOW_TOLERANCE_A:
+                # The EV followed; a reading taken a meter lag later shows it too.
+                control.ramp = replace(ramp, settled_at=now + METER_LAG)
         total = control.draw_a(now)
         if total is None:
             return
@@ -634,8 +642,12 @@ class SiteController:
                 bound = max(limit, control.limit_before_a)
             if draw is not None and max(draw) > bound:
                 draw = (min(draw[0], bound), min(draw[1], bound), min(draw[2], bound))
-            if control.ramp is not None and now - control.ramp.at > RAMP_MAX_AGE:
-                control.ramp = None
+            ramp = control.ramp
+            if ramp is not None and (
+                now - ramp.at > RAMP_MAX_AGE
+                or (ramp.settled_at is not None and read_at >= ramp.settled_at)
+            ):
+                control.ramp = None  # the reading shows the change: nothing to explain
             if control.ramp is not None:
                 ramps.append((control, control.ramp, draw, bound))
             due = control.valid_to is None or control.valid_to - now <= half_lease
@@ -689,12 +701,14 @@ class SiteController:
         return allocation, totals
 
     @staticmethod
-    def _merge_ramp(pending: _Ramp | None, at: float, limit_a: float, non_ev: Phases) -> _Ramp:
+    def _merge_ramp(
+        pending: _Ramp | None, at: float, limit_a: float, non_ev: Phases, target_a: float
+    ) -> _Ramp:
         """A new change. Its baseline is the non-EV estimate the change was decided on
         (which already credits a change still pending); the higher limit stays."""
-        if pending is None:
-            return _Ramp(at, limit_a, non_ev)
-        return _Ramp(at, max(limit_a, pending.limit_a), non_ev)
+        if pending is not None:
+            limit_a = max(limit_a, pending.limit_a)
+        return _Ramp(at, limit_a, non_ev, target_a)
 
     @staticmethod
     def _ramp_credit(
@@ -785,7 +799,9 @@ class SiteController:
                 control.valid_to = update.valid_to
                 after = self._effective_total(control, sent)
                 if changed and non_ev is not None and math.isfinite(max(before, after)):
-                    control.ramp = self._merge_ramp(control.ramp, sent, max(before, after), non_ev)
+                    control.ramp = self._merge_ramp(
+                        control.ramp, sent, max(before, after), non_ev, after
+                    )
                 self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)
