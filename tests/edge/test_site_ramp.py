@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.site import ChargerControl, SiteController, _Ramp
+from edge.site_charger import ChargerControl, Ramp, ramp_credit
 
 L123 = (0, 1, 2)
 
@@ -14,34 +14,34 @@ def control(wiring: tuple[int, ...] = L123, ev_phases: int | None = 3) -> Charge
 
 
 def test_a_rise_after_a_raise_is_the_ev_up_to_what_its_report_does_not_show() -> None:
-    ramp = _Ramp(at=0.0, limit_a=16.0, non_ev_before=(4.0, 4.0, 4.0))
+    ramp = Ramp(at=0.0, limit_a=16.0, non_ev_before=(4.0, 4.0, 4.0))
     # The EV reported 6 A (before it ramped); the meter rose by 10 A: all explained.
     reported = [(control(), ramp, (6.0, 6.0, 6.0), 16.0)]
-    credit = SiteController._ramp_credit((14.0, 14.0, 14.0), reported)
+    credit = ramp_credit((14.0, 14.0, 14.0), reported)
     assert credit == (10.0, 10.0, 10.0)
     # A rise beyond the raise is the house's.
-    credit = SiteController._ramp_credit((30.0, 14.0, 14.0), reported)
+    credit = ramp_credit((30.0, 14.0, 14.0), reported)
     assert credit == (10.0, 10.0, 10.0)
 
 
 def test_nothing_is_credited_once_the_report_shows_the_new_limit() -> None:
     """Then a rise of the non-EV load is a real load step and must lower the EVs."""
-    ramp = _Ramp(at=0.0, limit_a=8.7, non_ev_before=(4.0, 4.0, 4.0))
+    ramp = Ramp(at=0.0, limit_a=8.7, non_ev_before=(4.0, 4.0, 4.0))
     drawn = (8.7, 8.7, 8.7)
-    credit = SiteController._ramp_credit((16.0, 4.0, 4.0), [(control(), ramp, drawn, 8.7)])
+    credit = ramp_credit((16.0, 4.0, 4.0), [(control(), ramp, drawn, 8.7)])
     assert credit == (0, 0, 0)
 
 
 def test_credit_only_on_the_phases_the_ev_uses() -> None:
-    ramp = _Ramp(at=0.0, limit_a=16.0, non_ev_before=(4.0, 4.0, 4.0))
+    ramp = Ramp(at=0.0, limit_a=16.0, non_ev_before=(4.0, 4.0, 4.0))
     one_phase_on_l2 = control(wiring=(1, 2, 0), ev_phases=1)
-    credit = SiteController._ramp_credit((14.0, 14.0, 14.0), [(one_phase_on_l2, ramp, None, 16.0)])
+    credit = ramp_credit((14.0, 14.0, 14.0), [(one_phase_on_l2, ramp, None, 16.0)])
     assert credit == (0.0, 10.0, 0.0)
 
 
 def test_an_ev_lowered_since_explains_no_more_than_its_new_limit() -> None:
     """Raised to 14.5 A, then lowered to 8.5 A once the EV may have followed: a later
     rise of the non-EV estimate beyond what 8.5 A explains is the house's."""
-    ramp = _Ramp(at=0.0, limit_a=14.5, non_ev_before=(2.0, 2.0, 2.0))
-    credit = SiteController._ramp_credit((31.0, 19.0, 19.0), [(control(), ramp, None, 8.5)])
+    ramp = Ramp(at=0.0, limit_a=14.5, non_ev_before=(2.0, 2.0, 2.0))
+    credit = ramp_credit((31.0, 19.0, 19.0), [(control(), ramp, None, 8.5)])
     assert credit == (8.5, 8.5, 8.5)
