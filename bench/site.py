@@ -342,6 +342,7 @@ class Orchestrator:
             )
             async with App(config) as app:
                 assert app.site is not None
+                gc.freeze()  # as `edge-csms serve` does once started
                 probe = Probe(app.site)
                 await seed_tags(app, [id_tag(i) for i in range(1, n + 1)])
                 ready = await self.ask(("connect", f"ws://127.0.0.1:{app.ocpp_port}/ocpp/"), 120)
@@ -358,6 +359,7 @@ class Orchestrator:
                 result["steps_down"], result["step_up"] = await self._steps(app.site, probe)
                 result["cycle_cpu"] = self._cycle_cpu(probe.cycles[first:])
                 result["worker"] = await self.ask(("stop",), 60)
+            gc.unfreeze()  # the next size starts from a collectable heap
         finally:
             logging.getLogger().removeHandler(warnings)
             proc.join(10)
