@@ -238,6 +238,7 @@ class SiteController:
             now,
             physical_currents(sample, control.wiring),
         )
+        self._judge_clock(control, values[-1].get("timestamp"), now)
         ramp = control.ramp
         if ramp is not None and ramp.settled_at is None and now >= ramp.at:
             peak = max(physical_currents(sample, control.wiring))
@@ -249,6 +250,31 @@ class SiteController:
             return
         control.record_draw(now, total)
         self._learn_from_draw(control, total, now)
+
+    def _judge_clock(self, control: ChargerControl, stamp: object, now: float) -> None:
+        """Warn (once) when a charger's clock is off by more than a quarter lease.
+
+        Leases end by `validTo` on the charger's clock: one running behind keeps a dead
+        controller's lease that much longer, one running ahead drops to its safe value
+        before the refresh arrives.
+        """
+        try:
+            lag = now - _epoch(parse_datetime(str(stamp)))
+        except ValueError:
+            return
+        control.lags.append((now, lag))
+        offset = control.clock_behind_s()
+        if offset is None:
+            return
+        off = abs(offset) > max(5.0, self.policy.lease_time / 4)
+        if off and not control.clock_warned:
+            way = "behind" if offset > 0 else "ahead of"
+            self._quirk(
+                control,
+                f"its clock is {abs(offset):.0f} s {way} the controller's: leases end that "
+                "much later/earlier for it; set its time (NTP, or the time in Heartbeat)",
+            )
+        control.clock_warned = off
 
     def _learn_from_draw(self, control: ChargerControl, draw: Phases, now: float) -> None:
         limit = self._effective_total(control, now)
@@ -757,6 +783,9 @@ class SiteController:
                     "safeA": plan.safe.get(cid) if plan is not None else None,
                     "safeInstalledA": control.safe_a,
                     "drawnA": _triple(draw) if draw is not None else None,
+                    "clockBehindS": (
+                        None if (offset := control.clock_behind_s()) is None else round(offset, 1)
+                    ),
                     "waiting": cid in waiting,
                     "capA": control.cap_a,
                     "strategy": strategy.describe() if strategy is not None else None,

@@ -36,6 +36,8 @@ HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
 EV_REACTION = 5.0  # s an EV may take to follow a lower limit (IEC 61851-1: 5 s)
 METER_LAG = 1.5  # s a reading may lag the site (register update and poll)
 RAMP_MAX_AGE = EV_REACTION + METER_LAG  # s: by then the meter shows any change an EV made
+CLOCK_SAMPLES = 5  # reports needed to judge a charger's clock
+CLOCK_SPAN = 30.0  # s those reports must spread over to show a clock behind ours
 FOLLOW_TOLERANCE_A = 1.0  # a report this close to the new limit shows the EV followed it
 
 
@@ -88,6 +90,9 @@ class ChargerControl:
     draws: dict[int, tuple[float, Phases]] = field(default_factory=dict)
     history: deque[tuple[float, Phases]] = field(default_factory=deque)
     held: Phases | None = None
+    lags: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=CLOCK_SAMPLES))
+    """(received, received - sample timestamp) of recent reports: the charger's clock."""
+    clock_warned: bool = False
     ev_phases: int | None = None
     transactions: frozenset[int] = frozenset()
     started_at: float = 0.0
@@ -172,6 +177,20 @@ class ChargerControl:
             if at < cutoff:
                 break
         return low[0], low[1], low[2]
+
+    def clock_behind_s(self) -> float | None:
+        """How far the charger's clock is behind ours (negative: ahead), from its reports.
+
+        A report can arrive late but never early, so the least lag of recent reports
+        bounds the offset; reports that all arrived in one burst (a charger sending
+        its queue after being offline) say nothing and give None.
+        """
+        if len(self.lags) < CLOCK_SAMPLES:
+            return None
+        least = min(lag for _, lag in self.lags)
+        if least > 0 and self.lags[-1][0] - self.lags[0][0] < CLOCK_SPAN:
+            return None
+        return least
 
     def seen_since_change(self) -> bool:
         """Whether a report came after the EV had time to follow its current limit."""

@@ -45,3 +45,19 @@ def test_an_ev_lowered_since_explains_no_more_than_its_new_limit() -> None:
     ramp = Ramp(at=0.0, limit_a=14.5, non_ev_before=(2.0, 2.0, 2.0))
     credit = ramp_credit((31.0, 19.0, 19.0), [(control(), ramp, None, 8.5)])
     assert credit == (8.5, 8.5, 8.5)
+
+
+def test_a_clock_ahead_shows_at_once_one_behind_only_over_time() -> None:
+    ahead = control()
+    for k in range(5):
+        ahead.lags.append((float(k), -40.0 - k))  # reports stamped 40 s in our future
+    assert ahead.clock_behind_s() == -44.0
+    burst = control()
+    for k in range(5):
+        burst.lags.append((100.0 + k * 0.1, 600.0))  # a queue sent after being offline
+    assert burst.clock_behind_s() is None
+    behind = control()
+    for k in range(5):
+        behind.lags.append((100.0 + k * 10, 30.0 + k))  # steadily 30 s behind, over 40 s
+    assert behind.clock_behind_s() == 30.0
+    assert control().clock_behind_s() is None  # too few reports to judge

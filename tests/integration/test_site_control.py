@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +309,37 @@ async def test_refreshes_never_hold_up_a_raise(tmp_path: Path, meter: MeterServe
 
         await until(lambda: max(lease_limits()) > 0, timeout=8.0)
         assert max(lease_limits()) == 29.0  # 32 - 1 margin - 2 on the meter
+
+
+async def test_a_charger_clock_ahead_of_ours_is_reported(
+    tmp_path: Path, meter: MeterServer
+) -> None:
+    """Leases end by validTo on the charger's clock: one running a minute ahead would drop
+    to its safe value before every refresh. The technician is told."""
+    config = site_config(tmp_path, meter.port)
+    async with running(config) as (app, api), AsyncExitStack() as stack:
+        cp = await connect(stack, app, "CP1", accept_profiles)
+        received = cp.received  # type: ignore[attr-defined]
+        await until(lambda: LEASE_PROFILE_ID in ids(received))  # under site control
+        transaction_id = await start(cp, api, "TAG1")
+        ahead = datetime.now(UTC) + timedelta(seconds=60)
+        for _ in range(5):
+            await cp.call(
+                "MeterValues",
+                {
+                    "connectorId": 1,
+                    "transactionId": transaction_id,
+                    "meterValue": [
+                        {
+                            "timestamp": ahead.isoformat().replace("+00:00", "Z"),
+                            "sampledValue": [
+                                {"value": "6.0", "measurand": "Current.Import", "phase": "L1",
+                                 "unit": "A"}
+                            ],
+                        }
+                    ],
+                },
+            )  # fmt: skip
+        entry = await site_entry(api, "CP1")
+        assert entry["clockBehindS"] == pytest.approx(-60.0, abs=2.0)
+        assert any("ahead of the controller" in q for q in entry["quirks"]), entry["quirks"]
