@@ -29,7 +29,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 from drivers import Meter, MeterError, MeterReading
 from edge.chargers import Charger, Registration
 from edge.metering import import_currents, physical_currents
-from edge.ocppj import OcppError, QueueFull, format_datetime, parse_datetime
+from edge.ocppj import OcppError, QueueFull, parse_datetime
 from edge.services import ChargerEvent, Services
 from edge.session import CallFailed, RemoteCallError, SessionRegistry
 from edge.site_charger import (
@@ -51,6 +51,7 @@ from edge.site_charger import (
     merge_ramp,
     ramp_credit,
 )
+from edge.site_report import register_site_metrics, site_snapshot
 from profiles.allocation import (
     Allocation,
     SafeAllocation,
@@ -91,14 +92,6 @@ NOT_SUPPORTED = frozenset({"NotSupported", "NotImplemented"})
 
 def _epoch(moment: datetime) -> float:
     return moment.timestamp()
-
-
-def _time_text(epoch: float | None) -> str | None:
-    return None if epoch is None else format_datetime(datetime.fromtimestamp(epoch, UTC))
-
-
-def _triple(values: Iterable[float]) -> list[float]:
-    return [round(v, 2) for v in values]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +145,7 @@ class SiteController:
         self._wake = asyncio.Event()
         self._safe_cache: tuple[int, SafeAllocation] | None = None
         self._safe_dirty = True
-        self._register_metrics()
+        register_site_metrics(self)
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -730,126 +723,5 @@ class SiteController:
     # --- reporting ----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
-        """The site as `GET /api/site` shows it."""
-        now = _epoch(self.svc.now())
-        mono = self.monotonic()
-        reading = self.reading
-        plan = self.plan
-        allocation = plan.allocation if plan is not None else None
-        waiting = {cid for cid, _ in allocation.waiting} if allocation else set()
-        meter: dict[str, Any] = {
-            "driver": self.meter_config.driver,
-            "transport": self.meter_config.transport,
-            "pollInterval": self.meter_config.poll_interval,
-            "staleAfter": self.meter_config.stale_after,
-            "reading": None,
-            "ageSeconds": None,
-            "stale": True,
-            "lastError": self.meter_error,
-            "readsOk": self.reads_ok,
-            "readsFailed": self.reads_failed,
-        }
-        if reading is not None:
-            age = reading.age(mono)
-            meter.update(
-                reading={
-                    "takenAt": format_datetime(reading.taken_at),
-                    "currentA": _triple(reading.current_a),
-                    "voltageV": _triple(reading.voltage_v),
-                    "powerW": _triple(reading.power_w),
-                    "totalPowerW": round(reading.total_power_w, 1),
-                    "importEnergyWh": reading.import_energy_wh,
-                    "exportEnergyWh": reading.export_energy_wh,
-                },
-                ageSeconds=round(age, 3),
-                stale=age > self.meter_config.stale_after,
-            )
-        chargers = []
-        for cid, control in sorted(self.controls.items()):
-            strategy = self._strategy(control)
-            draw = control.draw_a(now)
-            chargers.append(
-                {
-                    "chargerId": cid,
-                    "connected": self.sessions.get(cid) is not None,
-                    "phases": "".join(f"L{p + 1}" for p in control.wiring),
-                    "evPhases": control.ev_phases,
-                    "transactions": sorted(control.transactions),
-                    "allocationA": control.allocation_a if not self.fallback else None,
-                    "targetA": control.target_a,
-                    "leaseA": control.lease_a,
-                    "leaseExpires": _time_text(control.valid_to),
-                    "leaseActive": control.valid_to is not None and control.valid_to > now,
-                    "safeA": plan.safe.get(cid) if plan is not None else None,
-                    "safeInstalledA": control.safe_a,
-                    "drawnA": _triple(draw) if draw is not None else None,
-                    "clockBehindS": (
-                        None if (offset := control.clock_behind_s()) is None else round(offset, 1)
-                    ),
-                    "waiting": cid in waiting,
-                    "capA": control.cap_a,
-                    "strategy": strategy.describe() if strategy is not None else None,
-                    "controllable": strategy is not None,
-                    "quirks": list(control.quirks),
-                    "lastError": control.last_error,
-                }
-            )
-        return {
-            "enabled": True,
-            "state": "fallback" if self.fallback else ("starting" if plan is None else "normal"),
-            "fallback": {
-                "active": self.fallback,
-                "since": _time_text(self.fallback_since),
-                "reason": (self.meter_error or "no valid reading") if self.fallback else None,
-            },
-            "meter": meter,
-            "limits": {
-                "maxCurrentA": list(self.site.max_current),
-                "marginA": self.site.margin,
-                "fallbackCurrentA": self.site.fallback_current,
-                "leaseTime": self.site.lease_time,
-                "capacityA": _triple(allocation.capacity_a) if allocation else None,
-                "headroomA": _triple(allocation.headroom_a) if allocation else None,
-                "fallbackFits": plan.safe_fits if plan is not None else None,
-                "fallbackZeroed": list(plan.zeroed) if plan is not None else [],
-            },
-            "chargers": chargers,
-            "waiting": [cid for cid, _ in allocation.waiting] if allocation else [],
-            "notes": list(allocation.notes) if allocation else [],
-            "cycles": self.cycles,
-            "cycleCpuMs": round(self.cycle_cpu_s * 1000, 3),
-            "cycleCpuMeanMs": round(self.cycle_cpu_total_s * 1000 / max(1, self.cycles), 3),
-        }
-
-    def _register_metrics(self) -> None:
-        m = self.svc.metrics
-        m.describe_counter("edge_site_meter_errors_total", "Failed grid meter reads")
-        m.describe_counter("edge_site_leases_sent_total", "Lease profiles accepted, by reason")
-        m.gauge(
-            "edge_site_fallback",
-            "1 while the grid meter is stale and chargers are at their safe values",
-            lambda: [((), 1.0 if self.fallback else 0.0)],
-        )
-        m.gauge(
-            "edge_site_meter_age_seconds",
-            "Age of the latest valid grid meter reading",
-            lambda: [] if self.reading is None else [((), self.reading.age(self.monotonic()))],
-        )
-        m.gauge(
-            "edge_site_grid_current_amperes",
-            "Grid current per phase at the latest reading (import positive)",
-            lambda: (
-                []
-                if self.reading is None
-                else [((("phase", f"L{p + 1}"),), self.reading.current_a[p]) for p in range(3)]
-            ),
-        )
-        m.gauge(
-            "edge_site_allocated_amperes",
-            "Current allocated to each charger (A per phase)",
-            lambda: [
-                ((("charger", cid),), c.target_a)
-                for cid, c in sorted(self.controls.items())
-                if c.target_a is not None
-            ],
-        )
+        """The site as `GET /api/site` shows it (`edge.site_report`)."""
+        return site_snapshot(self)
