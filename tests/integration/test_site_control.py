@@ -59,27 +59,47 @@ async def meter() -> AsyncIterator[MeterServer]:
         yield server
 
 
-def accept_profiles(cp: RawCharger) -> list[Payload]:
-    """Answer SetChargingProfile Accepted; returns the list the profiles land in."""
-    received: list[Payload] = []
+def accepting(received: list[Payload]) -> Callable[[RawCharger], None]:
+    """Set a charger up to answer SetChargingProfile Accepted, keeping what it gets."""
 
-    def answer(payload: Payload) -> Payload:
-        received.append(payload["csChargingProfiles"])
-        return {"status": "Accepted"}
+    def setup(cp: RawCharger) -> None:
+        def answer(payload: Payload) -> Payload:
+            received.append(payload["csChargingProfiles"])
+            return {"status": "Accepted"}
 
-    cp.answers["SetChargingProfile"] = answer
-    return received
+        cp.answers["SetChargingProfile"] = answer
+
+    return setup
 
 
 async def connect(
     stack: AsyncExitStack, app: App, charger_id: str, answer: Callable[[RawCharger], Any]
 ) -> RawCharger:
+    """A booted charger whose answers `answer` sets up."""
     cp = await stack.enter_async_context(RawCharger.connect(ocpp_url(app, charger_id)))
-    result = answer(cp)
+    answer(cp)
     await cp.boot()
     await cp.status(1, "Available")
-    cp.received = result  # type: ignore[attr-defined]
     return cp
+
+
+async def controlled(
+    stack: AsyncExitStack, app: App, charger_id: str
+) -> tuple[RawCharger, list[Payload]]:
+    """A charger accepting every profile, once under site control (it holds a lease);
+    also the list of the profiles it received."""
+    received: list[Payload] = []
+    cp = await connect(stack, app, charger_id, accepting(received))
+    await until(lambda: LEASE_PROFILE_ID in ids(received))
+    return cp, received
+
+
+def lease_limits(received: list[Payload]) -> list[float]:
+    return [
+        p["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+        for p in received
+        if p["chargingProfileId"] == LEASE_PROFILE_ID
+    ]
 
 
 async def start(cp: RawCharger, api: Api, tag: str) -> int:
@@ -114,9 +134,7 @@ async def test_the_lease_lives_in_memory_and_the_safe_profile_on_disk(
     """A lease changes every few seconds: writing it to the SD card each time would wear it."""
     config = site_config(tmp_path, meter.port)
     async with running(config) as (app, api), AsyncExitStack() as stack:
-        cp = await connect(stack, app, "CP1", accept_profiles)
-        received = cp.received  # type: ignore[attr-defined]
-        await until(lambda: LEASE_PROFILE_ID in ids(received))
+        _, received = await controlled(stack, app, "CP1")
         assert ids(received)[0] == SAFE_PROFILE_ID  # the safe profile goes first
         detail = await api.get("/api/chargers/CP1")
         shown = {p["chargingProfile"]["chargingProfileId"] for p in detail["chargingProfiles"]}
@@ -134,9 +152,7 @@ async def test_the_lease_lives_in_memory_and_the_safe_profile_on_disk(
 async def test_a_reboot_gets_the_safe_profile_again(tmp_path: Path, meter: MeterServer) -> None:
     config = site_config(tmp_path, meter.port)
     async with running(config) as (app, _), AsyncExitStack() as stack:
-        cp = await connect(stack, app, "CP1", accept_profiles)
-        received = cp.received  # type: ignore[attr-defined]
-        await until(lambda: LEASE_PROFILE_ID in ids(received))
+        cp, received = await controlled(stack, app, "CP1")
         received.clear()
         await cp.boot()
         await until(lambda: ids(received)[:2] == [SAFE_PROFILE_ID, LEASE_PROFILE_ID])
@@ -157,7 +173,7 @@ async def test_a_charger_without_smart_charging_is_budgeted_at_its_maximum(
             cp.answers["SetChargingProfile"] = ("NotSupported", "no smart charging")
 
         cp1 = await connect(stack, app, "CP1", unsupported)
-        cp2 = await connect(stack, app, "CP2", accept_profiles)
+        cp2 = await connect(stack, app, "CP2", accepting([]))
         await start(cp1, api, "TAG1")
         await start(cp2, api, "TAG2")
         await until(lambda: cp1.received_calls and True)
@@ -218,18 +234,11 @@ async def test_a_charger_drawing_above_its_limit_is_learned(
     config = site_config(tmp_path, meter.port)
     config = replace(config, chargers={"CP1": ChargerSettings(max_current=10.0)})
     async with running(config) as (app, api), AsyncExitStack() as stack:
-        cp = await connect(stack, app, "CP1", accept_profiles)
-        received = cp.received  # type: ignore[attr-defined]
+        received: list[Payload] = []
+        cp = await connect(stack, app, "CP1", accepting(received))
         transaction_id = await start(cp, api, "TAG1")
 
-        def lease_limits() -> list[float]:
-            return [
-                p["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
-                for p in received
-                if p["chargingProfileId"] == LEASE_PROFILE_ID
-            ]
-
-        await until(lambda: any(limit > 0 for limit in lease_limits()))
+        await until(lambda: any(limit > 0 for limit in lease_limits(received)))
         await meter.set(current_a=(19.0, 19.0, 19.0))  # 2 A base + 17 A: above its 10 A
 
         for _ in range(4):
@@ -262,9 +271,7 @@ async def test_metrics_and_the_journal_tell_the_site_state(
 ) -> None:
     config = site_config(tmp_path, meter.port)
     async with running(config) as (app, api), AsyncExitStack() as stack:
-        cp = await connect(stack, app, "CP1", accept_profiles)
-        received = cp.received  # type: ignore[attr-defined]
-        await until(lambda: LEASE_PROFILE_ID in ids(received))
+        await controlled(stack, app, "CP1")
         metrics = app.services.metrics
         await until(lambda: metrics.value("edge_site_leases_sent_total", reason="refresh") > 0)
         url = f"http://127.0.0.1:{app.web_port}/metrics"
@@ -295,20 +302,11 @@ async def test_refreshes_never_hold_up_a_raise(tmp_path: Path, meter: MeterServe
     spacing counts from the last change of value, so the raise still goes out."""
     config = site_config(tmp_path, meter.port, lease_time=2.0, min_update_interval=3.0)
     async with running(config) as (app, api), AsyncExitStack() as stack:
-        cp = await connect(stack, app, "CP1", accept_profiles)
-        received = cp.received  # type: ignore[attr-defined]
-        await until(lambda: LEASE_PROFILE_ID in ids(received))
+        cp, received = await controlled(stack, app, "CP1")
         await start(cp, api, "TAG1")
 
-        def lease_limits() -> list[float]:
-            return [
-                p["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
-                for p in received
-                if p["chargingProfileId"] == LEASE_PROFILE_ID
-            ]
-
-        await until(lambda: max(lease_limits()) > 0, timeout=8.0)
-        assert max(lease_limits()) == 29.0  # 32 - 1 margin - 2 on the meter
+        await until(lambda: max(lease_limits(received)) > 0, timeout=8.0)
+        assert max(lease_limits(received)) == 29.0  # 32 - 1 margin - 2 on the meter
 
 
 async def test_a_charger_clock_ahead_of_ours_is_reported(
@@ -318,9 +316,7 @@ async def test_a_charger_clock_ahead_of_ours_is_reported(
     to its safe value before every refresh. The technician is told."""
     config = site_config(tmp_path, meter.port)
     async with running(config) as (app, api), AsyncExitStack() as stack:
-        cp = await connect(stack, app, "CP1", accept_profiles)
-        received = cp.received  # type: ignore[attr-defined]
-        await until(lambda: LEASE_PROFILE_ID in ids(received))  # under site control
+        cp, _ = await controlled(stack, app, "CP1")
         transaction_id = await start(cp, api, "TAG1")
         ahead = datetime.now(UTC) + timedelta(seconds=60)
         for _ in range(5):
