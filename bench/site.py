@@ -80,7 +80,7 @@ from edge.config import (
     StorageConfig,
     WebConfig,
 )
-from edge.site import SiteController
+from edge.site.controller import SiteController
 
 __all__ = ["Orchestrator", "Probe", "bench_config", "main", "seed_tags"]
 

@@ -22,20 +22,23 @@ from typing import Any
 from aiohttp import web
 
 from edge.chargers import ChargerRegistry, Registration
-from edge.commissioning import build_meter, fallback_report
 from edge.config import Config
 from edge.features import local_auth, remote_trigger, reservation, smart_charging
-from edge.files import FileStore, default_public_url, public_host
-from edge.ftp import FtpServer
+from edge.files.ftp import FtpServer
+from edge.files.store import FileStore, default_public_url, public_host
 from edge.id_tags import IdTagList
-from edge.memory import release_free_memory
+from edge.malloc import release_free_memory
 from edge.metrics import Metrics
+from edge.operations.pipeline import Operations
 from edge.server import OcppServer
-from edge.services import ActiveTransactions, Services, utc_now
+from edge.services import Services, utc_now
 from edge.session import SessionRegistry
-from edge.site import SiteController
+from edge.site.caps import SiteCaps
+from edge.site.commissioning import build_meter, fallback_report
+from edge.site.controller import SiteController
 from edge.store import DocumentStore, Journal
-from edge.web.api import build_app
+from edge.transactions.active import ActiveTransactions
+from edge.web.app import build_app
 
 __all__ = ["App", "load_or_create_token"]
 
@@ -84,6 +87,7 @@ class App:
         self.services: Services
         self.files: FileStore
         self.sessions: SessionRegistry
+        self.operations: Operations
         self.api_token: str
 
     @property
@@ -142,10 +146,6 @@ class App:
             finally:
                 await self._close_stores()
 
-    def _caller_for(self, charger_id: str) -> smart_charging.Caller | None:
-        session = self.sessions.get(charger_id)
-        return session.call if session is not None else None
-
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a short background job inside the service's task group."""
         assert self._tg is not None
@@ -179,15 +179,17 @@ class App:
         )
         self.files = FileStore(cfg, self.clock)
         self._restore_state()
-        smart_charging.subscribe(self.services, self.spawn, self._caller_for)
+        self.sessions = SessionRegistry(self.spawn)
+        self.operations = Operations(self.services, self.sessions)
+        smart_charging.subscribe(self.services, self.spawn, self.operations)
         for feature in (reservation, local_auth, remote_trigger):
             feature.subscribe(self.services)
-        self.sessions = SessionRegistry(self.spawn)
         self._register_gauges()
         if cfg.meter is not None:
             self.site = SiteController(
-                self.services, self.sessions, build_meter(cfg.meter), self.spawn
+                self.services, self.operations, build_meter(cfg.meter), self.spawn
             )
+            self.operations.site_caps = SiteCaps(self.services, wake=self.site.wake)
             fits, lines = fallback_report(cfg)
             for line in lines:
                 (log.info if fits else log.warning)("site fallback: %s", line)
@@ -251,7 +253,7 @@ class App:
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
-        app = build_app(self.services, self.sessions, self.api_token, self.files, self.site)
+        app = build_app(self.operations, self.api_token, self.files, self.site)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port, backlog=1024)

@@ -87,10 +87,6 @@ class Charger:
     connected: bool = False
     last_seen: float | None = None  # epoch seconds; formatted only when shown
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
-    # The site controller's lease as the charger accepted it: (connector id, profile
-    # JSON). Runtime only: leases change every few seconds and end within a minute,
-    # not worth an SD-card write each; after a restart the next cycle sends a new one.
-    lease: tuple[int, dict[str, Any]] | None = None
 
     @property
     def registration(self) -> Registration:
@@ -151,10 +147,7 @@ class Charger:
         data = self.to_json()
         data["configuration"] = self.doc.get("configuration", {})
         data["availability"] = self.doc.get("availability", {})
-        profiles = list(self.doc.get("chargingProfiles", []))
-        if self.lease is not None:
-            profiles.append({"connectorId": self.lease[0], "chargingProfile": self.lease[1]})
-        data["chargingProfiles"] = profiles
+        data["chargingProfiles"] = list(self.doc.get("chargingProfiles", []))
         data["reservations"] = self.doc.get("reservations", [])
         return data
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from drivers import MeterError
-from edge.commissioning import build_meter, fallback_report, probe_meter
 from edge.config import Config, ConfigError, load_config
-from edge.memory import limit_malloc_arenas
+from edge.malloc import limit_malloc_arenas
+from edge.site.commissioning import build_meter, fallback_report, probe_meter
 
 __all__ = ["main"]
 

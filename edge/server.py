@@ -21,6 +21,7 @@ from websockets.headers import parse_authorization_basic
 from websockets.http11 import Request, Response
 
 from edge.chargers import Registration
+from edge.events import Connected, Disconnected
 from edge.services import Services
 from edge.session import ChargerSession, SessionRegistry
 
@@ -146,13 +147,13 @@ class OcppServer:
         svc.metrics.inc("edge_connections_total")
         log.info("charger %s connected from %s", identity, _peer(ws))
         svc.record(identity, "Connected", {"remote": _peer(ws)})
-        svc.publish(identity, "Connected", {})
+        svc.publish(Connected(charger_id=identity, at=svc.now()))
         try:
             await session.run()
         finally:
             if self.sessions.remove(session):
                 charger.doc["lastSeen"] = charger.last_seen_text()
-                svc.publish(identity, "Disconnected", {})
+                svc.publish(Disconnected(charger_id=identity, at=svc.now()))
             code = ws.close_code
             log.info("charger %s disconnected (code %s)", identity, code)
             svc.record(identity, "Disconnected", {"code": code, "replaced": session.replaced})

@@ -22,7 +22,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from edge.chargers import Charger
-from edge.features import HANDLERS, RECORDERS
+from edge.features import HANDLERS
 from edge.ocppj import (
     CallAborted,
     CallReceived,
@@ -54,6 +54,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
+ResultHook = Callable[[Payload], None]
 
 
 class CallFailed(Exception):
@@ -109,7 +110,7 @@ class ChargerSession:
         self.clock = clock
         self.endpoint = RpcEndpoint(role="csms", call_timeout=services.config.ocpp.call_timeout)
         self.connected_at = time.time()
-        self._waiters: dict[str, tuple[asyncio.Future[Payload], str, Payload]] = {}
+        self._waiters: dict[str, tuple[asyncio.Future[Payload], str, ResultHook | None]] = {}
         # Messages the CSMS asked for with TriggerMessage, and until when (monotonic):
         # served even before the charger is Accepted (OCPP-J errata 3.10 allows what
         # the CSMS requested). A window, not one message: a StatusNotification
@@ -219,16 +220,19 @@ class ChargerSession:
         waiter = self._waiters.pop(unique_id, None)
         if waiter is None:
             return
-        future, action, request = waiter
+        future, action, on_result = waiter
+        if isinstance(event, ResultReceived) and on_result is not None:
+            # Before any later frame of this charger is served (a triggered message may
+            # follow its TriggerMessage.conf in the same read), and even when the caller
+            # stopped waiting: the charger did what it answered.
+            try:
+                on_result(event.payload)
+            except Exception:
+                log.exception("charger %s: handling the %s result failed", self.charger.id,
+                              action)  # fmt: skip
         if future.done():
             return
         if isinstance(event, ResultReceived):
-            recorder = RECORDERS.get(action)
-            if recorder is not None:
-                try:
-                    recorder(self.services, self.charger, request, event.payload)
-                except Exception:
-                    log.exception("charger %s: recording %s result failed", self.charger.id, action)
             future.set_result(event.payload)
         elif isinstance(event, ErrorReceived):
             future.set_exception(
@@ -255,8 +259,15 @@ class ChargerSession:
             except ConnectionClosed:
                 return
 
-    async def call(self, action: str, payload: Payload) -> Payload:
+    async def call(
+        self, action: str, payload: Payload, *, on_result: ResultHook | None = None
+    ) -> Payload:
         """Send a CALL and wait for its CALLRESULT payload.
+
+        Args:
+            on_result: called with the CALLRESULT payload as soon as it is read, before
+                any later frame is served and whether or not the caller still waits
+                (`edge.operations` records the call's effects with it).
 
         Raises:
             OcppError: the payload is not valid for the action's schema (nothing was sent).
@@ -266,7 +277,7 @@ class ChargerSession:
             raise NotConnected(f"{self.charger.id} is not connected")
         unique_id = self.endpoint.send_call(action, payload, self.clock())
         future: asyncio.Future[Payload] = asyncio.get_running_loop().create_future()
-        self._waiters[unique_id] = (future, action, payload)
+        self._waiters[unique_id] = (future, action, on_result)
         self.on_call(self)
         self.services.metrics.inc("edge_ocpp_calls_sent_total", action=action)
         await self.flush()

@@ -7,11 +7,13 @@ from typing import Any
 
 from edge.chargers import Charger
 from edge.ocppj import format_datetime, parse_datetime
+from edge.operations.model import Problem
 from edge.services import Services
 
-__all__ = ["Check", "Handler", "Recorder", "normalise_time"]
+__all__ = ["Check", "Handler", "Payload", "Problem", "Recorder", "normalise_time"]
 
 Payload = dict[str, Any]
+
 
 # Serves one CALL from a charger: the payload is already schema-valid; the return value
 # is the CALLRESULT payload. Raising an OcppError answers with that CALLERROR.
@@ -20,9 +22,9 @@ Handler = Callable[[Services, Charger, Payload], Awaitable[Payload]]
 # Records the effect of a CSMS→charger CALL the charger answered (request, response).
 Recorder = Callable[[Services, Charger, Payload, Payload], None]
 
-# Checks an operator's CSMS→charger request against rules a schema cannot express;
-# returns the problems as {"field", "message"} (empty: fine to send).
-Check = Callable[[Services, Charger, Payload], list[dict[str, str]]]
+# Checks a CSMS→charger request against rules a schema cannot express; returns the
+# problems found (empty: fine to send). See `edge.operations` for what refuses a call.
+Check = Callable[[Services, Charger, Payload], list[Problem]]
 
 
 def normalise_time(value: str) -> str:

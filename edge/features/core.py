@@ -19,11 +19,19 @@ import logging
 from typing import Any
 
 from edge.chargers import BOOT_FIELDS, Charger, Registration
+from edge.events import (
+    Booted,
+    MeterValuesReceived,
+    StatusChanged,
+    TransactionStarted,
+    TransactionStopped,
+)
 from edge.features.base import Handler, Payload, Recorder, normalise_time
 from edge.id_tags import AuthorizationStatus, id_tag_info
-from edge.metering import check_register, register_wh
-from edge.services import ActiveTransaction, Services
+from edge.services import Services
 from edge.store import MeterSample, StatusRecord
+from edge.transactions.active import ActiveTransaction
+from edge.transactions.meter_values import check_register, register_wh
 
 __all__ = ["HANDLERS", "RECORDERS"]
 
@@ -43,7 +51,9 @@ async def boot_notification(svc: Services, charger: Charger, req: Payload) -> Pa
         await svc.chargers.persist()
     charger.doc["lastBoot"] = svc.now_text()
     svc.record(charger.id, "BootNotification", {**req, "status": str(registration)})
-    svc.publish(charger.id, "Booted", {"registration": str(registration), **boot_data})
+    svc.publish(
+        Booted(charger_id=charger.id, at=svc.now(), registration=str(registration), boot=boot_data)
+    )
     # Accepted: interval is the heartbeat interval. Otherwise it is the minimum wait before
     # the next BootNotification (OCPP 1.6 §4.2).
     interval = (
@@ -82,14 +92,14 @@ async def status_notification(svc: Services, charger: Charger, req: Payload) -> 
     # History, not acknowledged data: the reply does not wait for the disk.
     svc.journal.add_status(record)
     svc.publish(
-        charger.id,
-        "StatusChanged",
-        {
-            "connectorId": connector_id,
-            "status": state.status,
-            "previous": previous,
-            "errorCode": state.error_code,
-        },
+        StatusChanged(
+            charger_id=charger.id,
+            at=svc.now(),
+            connector_id=connector_id,
+            status=state.status,
+            previous=previous,
+            error_code=state.error_code,
+        )
     )
     return {}
 
@@ -149,17 +159,17 @@ async def start_transaction(svc: Services, charger: Charger, req: Payload) -> Pa
     charger.connector(connector_id).transaction_id = transaction_id
     svc.metrics.inc("edge_transactions_started_total")
     svc.publish(
-        charger.id,
-        "TransactionStarted",
-        {
-            "transactionId": transaction_id,
-            "connectorId": connector_id,
-            "idTag": id_tag,
-            "meterStart": req["meterStart"],
-            "startTime": start_time,
-            "reservationId": reservation_id,
-            "status": info["status"],
-        },
+        TransactionStarted(
+            charger_id=charger.id,
+            at=svc.now(),
+            transaction_id=transaction_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=req["meterStart"],
+            start_time=start_time,
+            reservation_id=reservation_id,
+            status=info["status"],
+        )
     )
     return {"transactionId": transaction_id, "idTagInfo": info}
 
@@ -219,13 +229,13 @@ async def meter_values(svc: Services, charger: Charger, req: Payload) -> Payload
         samples=samples,
     )
     svc.publish(
-        charger.id,
-        "MeterValues",
-        {
-            "connectorId": connector_id,
-            "transactionId": transaction_id,
-            "meterValue": req["meterValue"],
-        },
+        MeterValuesReceived(
+            charger_id=charger.id,
+            at=svc.now(),
+            connector_id=connector_id,
+            transaction_id=transaction_id,
+            meter_value=req["meterValue"],
+        )
     )
     return {}
 
@@ -283,15 +293,15 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
             )
         svc.metrics.inc("edge_transactions_stopped_total", reason=reason)
         svc.publish(
-            charger.id,
-            "TransactionStopped",
-            {
-                "transactionId": transaction_id,
-                "connectorId": record.connector_id,
-                "meterStop": meter_stop,
-                "reason": reason,
-                "energyWh": record.energy_wh,
-            },
+            TransactionStopped(
+                charger_id=charger.id,
+                at=svc.now(),
+                transaction_id=transaction_id,
+                connector_id=record.connector_id,
+                meter_stop=meter_stop,
+                reason=reason,
+                energy_wh=record.energy_wh,
+            )
         )
     if id_tag is None:
         return {}

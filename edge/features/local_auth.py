@@ -1,8 +1,7 @@
 """OCPP 1.6 Local Authorization List Management profile.
 
 CSMS → charger (through the API): GetLocalListVersion, SendLocalList; the
-operator's "sync" (`edge.web.local_lists`) builds SendLocalList updates from the
-CSMS id-tag list.
+operator's "sync" (`sync`) builds SendLocalList updates from the CSMS id-tag list.
 
 The CSMS mirrors each charger's local list (`edge.local_list.LocalListState`, kept as
 `localList` in the charger document, its version also as `localListVersion`) from
@@ -14,17 +13,27 @@ connector 0 with errorCode LocalListConflict also makes the content unknown.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edge.chargers import Charger
+from edge.events import ChargerEvent, StatusChanged
 from edge.features.base import Check, Handler, Payload, Recorder
-from edge.id_tags import id_tag_info
-from edge.local_list import (
+from edge.features.local_auth_list import (
     Entries,
+    ListTooLong,
     LocalListState,
     apply_get_version,
     apply_send_local_list,
+    plan_updates,
     send_local_list_problems,
 )
-from edge.services import ChargerEvent, Services
+from edge.id_tags import id_tag_info
+from edge.operations import Conflict, Problem
+from edge.services import Services
+
+if TYPE_CHECKING:
+    from edge.operations import Origin
+    from edge.operations.pipeline import Operations
 
 __all__ = [
     "CHECKS",
@@ -35,6 +44,7 @@ __all__ = [
     "local_list_state",
     "save_state",
     "subscribe",
+    "sync",
 ]
 
 
@@ -66,7 +76,7 @@ def desired_entries(svc: Services) -> Entries:
 # --- checks before sending --------------------------------------------------------------
 
 
-def check_send_local_list(svc: Services, charger: Charger, req: Payload) -> list[dict[str, str]]:
+def check_send_local_list(svc: Services, charger: Charger, req: Payload) -> list[Problem]:
     return send_local_list_problems(
         local_list_state(charger), req, send_max=configured_max(charger, "SendLocalListMaxLength")
     )
@@ -96,11 +106,10 @@ CHECKS: dict[str, Check] = {"SendLocalList": check_send_local_list}
 
 
 def _on_event(svc: Services, event: ChargerEvent) -> None:
-    data = event.data
     if not (
-        event.kind == "StatusChanged"
-        and data.get("connectorId") == 0
-        and data.get("errorCode") == "LocalListConflict"
+        isinstance(event, StatusChanged)
+        and event.connector_id == 0
+        and event.error_code == "LocalListConflict"
     ):
         return
     charger = svc.chargers.get(event.charger_id)
@@ -117,3 +126,100 @@ def _on_event(svc: Services, event: ChargerEvent) -> None:
 def subscribe(svc: Services) -> None:
     """Follow LocalListConflict reports: they make the believed list content unknown."""
     svc.events.subscribe(lambda event: _on_event(svc, event))
+
+
+# --- sync ---------------------------------------------------------------------------------
+#
+# A sync sends a Full list when the charger's content is unknown (never synced, a
+# Failed/VersionMismatch answer, a LocalListConflict, a version we did not send) and
+# otherwise a Differential one with only the changes. Lists above the charger's
+# SendLocalListMaxLength go as a Full first chunk then Differential chunks, versions
+# strictly increasing. A list above LocalAuthListMaxLength is refused, never cut: a
+# truncated list would silently lose tags. After Failed or VersionMismatch on a
+# Differential update a Full list is sent once (OCPP 1.6 §5.15: "the Central System
+# SHOULD send the full list").
+
+# (id of the Services, charger id) of syncs under way: one at a time per charger.
+_syncing: set[tuple[int, str]] = set()
+
+
+async def sync(
+    ops: Operations, charger: Charger, *, full: bool, force: bool, origin: Origin
+) -> Payload:
+    """Bring the charger's local list in line with the id-tag list; a summary of what
+    was sent and answered.
+
+    Raises:
+        Conflict: the charger has no local list (unless `force`), a sync of it is
+            already running, or the list is longer than the charger can hold.
+        OperationError: a SendLocalList failed (see `Operations.send`).
+    """
+    state = local_list_state(charger)
+    if state.supported is False and not force:
+        raise Conflict(
+            "the charger reported no local list support (listVersion -1 or NotSupported); "
+            "ask GetLocalListVersion again or use ?force=true",
+            code="local_list_not_supported",
+        )
+    key = (id(ops.services), charger.id)
+    if key in _syncing:
+        raise Conflict("a sync of this charger is already running", code="sync_in_progress")
+    _syncing.add(key)
+    try:
+        return await _sync(ops, charger, full=full, origin=origin)
+    finally:
+        _syncing.discard(key)
+
+
+async def _sync(ops: Operations, charger: Charger, *, full: bool, origin: Origin) -> Payload:
+    desired = desired_entries(ops.services)
+    send_max = configured_max(charger, "SendLocalListMaxLength")
+    list_max = configured_max(charger, "LocalAuthListMaxLength")
+
+    def plan(full_list: bool) -> list[Payload]:
+        try:
+            return plan_updates(
+                local_list_state(charger), desired,
+                send_max=send_max, list_max=list_max, full=full_list,
+            )  # fmt: skip
+        except ListTooLong as exc:
+            raise Conflict(str(exc), code="list_too_long") from None
+
+    payloads = plan(full)
+    updates: list[Payload] = []
+    fell_back = False
+    result = "UpToDate"
+    index = 0
+    while index < len(payloads):
+        payload = payloads[index]
+        outcome = await ops.send(charger, "SendLocalList", payload, origin=origin)
+        result = str(outcome.response.get("status"))
+        updates.append(
+            {
+                "updateType": payload["updateType"],
+                "listVersion": payload["listVersion"],
+                "entries": len(payload["localAuthorizationList"]),
+                "status": result,
+            }
+        )
+        if result == "Accepted":
+            index += 1
+            continue
+        if (
+            payload["updateType"] == "Differential"
+            and result in ("Failed", "VersionMismatch")
+            and not fell_back
+        ):
+            # "after Failed or VersionMismatch the Central System SHOULD send the full list".
+            fell_back = True
+            payloads, index = plan(True), 0
+            continue
+        break
+    final = local_list_state(charger)
+    return {
+        "result": result,
+        "updates": updates,
+        "fellBackToFull": fell_back,
+        "listVersion": final.version,
+        "entries": len(final.entries),
+    }

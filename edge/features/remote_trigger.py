@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from edge.chargers import Charger
 from edge.features.base import Check, Handler, Payload, Recorder
+from edge.operations import Problem
 from edge.services import Services
 
 __all__ = ["CHECKS", "HANDLERS", "RECORDERS", "subscribe"]
 
 
-def check_trigger(svc: Services, charger: Charger, req: Payload) -> list[dict[str, str]]:
+def check_trigger(svc: Services, charger: Charger, req: Payload) -> list[Problem]:
     if req.get("requestedMessage") == "BootNotification" and charger.boot_accepted:
         # "the Central System SHALL NOT send a TriggerMessage.req for a BootNotification
         # after it has accepted the Charge Point, until a new boot" (1.6 errata 3.40).

@@ -16,22 +16,30 @@ the highest id it has seen (`reservationIdHigh`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from edge import reservations
 from edge.chargers import Charger
+from edge.events import ChargerEvent, StatusChanged, TransactionStarted
+from edge.features import reservation_book as reservations
 from edge.features.base import Check, Handler, Payload, Recorder
+from edge.features.reservation_book import Entry
 from edge.ocppj import parse_datetime
-from edge.reservations import Entry
-from edge.services import ChargerEvent, Services
+from edge.operations import Problem
+from edge.services import Services
+
+if TYPE_CHECKING:
+    from edge.operations import Origin, Outcome
+    from edge.operations.pipeline import Operations
 
 __all__ = [
     "CHECKS",
     "HANDLERS",
     "RECORDERS",
     "allocate_id",
+    "cancel",
     "charger_reservations",
     "list_reservations",
+    "reserve",
     "subscribe",
 ]
 
@@ -90,6 +98,69 @@ def allocate_id(svc: Services, charger: Charger) -> int:
     return reservation_id
 
 
+def find(entries: list[Entry], reservation_id: int) -> Entry | None:
+    """The newest entry with `reservation_id`, if any."""
+    for entry in reversed(entries):
+        if entry["reservationId"] == reservation_id:
+            return entry
+    return None
+
+
+async def reserve(
+    ops: Operations,
+    charger: Charger,
+    *,
+    connector_id: int,
+    id_tag: str,
+    expiry_date: str,
+    parent_id_tag: str | None = None,
+    reservation_id: int | None = None,
+    origin: Origin,
+    force: bool = False,
+) -> tuple[Outcome, Entry | None]:
+    """Send ReserveNow; the charger's answer and the reservation, once Accepted.
+
+    The parent id tag defaults to the one the id-tag list knows; the reservation id
+    to a new one, unique across chargers and restarts (`allocate_id`).
+
+    Raises:
+        OperationError: see `Operations.send`.
+    """
+    svc = ops.services
+    if parent_id_tag is None:
+        known = svc.id_tags.get(id_tag)
+        parent_id_tag = known.parent_id_tag if known is not None else None
+    if reservation_id is None:
+        reservation_id = allocate_id(svc, charger)
+    payload: Payload = {
+        "connectorId": connector_id,
+        "expiryDate": expiry_date,
+        "idTag": id_tag,
+        "reservationId": reservation_id,
+    }
+    if parent_id_tag is not None:
+        payload["parentIdTag"] = parent_id_tag
+    outcome = await ops.send(charger, "ReserveNow", payload, origin=origin, force=force)
+    recorded = None
+    if outcome.response.get("status") == "Accepted":
+        recorded = find(charger_reservations(svc, charger), reservation_id)
+    return outcome, recorded
+
+
+async def cancel(
+    ops: Operations, charger: Charger, reservation_id: int, *, origin: Origin
+) -> tuple[Outcome, Entry | None]:
+    """Send CancelReservation; the charger's answer and the reservation as recorded.
+
+    Raises:
+        OperationError: see `Operations.send`.
+    """
+    outcome = await ops.send(
+        charger, "CancelReservation", {"reservationId": reservation_id}, origin=origin
+    )
+    return outcome, find(charger_reservations(ops.services, charger), reservation_id)
+
+
 def zero_supported(charger: Charger) -> bool | None:
     """The charger's reported ReserveConnectorZeroSupported, or None when unknown."""
     entry = charger.doc.get("configuration", {}).get("ReserveConnectorZeroSupported")
@@ -102,23 +173,33 @@ def zero_supported(charger: Charger) -> bool | None:
 # --- checks before sending --------------------------------------------------------------
 
 
-def check_reserve_now(svc: Services, charger: Charger, req: Payload) -> list[dict[str, str]]:
-    problems = []
+def check_reserve_now(svc: Services, charger: Charger, req: Payload) -> list[Problem]:
+    problems: list[Problem] = []
     try:
         expiry = parse_datetime(req["expiryDate"])
     except (KeyError, TypeError, ValueError):
         problems.append({"field": "expiryDate", "message": "expiryDate must be an ISO 8601 time"})
     else:
         if expiry <= svc.now():
-            problems.append({"field": "expiryDate", "message": "expiryDate must be in the future"})
+            # Legal (the charger reserves nothing, or until its own clock says so): warn.
+            problems.append(
+                {
+                    "field": "expiryDate",
+                    "message": "expiryDate is not in the future",
+                    "severity": "warning",
+                }
+            )
     # "If the connectorId in the request is 0 ... [and] the configuration key
     # ReserveConnectorZeroSupported is not set to true, the Charge Point SHALL return
     # Rejected" (1.6 §5.13): unknown support is left for the charger to answer.
     if req.get("connectorId") == 0 and zero_supported(charger) is False:
+        # The charger's answer, not a rule for the CSMS: sent, with a warning.
         problems.append(
             {
                 "field": "connectorId",
-                "message": "the charger reports ReserveConnectorZeroSupported = false",
+                "message": "the charger reports ReserveConnectorZeroSupported = false; "
+                "it will answer Rejected",
+                "severity": "warning",
             }
         )
     return problems
@@ -175,8 +256,8 @@ RECORDERS: dict[str, Recorder] = {
 # --- charger events ---------------------------------------------------------------------
 
 
-def _on_transaction_started(svc: Services, charger: Charger, data: dict[str, Any]) -> None:
-    reservation_id = data.get("reservationId")
+def _on_transaction_started(svc: Services, charger: Charger, event: TransactionStarted) -> None:
+    reservation_id = event.reservation_id
     if reservation_id is None:
         return
     # A transaction that carries its reservationId uses the reservation (1.6 §3.11);
@@ -189,18 +270,18 @@ def _on_transaction_started(svc: Services, charger: Charger, data: dict[str, Any
         status=reservations.USED,
         reason="TransactionStarted",
         now=svc.now_text(),
-        transaction_id=data.get("transactionId"),
+        transaction_id=event.transaction_id,
     )
     _save(svc, charger, entries, ended)
 
 
-def _on_status_changed(svc: Services, charger: Charger, data: dict[str, Any]) -> None:
-    status = data.get("status")
+def _on_status_changed(svc: Services, charger: Charger, event: StatusChanged) -> None:
+    status = event.status
     if status not in ("Faulted", "Unavailable"):
         return
     # A reservation ends when its connector (connector 0: the Charge Point) becomes
     # Faulted or Unavailable (1.6 §3.11).
-    connector_id = data.get("connectorId")
+    connector_id = event.connector_id
     entries = _entries(charger)
     matches = [
         i for i, e in enumerate(entries) if connector_id == 0 or e["connectorId"] == connector_id
@@ -214,15 +295,15 @@ def _on_status_changed(svc: Services, charger: Charger, data: dict[str, Any]) ->
 def _on_event(svc: Services, event: ChargerEvent) -> None:
     # Only these end a reservation; MeterValues and the rest are the hot path, and reads
     # evaluate expiry lazily anyway.
-    if event.kind not in ("TransactionStarted", "StatusChanged"):
+    if not isinstance(event, TransactionStarted | StatusChanged):
         return
     charger = svc.chargers.get(event.charger_id)
     if charger is None or not charger.doc.get("reservations"):
         return
-    if event.kind == "TransactionStarted":
-        _on_transaction_started(svc, charger, event.data)
-    elif event.kind == "StatusChanged":
-        _on_status_changed(svc, charger, event.data)
+    if isinstance(event, TransactionStarted):
+        _on_transaction_started(svc, charger, event)
+    else:
+        _on_status_changed(svc, charger, event)
     # Expiry is lazy: an Available after Reserved past expiryDate ends it here too.
     charger_reservations(svc, charger)
 

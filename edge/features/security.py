@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from edge.chargers import Charger
+from edge.events import SecurityEventReceived
 from edge.features.base import Handler, Payload
 from edge.services import Services
 
@@ -27,7 +28,11 @@ async def security_event_notification(svc: Services, charger: Charger, req: Payl
     await svc.journal.add_event(
         charger_id=charger.id, kind="SecurityEventNotification", data=req, at=svc.now_text()
     )
-    svc.publish(charger.id, "SecurityEventNotification", req)
+    svc.publish(
+        SecurityEventReceived(
+            charger_id=charger.id, at=svc.now(), type=req["type"], tech_info=req.get("techInfo")
+        )
+    )
     return {}
 
 

@@ -15,14 +15,16 @@ Operator requests are checked against the spec's rules before anything is sent
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.chargers import Charger
+from edge.events import Booted, ChargerEvent, TransactionStarted, TransactionStopped
 from edge.features.base import Payload
-from edge.services import ChargerEvent, Services
+from edge.operations import OperationError, Origin, Problem
+from edge.services import Services
 from profiles.composite import CompositeSchedule, composite_schedule, to_charging_schedule
 from profiles.installed import InstalledProfiles
 from profiles.lease import LEASE_PROFILE_ID
@@ -43,15 +45,21 @@ from profiles.model import (
 )
 from profiles.validation import validate_profile
 
+if TYPE_CHECKING:
+    from edge.operations.pipeline import Operations
+
 __all__ = [
     "CHECKS",
     "RECORDERS",
+    "clear_limits",
     "installed_profiles",
     "is_operator_limit",
     "operator_limit",
     "operator_stack_level",
     "predicted_schedule",
     "reapply_profiles",
+    "record_profile",
+    "set_limit",
     "subscribe",
 ]
 
@@ -60,34 +68,57 @@ log = logging.getLogger(__name__)
 # A TxProfile sent with RemoteStartTransaction waits this long for its transaction.
 REMOTE_START_PROFILE_TTL = timedelta(minutes=10)
 
-# Sends one CALL to a charger and returns its CALLRESULT payload (ChargerSession.call).
-Caller = Callable[[str, Payload], Awaitable[Payload]]
-# The caller of a connected charger, or None.
-CallerFor = Callable[[str], Caller | None]
 # Runs a background job in the service's task group.
 Spawner = Callable[[Coroutine[Any, Any, None]], None]
 
 
-def installed_profiles(charger: Charger) -> InstalledProfiles:
+# The parsed form of each charger's `chargingProfiles`, with the list it was parsed
+# from: reads parse only after a change, and a lease refresh parses nothing.
+_parsed: dict[str, tuple[object, InstalledProfiles]] = {}
+
+
+def _stored_profiles(charger: Charger) -> InstalledProfiles:
+    raw = charger.doc.get("chargingProfiles", [])
+    cached = _parsed.get(charger.id)
+    if cached is not None and cached[0] is raw:
+        return cached[1]
+    stored = InstalledProfiles.from_json(raw)
+    _parsed[charger.id] = (raw, stored)
+    return stored
+
+
+def installed_profiles(svc: Services, charger: Charger) -> InstalledProfiles:
     """The profiles the CSMS believes `charger` holds (with the site controller's lease)."""
-    installed = InstalledProfiles.from_json(charger.doc.get("chargingProfiles", []))
-    if charger.lease is not None:
-        connector_id, lease = charger.lease
-        installed = installed.set(connector_id, parse_profile(lease))
+    installed = _stored_profiles(charger)
+    lease = svc.leases.get(charger.id)
+    if lease is not None:
+        installed = installed.set(lease.connector_id, lease.profile)
     return installed
 
 
 def _save(svc: Services, charger: Charger, installed: InstalledProfiles) -> None:
-    """Record the mirror; the lease stays in memory (see `Charger.lease`)."""
-    stored = []
+    """Record the mirror: the lease in the site's lease book (memory), the rest in the
+    charger document, written only when it changed."""
     lease = None
-    for item in installed.to_json():
-        if item["chargingProfile"]["chargingProfileId"] == LEASE_PROFILE_ID:
-            lease = (item["connectorId"], item["chargingProfile"])
+    kept = []
+    for item in installed:
+        if item.profile.charging_profile_id == LEASE_PROFILE_ID:
+            lease = item
         else:
-            stored.append(item)
-    charger.lease = lease
-    svc.chargers.update(charger, chargingProfiles=stored)
+            kept.append(item)
+    svc.leases.set(charger.id, lease)
+    stored = InstalledProfiles(tuple(kept))
+    if stored != _stored_profiles(charger):
+        raw = stored.to_json()
+        svc.chargers.update(charger, chargingProfiles=raw)
+        _parsed[charger.id] = (raw, stored)
+
+
+def record_profile(
+    svc: Services, charger: Charger, connector_id: int, profile: ChargingProfile
+) -> None:
+    """Record a profile the charger accepted, from the object the caller built."""
+    _save(svc, charger, installed_profiles(svc, charger).set(connector_id, profile))
 
 
 def _active_transaction(
@@ -106,13 +137,11 @@ def _active_transaction(
 # --- checks before sending --------------------------------------------------------------
 
 
-def _problems(exc: ProfileFormatError, field: str) -> list[dict[str, str]]:
+def _problems(exc: ProfileFormatError, field: str) -> list[Problem]:
     return [{"field": field, "message": str(exc)}]
 
 
-def check_set_charging_profile(
-    svc: Services, charger: Charger, req: Payload
-) -> list[dict[str, str]]:
+def check_set_charging_profile(svc: Services, charger: Charger, req: Payload) -> list[Problem]:
     connector_id: int = req["connectorId"]
     try:
         profile = parse_profile(req["csChargingProfiles"])
@@ -127,7 +156,7 @@ def check_set_charging_profile(
     ]
 
 
-def check_remote_start(svc: Services, charger: Charger, req: Payload) -> list[dict[str, str]]:
+def check_remote_start(svc: Services, charger: Charger, req: Payload) -> list[Problem]:
     if "chargingProfile" not in req:
         return []
     try:
@@ -155,7 +184,7 @@ def record_set_charging_profile(
     if res["status"] != "Accepted":
         return
     profile = parse_profile(req["csChargingProfiles"])
-    _save(svc, charger, installed_profiles(charger).set(req["connectorId"], profile))
+    _save(svc, charger, installed_profiles(svc, charger).set(req["connectorId"], profile))
 
 
 def record_clear_charging_profile(
@@ -164,7 +193,7 @@ def record_clear_charging_profile(
     if res["status"] != "Accepted":
         return
     purpose = req.get("chargingProfilePurpose")
-    installed, removed = installed_profiles(charger).clear(
+    installed, removed = installed_profiles(svc, charger).clear(
         profile_id=req.get("id"),
         connector_id=req.get("connectorId"),
         purpose=ChargingProfilePurpose(purpose) if purpose is not None else None,
@@ -272,7 +301,7 @@ def predicted_schedule(
 ) -> CompositeSchedule:
     """The composite schedule the CSMS expects `charger` to apply on `connector_id`."""
     transaction_id, transaction_start = _active_transaction(svc, charger, connector_id)
-    placed = [(item.connector_id, item.profile) for item in installed_profiles(charger)]
+    placed = [(item.connector_id, item.profile) for item in installed_profiles(svc, charger)]
     return composite_schedule(
         placed,
         connector_id=connector_id,
@@ -362,6 +391,68 @@ def operator_limit(
     )
 
 
+async def set_limit(
+    ops: Operations,
+    charger: Charger,
+    *,
+    connector_id: int,
+    limit: float,
+    unit: ChargingRateUnit,
+    until: datetime | None,
+    number_phases: int | None = None,
+    origin: Origin,
+) -> Payload:
+    """Limit a connector (0: the whole charger) to `limit` until `until`.
+
+    With site load balancing, a whole-charger limit is a cap inside the allocation
+    (`edge.site.caps`): the site owns ChargePointMaxProfile. Otherwise it is an
+    operator profile (`operator_limit`) sent with SetChargingProfile.
+
+    Raises:
+        OperationError: see `Operations.send`.
+    """
+    if connector_id == 0 and ops.site_caps is not None:
+        cap = await ops.site_caps.set(charger, limit, unit, until)
+        return {"appliedBy": "site", "cap": cap}
+    profile = operator_limit(
+        connector_id=connector_id, limit=limit, unit=unit, now=ops.services.now(), until=until,
+        stack_level=operator_stack_level(charger), number_phases=number_phases,
+    )  # fmt: skip
+    payload = {"connectorId": connector_id, "csChargingProfiles": render_profile(profile)}
+    outcome = await ops.send(charger, "SetChargingProfile", payload, origin=origin)
+    answer: Payload = {"response": outcome.response, **payload}
+    if outcome.warnings:
+        answer["warnings"] = outcome.warnings
+    return answer
+
+
+async def clear_limits(
+    ops: Operations, charger: Charger, *, connector_id: int | None, origin: Origin
+) -> list[Payload]:
+    """Remove the operator's limits (one connector's, or all of them); what was cleared.
+
+    Raises:
+        OperationError: see `Operations.send`.
+    """
+    if connector_id is not None:
+        ids = [OPERATOR_LIMIT_ID_BASE + connector_id]
+    else:
+        ids = sorted(
+            item.profile.charging_profile_id
+            for item in installed_profiles(ops.services, charger)
+            if is_operator_limit(item.profile.charging_profile_id)
+        )
+    results: list[Payload] = []
+    if connector_id in (None, 0) and ops.site_caps is not None:
+        cap = await ops.site_caps.clear(charger)
+        if cap is not None:
+            results.append({"appliedBy": "site", "cap": cap})
+    for profile_id in ids:
+        outcome = await ops.send(charger, "ClearChargingProfile", {"id": profile_id}, origin=origin)
+        results.append({"chargingProfileId": profile_id, "response": outcome.response})
+    return results
+
+
 # --- transactions -------------------------------------------------------------------------
 
 
@@ -369,17 +460,19 @@ def _on_event(svc: Services, event: ChargerEvent) -> None:
     charger = svc.chargers.get(event.charger_id)
     if charger is None:
         return
-    if event.kind == "TransactionStarted":
-        _attach_remote_start_profile(svc, charger, event.data)
-    elif event.kind == "TransactionStopped":
-        installed, removed = installed_profiles(charger).transaction_ended(
-            event.data["connectorId"], event.data["transactionId"]
+    if isinstance(event, TransactionStarted):
+        _attach_remote_start_profile(svc, charger, event)
+    elif isinstance(event, TransactionStopped):
+        installed, removed = installed_profiles(svc, charger).transaction_ended(
+            event.connector_id, event.transaction_id
         )
         if removed:
             _save(svc, charger, installed)
 
 
-def _attach_remote_start_profile(svc: Services, charger: Charger, data: Payload) -> None:
+def _attach_remote_start_profile(
+    svc: Services, charger: Charger, event: TransactionStarted
+) -> None:
     pending = charger.doc.get("pendingTxProfiles", [])
     if not pending:
         return
@@ -388,30 +481,32 @@ def _attach_remote_start_profile(svc: Services, charger: Charger, data: Payload)
     for entry in pending:
         if parse_time(entry["expires"]) <= now:
             continue
-        matches = entry["idTag"].casefold() == str(data["idTag"]).casefold() and entry[
-            "connectorId"
-        ] in (None, data["connectorId"])
+        matches = entry["idTag"].casefold() == event.id_tag.casefold() and entry["connectorId"] in (
+            None,
+            event.connector_id,
+        )
         if matches and attached is None:
             attached = entry
         else:
             keep.append(entry)
     if attached is not None:
         profile = replace(
-            parse_profile(attached["chargingProfile"]), transaction_id=data["transactionId"]
+            parse_profile(attached["chargingProfile"]), transaction_id=event.transaction_id
         )
-        _save(svc, charger, installed_profiles(charger).set(data["connectorId"], profile))
+        _save(svc, charger, installed_profiles(svc, charger).set(event.connector_id, profile))
     svc.chargers.update(charger, pendingTxProfiles=keep)
 
 
-async def reapply_profiles(svc: Services, charger: Charger, call: Caller) -> int:
+async def reapply_profiles(ops: Operations, charger: Charger) -> int:
     """Send the charger every recorded ChargePointMax and TxDefault profile again.
 
     Idempotent: a profile with the same id replaces itself (OCPP 1.6 §5.16.3).
     TxProfiles are not re-sent: their transactions ended with the reboot. Returns
     how many the charger accepted; refusals and failures are logged.
     """
+    svc = ops.services
     accepted = 0
-    for item in installed_profiles(charger):
+    for item in installed_profiles(svc, charger):
         if item.profile.purpose is ChargingProfilePurpose.TX:
             continue
         payload = {
@@ -419,12 +514,14 @@ async def reapply_profiles(svc: Services, charger: Charger, call: Caller) -> int
             "csChargingProfiles": render_profile(item.profile),
         }
         try:
-            response = await call("SetChargingProfile", payload)
-        except Exception as exc:  # a reboot loop, a timeout: the next boot tries again
+            outcome = await ops.send(
+                charger, "SetChargingProfile", payload, origin=Origin.SYSTEM, force=True
+            )
+        except OperationError as exc:  # a reboot loop, a timeout: the next boot tries again
             log.warning("charger %s: re-applying profile %s failed: %s", charger.id,
                         item.profile.charging_profile_id, exc)  # fmt: skip
             continue
-        if response.get("status") == "Accepted":
+        if outcome.response.get("status") == "Accepted":
             accepted += 1
         else:
             log.warning("charger %s refused its recorded profile %s", charger.id,
@@ -433,28 +530,29 @@ async def reapply_profiles(svc: Services, charger: Charger, call: Caller) -> int
     return accepted
 
 
-def subscribe(svc: Services, spawn: Spawner, caller_for: CallerFor) -> None:
+def subscribe(svc: Services, spawn: Spawner, ops: Operations) -> None:
     """Follow transactions (attach RemoteStart TxProfiles, end TxProfiles with them) and,
     for chargers configured with `reapply_profiles`, re-send profiles after a boot."""
 
     def on_event(event: ChargerEvent) -> None:
         _on_event(svc, event)
-        if event.kind != "Booted" or event.data.get("registration") != "Accepted":
+        if not isinstance(event, Booted) or event.registration != "Accepted":
             return
         settings = svc.config.chargers.get(event.charger_id)
         charger = svc.chargers.get(event.charger_id)
-        call = caller_for(event.charger_id)
-        if settings is None or not settings.reapply_profiles or charger is None or call is None:
+        if settings is None or not settings.reapply_profiles or charger is None:
             return
-        if any(True for item in installed_profiles(charger)):
-            spawn(_reapply_quietly(svc, charger, call))
+        if ops.sessions.get(charger.id) is None:
+            return
+        if any(True for item in installed_profiles(svc, charger)):
+            spawn(_reapply_quietly(ops, charger))
 
     svc.events.subscribe(on_event)
 
 
-async def _reapply_quietly(svc: Services, charger: Charger, call: Caller) -> None:
+async def _reapply_quietly(ops: Operations, charger: Charger) -> None:
     # A background job: an error here must never take the service's task group down.
     try:
-        await reapply_profiles(svc, charger, call)
+        await reapply_profiles(ops, charger)
     except Exception:
         log.exception("charger %s: re-applying profiles failed", charger.id)

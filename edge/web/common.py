@@ -1,4 +1,8 @@
-"""Pieces every API module shares: app keys, JSON errors, request parsing."""
+"""Pieces every API module shares: app keys, JSON errors, request parsing.
+
+Domain errors (`edge.operations.OperationError`) are mapped to HTTP statuses in one
+place, `STATUS_OF`; handlers raise them as they come and never pick a status.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,32 @@ import orjson
 from aiohttp import web
 
 from edge.chargers import Charger
+from edge.operations import (
+    Busy,
+    ChargerCallError,
+    CheckFailed,
+    Conflict,
+    InvalidPayload,
+    InvalidRequest,
+    NotAccepted,
+    NotConnected,
+    NotFound,
+    OperationError,
+    Outcome,
+    Timeout,
+    UnknownCharger,
+)
+from edge.operations.pipeline import Operations
 from edge.services import Services
 from edge.session import SessionRegistry
-from edge.site import SiteController
+from edge.site.controller import SiteController
 
 __all__ = [
+    "OPERATIONS",
     "SERVICES",
     "SESSIONS",
     "SITE",
+    "STATUS_OF",
     "TOKEN",
     "ApiError",
     "Json",
@@ -26,8 +48,11 @@ __all__ = [
     "errors_and_auth",
     "json_body",
     "json_response",
+    "operations",
+    "outcome_json",
     "query_bool",
     "query_int",
+    "reject_unknown_fields",
     "services",
 ]
 
@@ -37,6 +62,22 @@ SERVICES = web.AppKey("services", Services)
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 TOKEN = web.AppKey("token", str)
 SITE = web.AppKey("site", SiteController)  # present only with a [meter]
+OPERATIONS = web.AppKey("operations", Operations)
+
+# One HTTP status per domain error.
+STATUS_OF: dict[type[OperationError], int] = {
+    UnknownCharger: 404,
+    NotFound: 404,
+    InvalidPayload: 400,
+    InvalidRequest: 400,
+    CheckFailed: 400,
+    NotConnected: 409,
+    NotAccepted: 409,
+    Conflict: 409,
+    ChargerCallError: 502,
+    Busy: 503,
+    Timeout: 504,
+}
 
 MAX_BODY = 1024 * 1024
 Json = dict[str, Any]
@@ -61,6 +102,12 @@ def _error_response(err: ApiError) -> web.Response:
     return json_response({"error": err.code, "detail": err.detail, **err.extra}, err.status)
 
 
+def api_error(err: OperationError) -> ApiError:
+    """The HTTP answer to a domain error (`STATUS_OF`; 500 for one not listed)."""
+    status = next((s for kind, s in STATUS_OF.items() if isinstance(err, kind)), 500)
+    return ApiError(status, err.code, err.detail, **err.extra)
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -81,6 +128,8 @@ async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except ApiError as err:
         return _error_response(err)
+    except OperationError as err:
+        return _error_response(api_error(err))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -112,6 +161,25 @@ def services(request: web.Request) -> Services:
     return request.app[SERVICES]
 
 
+def operations(request: web.Request) -> Operations:
+    return request.app[OPERATIONS]
+
+
+def outcome_json(outcome: Outcome, **extra: Any) -> Json:
+    """`{"response": …}` for an operation, with `warnings` when the checks had any."""
+    data: Json = {"response": outcome.response, **extra}
+    if outcome.warnings:
+        data["warnings"] = outcome.warnings
+    return data
+
+
+def reject_unknown_fields(body: Json, allowed: set[str] | frozenset[str]) -> None:
+    """Refuse a body with fields this endpoint does not know (a typo must not be ignored)."""
+    unknown = set(body) - allowed
+    if unknown:
+        raise ApiError(400, "invalid_request", f"unknown fields: {', '.join(sorted(unknown))}")
+
+
 def query_int(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
     raw = request.query.get(name)
     if raw is None:
@@ -139,5 +207,5 @@ def query_bool(request: web.Request, name: str) -> bool | None:
 def charger_or_404(svc: Services, charger_id: str) -> Charger:
     charger = svc.chargers.get(charger_id)
     if charger is None:
-        raise ApiError(404, "unknown_charger", f"no charger {charger_id!r}")
+        raise UnknownCharger(f"no charger {charger_id!r}")
     return charger

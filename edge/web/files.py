@@ -12,21 +12,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 from aiohttp import BodyPartReader, web
 
-from edge.files import CHUNK, FileStore, Grant, TooLarge, valid_name
+from edge.features import firmware
+from edge.files.store import CHUNK, FileStore, Grant, TooLarge, valid_name
 from edge.ocppj import format_datetime, parse_datetime
+from edge.operations import Origin
 from edge.web.common import (
     ApiError,
     Json,
     charger_or_404,
     json_body,
     json_response,
+    operations,
+    outcome_json,
+    reject_unknown_fields,
     services,
 )
-from edge.web.operations import send_operation
 
 __all__ = ["FILES", "add_routes"]
 
@@ -147,72 +150,42 @@ def _optional_time(body: Json, key: str) -> str | None:
         raise ApiError(400, "invalid_request", f"{key} must be an ISO 8601 time") from None
 
 
-def _check_fields(body: Json, allowed: set[str]) -> None:
-    unknown = set(body) - allowed
-    if unknown:
-        raise ApiError(400, "invalid_request", f"unknown fields: {', '.join(sorted(unknown))}")
-
-
 async def firmware_update(request: web.Request) -> web.Response:
     """POST /api/chargers/{id}/firmware-update: UpdateFirmware with a signed link to a file."""
-    svc = services(request)
-    store = _store(request)
-    charger = charger_or_404(svc, request.match_info["charger_id"])
+    charger = charger_or_404(services(request), request.match_info["charger_id"])
     body = await json_body(request)
-    _check_fields(body, {"file", "retrieveDate", "retries", "retryInterval"})
-    name = _name(str(body.get("file", "")), "file")
-    if store.firmware_path(name) is None:
-        raise ApiError(404, "unknown_file", f"no firmware {name!r}")
-    location = store.firmware_url(name, charger.id)
-    payload: Json = {
-        "location": location,
-        "retrieveDate": _optional_time(body, "retrieveDate") or svc.now_text(),
-    }
-    for key in ("retries", "retryInterval"):
-        if (value := _optional_int(body, key)) is not None:
-            payload[key] = value
-    response = await send_operation(request, charger, "UpdateFirmware", payload)
-    return json_response({"response": response, "location": location})
-
-
-def _diagnostics_location(request: web.Request, grant: Grant) -> str:
-    store = _store(request)
-    if grant.protocol == "http":
-        return f"{store.public_url}/files/diagnostics/{grant.token}/"
-    assert store.ftp_address is not None
-    host, port = store.ftp_address
-    return f"ftp://{grant.user}:{grant.password}@{host}:{port}/"
+    reject_unknown_fields(body, {"file", "retrieveDate", "retries", "retryInterval"})
+    outcome, location = await firmware.update_firmware(
+        operations(request), _store(request), charger,
+        name=_name(str(body.get("file", "")), "file"),
+        retrieve_date=_optional_time(body, "retrieveDate"),
+        retries=_optional_int(body, "retries"),
+        retry_interval=_optional_int(body, "retryInterval"),
+        origin=Origin.OPERATOR,
+    )  # fmt: skip
+    return json_response(outcome_json(outcome, location=location))
 
 
 async def get_diagnostics(request: web.Request) -> web.Response:
     """POST /api/chargers/{id}/diagnostics: GetDiagnostics with a fresh upload grant."""
-    svc = services(request)
-    store = _store(request)
-    charger = charger_or_404(svc, request.match_info["charger_id"])
+    charger = charger_or_404(services(request), request.match_info["charger_id"])
     body = await json_body(request, allow_empty=True)
-    _check_fields(body, {"protocol", "startTime", "stopTime", "retries", "retryInterval"})
+    reject_unknown_fields(body, {"protocol", "startTime", "stopTime", "retries", "retryInterval"})
     protocol = body.get("protocol", "http")
     if protocol not in ("http", "ftp"):
         raise ApiError(400, "invalid_request", "protocol must be http or ftp")
-    if protocol == "ftp" and store.ftp_address is None:
-        raise ApiError(409, "ftp_disabled", "no [ftp] listener is configured")
-    payload: Json = {}
-    for key in ("startTime", "stopTime"):
-        if (text := _optional_time(body, key)) is not None:
-            payload[key] = text
-    for key in ("retries", "retryInterval"):
-        if (value := _optional_int(body, key)) is not None:
-            payload[key] = value
-    grant = store.create_grant(charger.id, protocol)
-    location = _diagnostics_location(request, grant)
-    payload = {"location": location, **payload}
-    try:
-        response = await send_operation(request, charger, "GetDiagnostics", payload)
-    except ApiError:
-        store.revoke(grant)
-        raise
-    expires = format_datetime(svc.now() + timedelta(seconds=store.config.link_validity))
-    return json_response({"response": response, "location": location, "expiresAt": expires})
+    outcome, location, expires = await firmware.request_diagnostics(
+        operations(request), _store(request), charger,
+        protocol=protocol,
+        start_time=_optional_time(body, "startTime"),
+        stop_time=_optional_time(body, "stopTime"),
+        retries=_optional_int(body, "retries"),
+        retry_interval=_optional_int(body, "retryInterval"),
+        origin=Origin.OPERATOR,
+    )  # fmt: skip
+    return json_response(
+        outcome_json(outcome, location=location, expiresAt=format_datetime(expires))
+    )
 
 
 # --- diagnostics: charger upload ------------------------------------------------------

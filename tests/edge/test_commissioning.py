@@ -8,8 +8,8 @@ import pytest
 
 from drivers import KNOWN_MODELS, MeterError, serve_meter
 from edge.cli import main
-from edge.commissioning import build_meter, fallback_report, probe_meter
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
+from edge.site.commissioning import build_meter, fallback_report, probe_meter
 
 
 def _site(chargers: int, fuse: float, *, phases: str = "L1L2L3") -> Config:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import ConfigError, parse_config
-from edge.files import FileStore, default_public_url, valid_name
+from edge.files.store import FileStore, default_public_url, valid_name
 from tests.conftest import make_config
 
 

@@ -331,18 +331,22 @@ async def test_ids_unique_across_chargers_and_restarts(tmp_path: Path) -> None:
     assert ids == [1, 2, 4, 5]
 
 
-async def test_past_expiry_and_unsupported_connector_zero_are_refused(
+async def test_past_expiry_and_unsupported_connector_zero_are_sent_with_warnings(
     app: App, api: Api, clock: Clock
 ) -> None:
-    """An expiry in the past is a 400, and so is connectorId 0 on a charger reporting
-    ReserveConnectorZeroSupported=false; force sends them regardless."""
+    """An expiry in the past and connectorId 0 on a charger reporting
+    ReserveConnectorZeroSupported=false are legal OCPP: they are sent, and the answer
+    carries a warning for each instead of a refusal."""
     async with booted(app) as cp:
         past = iso(clock.now - timedelta(seconds=5))
+        cp.answers["ReserveNow"] = {"status": "Rejected"}
         code, body = await reserve(api, {"connectorId": 1, "idTag": TAG, "expiryDate": past})
-        assert code == 400 and body["error"] == "invalid_request"
+        assert code == 200 and body["response"] == {"status": "Rejected"}
+        assert [w["field"] for w in body["warnings"]] == ["expiryDate"]
+        assert all(w["severity"] == "warning" for w in body["warnings"])
         raw = {"connectorId": 1, "idTag": TAG, "expiryDate": past, "reservationId": 5}
-        code, _ = await api.operation(CP, "ReserveNow", raw)
-        assert code == 400
+        code, body = await api.operation(CP, "ReserveNow", raw)
+        assert code == 200 and [w["field"] for w in body["warnings"]] == ["expiryDate"]
         cp.answers["GetConfiguration"] = {
             "configurationKey": [
                 {"key": "ReserveConnectorZeroSupported", "readonly": True, "value": "false"}
@@ -350,9 +354,8 @@ async def test_past_expiry_and_unsupported_connector_zero_are_refused(
         }
         await api.operation(CP, "GetConfiguration", {"key": ["ReserveConnectorZeroSupported"]})
         code, body = await reserve(api, {"connectorId": 0, "idTag": TAG, "expiresIn": 60})
-        assert code == 400 and body["detail"][0]["field"] == "connectorId"
-        assert not [c for c, _ in cp.received_calls if c == "ReserveNow"]
-        cp.answers["ReserveNow"] = {"status": "Rejected"}
+        assert code == 200 and [w["field"] for w in body["warnings"]] == ["connectorId"]
+        assert len([c for c, _ in cp.received_calls if c == "ReserveNow"]) == 3
         code, body = await api.request(
             "POST", f"/api/chargers/{CP}/ocpp/ReserveNow?force=true", raw
         )

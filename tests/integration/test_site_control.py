@@ -230,7 +230,7 @@ async def test_a_charger_drawing_above_its_limit_is_learned(
     tmp_path: Path, meter: MeterServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A charger that ignores small limits: its floor becomes the minimum it is given."""
-    monkeypatch.setattr("edge.site.REACTION_GRACE", 0.0)
+    monkeypatch.setattr("edge.site.controller.REACTION_GRACE", 0.0)
     config = site_config(tmp_path, meter.port)
     config = replace(config, chargers={"CP1": ChargerSettings(max_current=10.0)})
     async with running(config) as (app, api), AsyncExitStack() as stack:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from edge import reservations as r
+from edge.features import reservation_book as r
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -258,6 +258,15 @@ class FileStore:
         self.save_grants()
         return grant
 
+    def upload_location(self, grant: Grant) -> str:
+        """Where a charger uploads under `grant`: an HTTP URL or an FTP URL with its
+        one-off credentials."""
+        if grant.protocol == "http":
+            return f"{self.public_url}/files/diagnostics/{grant.token}/"
+        assert self.ftp_address is not None
+        host, port = self.ftp_address
+        return f"ftp://{grant.user}:{grant.password}@{host}:{port}/"
+
     def grant(self, token: str) -> Grant | None:
         """The live grant with this token, if any (expired ones are dropped)."""
         grant = self.grants.get(token)

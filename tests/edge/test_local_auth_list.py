@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.local_list import (
+from edge.features.local_auth_list import (
     ListTooLong,
     LocalListState,
     apply_get_version,

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge.operations import Problem
+
 __all__ = [
     "ListTooLong",
     "LocalListState",
@@ -205,9 +207,9 @@ def plan_updates(
 
 def send_local_list_problems(
     state: LocalListState, req: Json, *, send_max: int | None = None
-) -> list[dict[str, str]]:
+) -> list[Problem]:
     """Spec rules for a SendLocalList request a schema cannot express."""
-    problems: list[dict[str, str]] = []
+    problems: list[Problem] = []
     version = req.get("listVersion")
     entries = req.get("localAuthorizationList") or []
     if isinstance(version, int) and version < 1:
@@ -222,19 +224,26 @@ def send_local_list_problems(
         and state.version >= 0
         and version <= state.version
     ):
+        # Legal to send (the charger answers VersionMismatch): a warning, not a refusal.
         problems.append(
             {
                 "field": "listVersion",
-                "message": f"a Differential update must exceed the installed version "
-                f"{state.version}; the charger would answer VersionMismatch",
+                "message": f"a Differential update should exceed the installed version "
+                f"{state.version}; the charger will answer VersionMismatch",
+                "severity": "warning",
             }
         )
     seen: set[str] = set()
     for i, entry in enumerate(entries):
         key = _key(str(entry.get("idTag", "")))
         if key in seen:
+            # No SHALL forbids it; the later entry wins on most chargers.
             problems.append(
-                {"field": f"localAuthorizationList[{i}].idTag", "message": "duplicate idTag"}
+                {
+                    "field": f"localAuthorizationList[{i}].idTag",
+                    "message": "duplicate idTag",
+                    "severity": "warning",
+                }
             )
         seen.add(key)
         if req.get("updateType") == "Full" and "idTagInfo" not in entry:
@@ -246,11 +255,13 @@ def send_local_list_problems(
                 }
             )
     if send_max is not None and send_max >= 0 and len(entries) > send_max:
+        # The charger's stated limit, not a rule for the CSMS: it will answer Failed.
         problems.append(
             {
                 "field": "localAuthorizationList",
                 "message": f"{len(entries)} entries, above the charger's "
                 f"SendLocalListMaxLength {send_max}",
+                "severity": "warning",
             }
         )
     return problems

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.metering import (
+from edge.transactions.meter_values import (
     CurrentSample,
     check_register,
     import_currents,

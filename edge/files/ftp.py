@@ -20,7 +20,7 @@ import aioftp
 from aioftp.server import Connection, ConnectionConditions, worker
 
 from edge.config import FtpConfig
-from edge.files import FileStore, Grant, TooLarge, valid_name
+from edge.files.store import FileStore, Grant, TooLarge, valid_name
 from edge.services import Services
 
 __all__ = ["FtpServer"]

@@ -36,11 +36,21 @@ from typing import Any
 
 from drivers import Meter, MeterError, MeterReading
 from edge.chargers import Charger, Registration
-from edge.metering import import_currents, physical_currents
-from edge.ocppj import OcppError, QueueFull, parse_datetime
-from edge.services import ChargerEvent, Services
-from edge.session import CallFailed, RemoteCallError, SessionRegistry
-from edge.site_charger import (
+from edge.events import (
+    Booted,
+    ChargerEvent,
+    Connected,
+    Disconnected,
+    MeterValuesReceived,
+    TransactionStarted,
+    TransactionStopped,
+)
+from edge.features import smart_charging
+from edge.ocppj import parse_datetime
+from edge.operations import ChargerCallError, OperationError, Origin
+from edge.operations.pipeline import Operations
+from edge.services import Services
+from edge.site.control import (
     EV_REACTION,
     FOLLOW_TOLERANCE_A,
     METER_LAG,
@@ -51,7 +61,8 @@ from edge.site_charger import (
     merge_ramp,
     ramp_credit,
 )
-from edge.site_report import register_site_metrics, site_snapshot
+from edge.site.report import register_site_metrics, site_snapshot
+from edge.transactions.meter_values import import_currents, physical_currents
 from profiles.allocation import (
     Allocation,
     SafeAllocation,
@@ -112,7 +123,7 @@ class SiteController:
     def __init__(
         self,
         svc: Services,
-        sessions: SessionRegistry,
+        ops: Operations,
         meter: Meter,
         spawn: Spawner,
         *,
@@ -120,7 +131,8 @@ class SiteController:
     ) -> None:
         assert svc.config.meter is not None
         self.svc = svc
-        self.sessions = sessions
+        self.ops = ops
+        self.sessions = ops.sessions
         self.meter = meter
         self.spawn = spawn
         self.monotonic = monotonic
@@ -201,10 +213,9 @@ class SiteController:
     # --- events ---------------------------------------------------------------------------
 
     def on_event(self, event: ChargerEvent) -> None:
-        kind = event.kind
-        if kind == "MeterValues":
+        if isinstance(event, MeterValuesReceived):
             self._on_meter_values(event)
-        elif kind == "Booted":
+        elif isinstance(event, Booted):
             control = self.controls.get(event.charger_id)
             if control is not None:
                 # A reboot may lose profiles: send the safe one again, assume no lease.
@@ -212,22 +223,22 @@ class SiteController:
                 control.lease_a = control.valid_to = None
                 control.retry_at = 0.0
             self.wake()
-        elif kind in ("Connected", "Disconnected", "TransactionStarted", "TransactionStopped"):
+        elif isinstance(event, Connected | Disconnected | TransactionStarted | TransactionStopped):
             control = self.controls.get(event.charger_id)
-            if control is not None and kind == "Connected":
+            if control is not None and isinstance(event, Connected):
                 control.retry_at = 0.0
             self.wake()
 
-    def _on_meter_values(self, event: ChargerEvent) -> None:
+    def _on_meter_values(self, event: MeterValuesReceived) -> None:
         control = self.controls.get(event.charger_id)
-        values = event.data.get("meterValue") or []
+        values = event.meter_value
         if control is None or not values:
             return
         sample = import_currents(values[-1].get("sampledValue", []))
         if sample is None:
             return
         now = _epoch(event.at)
-        control.draws[int(event.data.get("connectorId") or 0)] = (
+        control.draws[event.connector_id] = (
             now,
             physical_currents(sample, control.wiring),
         )
@@ -656,8 +667,8 @@ class SiteController:
     ) -> bool:
         """One SetChargingProfile; True when Accepted. Refusals change the strategy."""
         strategy = self._strategy(control)
-        session = self.sessions.get(control.charger_id)
-        if strategy is None or session is None:
+        charger = self.svc.chargers.get(control.charger_id)
+        if strategy is None or charger is None or self.sessions.get(charger.id) is None:
             return False
         now = self.svc.now()
         profile = site_profile(
@@ -669,20 +680,29 @@ class SiteController:
         )
         payload = {"connectorId": 0, "csChargingProfiles": render_profile(profile)}
         kind = "safe" if safe else "lease"
+
+        def record(response: dict[str, Any]) -> None:
+            # The profile object as built: no parse of what was just rendered.
+            if response.get("status") == "Accepted":
+                smart_charging.record_profile(self.svc, charger, 0, profile)
+
         try:
-            response = await session.call("SetChargingProfile", payload)
-        except RemoteCallError as err:
-            if err.error_code in NOT_SUPPORTED:
+            outcome = await self.ops.send(
+                charger, "SetChargingProfile", payload, origin=Origin.SITE, force=True,
+                record=record,
+            )  # fmt: skip
+        except ChargerCallError as err:
+            code = err.extra.get("errorCode")
+            if code in NOT_SUPPORTED:
                 # No smart charging at all: no other purpose or level will do.
-                self._next_strategy(
-                    control, f"answers SetChargingProfile with {err.error_code}", last=True
-                )
+                self._next_strategy(control, f"answers SetChargingProfile with {code}", last=True)
                 return False
-            self._failed(control, f"{kind} profile: CALLERROR {err.error_code} {err.description}")
+            self._failed(control, f"{kind} profile: CALLERROR {code} {err.detail}")
             return False
-        except (CallFailed, QueueFull, OcppError) as err:
+        except OperationError as err:
             self._failed(control, f"{kind} profile: {err}")
             return False
+        response = outcome.response
         if response.get("status") != "Accepted":
             self._next_strategy(
                 control, f"refused a {strategy.describe()} ({response.get('status')})"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from edge.ocppj import format_datetime
 
 if TYPE_CHECKING:
-    from edge.site import SiteController
+    from edge.site.controller import SiteController
 
 __all__ = ["register_site_metrics", "site_snapshot"]
 

@@ -5,8 +5,9 @@ DELETE /api/chargers/{id}/reservations/{reservationId}  CancelReservation
 GET    /api/chargers/{id}/reservations                  that charger's reservations
 GET    /api/reservations[?chargerId=&active=]            across chargers, newest first
 
-The raw `POST /api/chargers/{id}/ocpp/ReserveNow` is recorded the same way (the
-feature's recorders run on every answer).
+The flows are `edge.features.reservation.reserve` / `cancel`. The raw
+`POST /api/chargers/{id}/ocpp/ReserveNow` is recorded the same way (the feature's
+recorders run on every answer). An expiryDate in the past is sent with a warning.
 """
 
 from __future__ import annotations
@@ -18,16 +19,19 @@ from aiohttp import web
 from edge.features import reservation
 from edge.id_tags import MAX_ID_TAG_LENGTH
 from edge.ocppj import format_datetime, parse_datetime
+from edge.operations import Origin
 from edge.web.common import (
     ApiError,
     Json,
     charger_or_404,
     json_body,
     json_response,
+    operations,
+    outcome_json,
     query_bool,
+    reject_unknown_fields,
     services,
 )
-from edge.web.operations import send_operation
 
 __all__ = ["add_routes"]
 
@@ -53,9 +57,7 @@ async def reserve(request: web.Request) -> web.Response:
     charger = charger_or_404(svc, request.match_info["charger_id"])
     force = bool(query_bool(request, "force"))
     body = await json_body(request)
-    unknown = set(body) - _FIELDS
-    if unknown:
-        raise ApiError(400, "invalid_request", f"unknown fields: {', '.join(sorted(unknown))}")
+    reject_unknown_fields(body, _FIELDS)
     connector_id = body.get("connectorId")
     if not isinstance(connector_id, int) or isinstance(connector_id, bool) or connector_id < 0:
         raise ApiError(400, "invalid_request", "connectorId must be 0 (any connector) or more")
@@ -64,63 +66,39 @@ async def reserve(request: web.Request) -> web.Response:
     parent = _tag(body, "parentIdTag", required=False)
     if ("expiryDate" in body) == ("expiresIn" in body):
         raise ApiError(400, "invalid_request", "give either expiryDate or expiresIn")
-    now = svc.now()
     if "expiresIn" in body:
         seconds = body["expiresIn"]
         if not _is_int(seconds) or seconds <= 0:
             raise ApiError(400, "invalid_request", "expiresIn must be a number of seconds > 0")
-        expiry_date = format_datetime(now + timedelta(seconds=seconds))
+        expiry_date = format_datetime(svc.now() + timedelta(seconds=seconds))
     else:
         expiry_date = body["expiryDate"]
         try:
-            expiry = parse_datetime(expiry_date)
+            parse_datetime(expiry_date)
         except (TypeError, ValueError):
             raise ApiError(400, "invalid_request", "expiryDate must be an ISO 8601 time") from None
-        if expiry <= now and not force:
-            raise ApiError(400, "invalid_request", "expiryDate must be in the future")
     reservation_id = body.get("reservationId")
     if reservation_id is not None and not _is_int(reservation_id):
         raise ApiError(400, "invalid_request", "reservationId must be an integer")
-    if parent is None:
-        known = svc.id_tags.get(id_tag)
-        parent = known.parent_id_tag if known is not None else None
-    if reservation_id is None:
-        reservation_id = reservation.allocate_id(svc, charger)
-    payload: Json = {
-        "connectorId": connector_id,
-        "expiryDate": expiry_date,
-        "idTag": id_tag,
-        "reservationId": reservation_id,
-    }
-    if parent is not None:
-        payload["parentIdTag"] = parent
-    response = await send_operation(request, charger, "ReserveNow", payload, force=force)
-    recorded = None
-    if response.get("status") == "Accepted":
-        recorded = _find(reservation.charger_reservations(svc, charger), reservation_id)
-    return json_response({"response": response, "reservation": recorded})
-
-
-def _find(entries: list[Json], reservation_id: int) -> Json | None:
-    for entry in reversed(entries):
-        if entry["reservationId"] == reservation_id:
-            return entry
-    return None
+    outcome, recorded = await reservation.reserve(
+        operations(request), charger, connector_id=connector_id, id_tag=id_tag,
+        expiry_date=expiry_date, parent_id_tag=parent, reservation_id=reservation_id,
+        origin=Origin.OPERATOR, force=force,
+    )  # fmt: skip
+    return json_response(outcome_json(outcome, reservation=recorded))
 
 
 async def cancel(request: web.Request) -> web.Response:
     """DELETE /api/chargers/{id}/reservations/{reservationId}: send CancelReservation."""
-    svc = services(request)
-    charger = charger_or_404(svc, request.match_info["charger_id"])
+    charger = charger_or_404(services(request), request.match_info["charger_id"])
     try:
         reservation_id = int(request.match_info["reservation_id"])
     except ValueError:
         raise ApiError(400, "invalid_request", "reservationId must be an integer") from None
-    response = await send_operation(
-        request, charger, "CancelReservation", {"reservationId": reservation_id}
+    outcome, recorded = await reservation.cancel(
+        operations(request), charger, reservation_id, origin=Origin.OPERATOR
     )
-    recorded = _find(reservation.charger_reservations(svc, charger), reservation_id)
-    return json_response({"response": response, "reservation": recorded})
+    return json_response(outcome_json(outcome, reservation=recorded))
 
 
 async def charger_list(request: web.Request) -> web.Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.site_charger import ChargerControl, Ramp, ramp_credit
+from edge.site.control import ChargerControl, Ramp, ramp_credit
 
 L123 = (0, 1, 2)
 

@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from edge.services import ActiveTransactions, ChargerEvent, EventBus
+from edge.events import ChargerEvent, Connected, Disconnected, EventBus, StatusChanged
 from edge.store import TransactionRecord
+from edge.transactions.active import ActiveTransactions
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _event(kind: str) -> ChargerEvent:
-    return ChargerEvent(charger_id="CP1", kind=kind, data={}, at=AT)
+def _event(kind: type[ChargerEvent]) -> ChargerEvent:
+    return kind(charger_id="CP1", at=AT)
 
 
 def test_bus_fans_out_and_survives_a_failing_subscriber(caplog: pytest.LogCaptureFixture) -> None:
@@ -26,15 +27,26 @@ def test_bus_fans_out_and_survives_a_failing_subscriber(caplog: pytest.LogCaptur
         raise RuntimeError("boom")
 
     bus.subscribe(broken)
-    unsubscribe = bus.subscribe(lambda e: seen.append(e.kind))
+    unsubscribe = bus.subscribe(lambda e: seen.append(type(e).__name__))
     assert bus.has_subscribers
     with caplog.at_level(logging.ERROR):
-        bus.publish(_event("Booted"))
-    assert seen == ["Booted"]
-    assert "event subscriber failed on Booted" in caplog.text
+        bus.publish(_event(Connected))
+    assert seen == ["Connected"]
+    assert "event subscriber failed on Connected" in caplog.text
     unsubscribe()
-    bus.publish(_event("StatusChanged"))
-    assert seen == ["Booted"]
+    bus.publish(_event(Disconnected))
+    assert seen == ["Connected"]
+
+
+def test_events_are_typed_and_frozen() -> None:
+    """A domain event carries typed fields and cannot be changed by a subscriber."""
+    event = StatusChanged(
+        charger_id="CP1", at=AT, connector_id=1, status="Charging", previous="Preparing",
+        error_code="NoError",
+    )  # fmt: skip
+    assert isinstance(event, ChargerEvent)
+    with pytest.raises(AttributeError):
+        event.status = "Available"  # type: ignore[misc]
 
 
 def _record(transaction_id: int, id_tag: str, connector_id: int = 1) -> TransactionRecord:

@@ -1,0 +1,45 @@
+"""Who asks for an operation, what the checks find, and what comes back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
+
+__all__ = ["Origin", "Outcome", "Problem"]
+
+Json = dict[str, Any]
+
+
+class Problem(TypedDict):
+    """One finding of a pre-send check, readable by a technician."""
+
+    field: str
+    """OCPP JSON path of what is wrong, e.g. "csChargingProfiles.stackLevel"."""
+    message: str
+    severity: NotRequired[str]
+    """"error" (the default): the specification forbids it, the call is refused unless
+    forced. "warning": legal OCPP that is probably a mistake; sent, and reported."""
+
+
+class Origin(StrEnum):
+    """Who asked for an operation; journalled with it."""
+
+    OPERATOR = "operator"
+    """The operator API (Bearer token)."""
+    PAGE = "page"
+    """The technician's web page."""
+    SITE = "site"
+    """The site control loop (safe profiles and leases)."""
+    CLOUD = "cloud"
+    """The fleet operator's cloud CSMS, relayed."""
+    SYSTEM = "system"
+    """The CSMS on its own (e.g. re-applying recorded profiles after a reboot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A charger's answer to an operation, and what the checks found legal but odd."""
+
+    response: Json
+    warnings: list[Problem] = field(default_factory=list)

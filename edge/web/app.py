@@ -1,0 +1,87 @@
+"""The HTTP application: the operator API (JSON, Bearer token), metrics and file transfers.
+
+One module per concern registers its routes here. Errors are `{"error": "<code>",
+"detail": …}` with a fitting status (`edge.web.common`). Every operation sent to a
+charger goes through `edge.operations` and is journalled with its outcome.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.files.store import FileStore
+from edge.operations.pipeline import Operations
+from edge.site.controller import SiteController
+from edge.web import (
+    chargers,
+    files,
+    id_tags,
+    local_auth,
+    operations,
+    remote_trigger,
+    reservation,
+    site,
+    smart_charging,
+    transactions,
+)
+from edge.web.common import (
+    MAX_BODY,
+    OPERATIONS,
+    SERVICES,
+    SESSIONS,
+    SITE,
+    TOKEN,
+    errors_and_auth,
+    json_response,
+    services,
+)
+
+__all__ = ["build_app"]
+
+
+async def health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(
+        text=services(request).metrics.render(),
+        content_type="text/plain",
+        charset="utf-8",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+def build_app(
+    ops: Operations,
+    token: str,
+    file_store: FileStore | None = None,
+    site_controller: SiteController | None = None,
+) -> web.Application:
+    """The aiohttp application serving the API, metrics and (with a FileStore) file transfers."""
+    app = web.Application(middlewares=[errors_and_auth], client_max_size=MAX_BODY)
+    app[SERVICES] = ops.services
+    app[SESSIONS] = ops.sessions
+    app[OPERATIONS] = ops
+    app[TOKEN] = token
+    if site_controller is not None:
+        app[SITE] = site_controller
+    r = app.router
+    r.add_get("/api/health", health)
+    r.add_get("/metrics", metrics)
+    for module in (
+        chargers,
+        id_tags,
+        transactions,
+        operations,
+        smart_charging,
+        reservation,
+        local_auth,
+        remote_trigger,
+        site,
+    ):
+        module.add_routes(r)
+    if file_store is not None:
+        app[files.FILES] = file_store
+        files.add_routes(r)
+    return app

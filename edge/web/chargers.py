@@ -1,0 +1,124 @@
+"""Chargers: the list, one charger in detail, registration, its events and status history.
+
+GET  /api/chargers                         every known charger
+GET  /api/chargers/{id}                    one, with profiles, reservations, statuses
+PUT  /api/chargers/{id}                    register / approve / reject
+GET  /api/chargers/{id}/events             its journalled events (?kind=&limit=)
+GET  /api/chargers/{id}/status-history     its StatusNotifications, newest first
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from edge.chargers import Registration
+from edge.features import reservation
+from edge.web.common import (
+    ApiError,
+    charger_or_404,
+    json_body,
+    json_response,
+    query_int,
+    reject_unknown_fields,
+    services,
+)
+from profiles.model import render_profile
+
+__all__ = ["add_routes"]
+
+
+async def list_chargers(request: web.Request) -> web.Response:
+    svc = services(request)
+    chargers = sorted(svc.chargers, key=lambda c: c.id)
+    return json_response([c.to_json() for c in chargers])
+
+
+async def get_charger(request: web.Request) -> web.Response:
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    reservation.charger_reservations(svc, charger)  # ends those past their expiry first
+    data = charger.to_detail_json()
+    lease = svc.leases.get(charger.id)
+    if lease is not None:
+        data["chargingProfiles"].append(
+            {"connectorId": lease.connector_id, "chargingProfile": render_profile(lease.profile)}
+        )
+    data["firmwareStatus"] = charger.doc.get("firmwareStatus")
+    data["diagnosticsStatus"] = charger.doc.get("diagnosticsStatus")
+    data["lastReset"] = charger.doc.get("lastReset")
+    data["compositeSchedules"] = charger.doc.get("compositeSchedules", {})
+    data["localList"] = charger.doc.get("localList")
+    data["triggers"] = charger.doc.get("triggers", {})
+    data["activeTransactions"] = [
+        tx.transaction_id
+        for tx in (
+            svc.transactions.get(c.transaction_id)
+            for c in charger.connectors.values()
+            if c.transaction_id is not None
+        )
+        if tx is not None
+    ]
+    return json_response(data)
+
+
+async def put_charger(request: web.Request) -> web.Response:
+    svc = services(request)
+    charger_id = request.match_info["charger_id"]
+    body = await json_body(request)
+    reject_unknown_fields(body, {"registration"})
+    raw = body.get("registration")
+    try:
+        registration = Registration(str(raw))
+    except ValueError:
+        raise ApiError(
+            400, "invalid_request", "registration must be Accepted, Pending or Rejected"
+        ) from None
+    charger = svc.chargers.get(charger_id)
+    status = 200
+    if charger is None:
+        charger = svc.chargers.create(charger_id, registration, now=svc.now_text())
+        status = 201
+    else:
+        svc.chargers.set_registration(charger, registration)
+    await svc.chargers.persist()
+    svc.record(charger_id, "Registration", {"registration": str(registration)})
+    return json_response(charger.to_json(), status)
+
+
+async def charger_events(request: web.Request) -> web.Response:
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    limit = query_int(request, "limit", 100, 1, 1000) or 100
+    kind = request.query.get("kind")
+    return json_response(svc.journal.events(charger_id=charger.id, kind=kind, limit=limit))
+
+
+async def charger_status_history(request: web.Request) -> web.Response:
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    limit = query_int(request, "limit", 100, 1, 1000) or 100
+    records = svc.journal.status_history(charger.id, limit=limit)
+    return json_response(
+        [
+            {
+                "connectorId": r.connector_id,
+                "status": r.status,
+                "errorCode": r.error_code,
+                "info": r.info,
+                "vendorId": r.vendor_id,
+                "vendorErrorCode": r.vendor_error_code,
+                "timestamp": r.timestamp,
+                "receivedAt": r.received_at,
+            }
+            for r in records
+        ]
+    )
+
+
+def add_routes(router: web.UrlDispatcher) -> None:
+    """Register this module's routes."""
+    router.add_get("/api/chargers", list_chargers)
+    router.add_get("/api/chargers/{charger_id}", get_charger)
+    router.add_put("/api/chargers/{charger_id}", put_charger)
+    router.add_get("/api/chargers/{charger_id}/events", charger_events)
+    router.add_get("/api/chargers/{charger_id}/status-history", charger_status_history)
