@@ -133,10 +133,18 @@ class ChargerSession:
         recv = self.ws.recv
         try:
             while True:
-                # Bytes: orjson parses them directly, no str is built per frame.
-                frame = await recv(decode=False)
+                # OCPP-J is text frames only. websockets tells a frame's opcode only by
+                # the type recv() returns (no public API exposes it with decode=False),
+                # so text frames are decoded to str: that costs a copy per frame but
+                # refuses binary frames, and a text frame that is not UTF-8 makes
+                # websockets close with 1007 (RFC 6455 §8.1) and recv() raise
+                # ConnectionClosed.
+                frame = await recv()
                 self.charger.last_seen = time.time()
                 metrics.inc("edge_ocpp_frames_received_total")
+                if isinstance(frame, bytes):
+                    await self._refuse_binary(len(frame))
+                    return
                 self.endpoint.receive_text(frame, self.clock())
                 await self._process_events()
                 await self.flush()
@@ -146,6 +154,15 @@ class ChargerSession:
             self.closed = True
             self.endpoint.connection_lost()
             self._resolve_events()
+
+    async def _refuse_binary(self, size: int) -> None:
+        """Close the connection over a binary frame, unprocessed (RFC 6455 §7.4.1: 1003)."""
+        charger_id = self.charger.id
+        log.warning("charger %s: binary frame (%d bytes) refused, closing", charger_id, size)
+        self.services.metrics.inc("edge_ocpp_frames_rejected_total", code="BinaryFrame")
+        self.services.record(charger_id, "BinaryFrameRefused", {"size": size})
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.close(1003, "OCPP-J accepts text frames only")
 
     async def _process_events(self) -> None:
         for event in self.endpoint.events_received():

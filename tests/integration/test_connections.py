@@ -2,7 +2,7 @@
 
 Covers subprotocol selection, identity from the path, HTTP method, the
 unknown-charger policies, registration across reconnects, the duplicate
-connection rule, Basic auth, compression and the message size limit.
+connection rule, Basic auth, compression, the message size limit and text-only frames.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Data
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
@@ -573,6 +574,89 @@ async def test_oversize_message_closes_with_1009(tmp_path: Path) -> None:
         # The charger that overflowed can come back.
         async with RawCharger.connect(ocpp_url(app, "BIG1")) as big:
             await big.call("Heartbeat", {})
+
+
+# --- frame types ----------------------------------------------------------------------------
+
+BINARY_BOOT = (
+    b'[2,"bin-1","BootNotification",{"chargePointVendor":"BinVendor","chargePointModel":"M"}]'
+)
+
+
+async def until_closed(ws: ClientConnection, timeout: float = 5 * TIME_SCALE) -> list[Data]:
+    """Every message the server sends until it closes the connection (or `timeout` passes)."""
+    received: list[Data] = []
+    with contextlib.suppress(ConnectionClosed, TimeoutError):
+        async with asyncio.timeout(timeout):
+            async for message in ws:
+                received.append(message)
+    return received
+
+
+async def _has_event(api: Api, charger_id: str, kind: str) -> bool:
+    return bool(await api.get(f"/api/chargers/{charger_id}/events?kind={kind}"))
+
+
+async def test_binary_frame_is_refused_with_1003(app: App, api: Api) -> None:
+    """A BootNotification CALL in a binary frame gets no answer, changes nothing and closes 1003."""
+    async with asyncio.timeout(TIMEOUT):
+        ws = await ws_connect(ocpp_url(app, "BIN1"), ["ocpp1.6"])
+        try:
+            await ws.send(BINARY_BOOT)  # bytes: a binary frame
+            assert await until_closed(ws) == []
+            assert ws.close_code == 1003
+            assert ws.close_reason == "OCPP-J accepts text frames only"
+        finally:
+            await ws.close()
+        await eventually(lambda: _connected_is(api, "BIN1", False))
+        charger = await charger_json(api, "BIN1")
+        assert charger["vendor"] is None, charger
+        # The journal writes in order and asynchronously: once the disconnect is there,
+        # whatever the binary frame could have caused is there too.
+        await eventually(lambda: _has_event(api, "BIN1", "Disconnected"))
+        events = await api.get("/api/chargers/BIN1/events")
+        kinds = [event["kind"] for event in reversed(events)]
+        assert kinds == ["Connected", "BinaryFrameRefused", "Disconnected"], events
+        assert events[1]["data"] == {"size": len(BINARY_BOOT)}
+        assert events[0]["data"]["code"] == 1003
+        metrics = app.services.metrics
+        assert metrics.value("edge_ocpp_frames_rejected_total", code="BinaryFrame") == 1
+
+
+async def test_charger_reconnects_after_a_binary_frame(app: App, api: Api) -> None:
+    """After its binary frame closed the connection, a charger reconnects and boots in text."""
+    url = ocpp_url(app, "BIN2")
+    async with asyncio.timeout(TIMEOUT):
+        ws = await ws_connect(url, ["ocpp1.6"])
+        try:
+            await ws.send(BINARY_BOOT)
+            assert await until_closed(ws) == []
+            assert ws.close_code == 1003
+        finally:
+            await ws.close()
+        await eventually(lambda: _connected_is(api, "BIN2", False))
+        async with RawCharger.connect(url) as cp:
+            assert (await cp.boot())["status"] == "Accepted"
+            await cp.call("Heartbeat", {})
+            charger = await charger_json(api, "BIN2")
+            assert charger["connected"] is True
+            assert charger["vendor"] == "VendorX"
+
+
+async def test_text_frame_that_is_not_utf8_closes_with_1007(app: App, api: Api) -> None:
+    """A text frame that is not valid UTF-8 closes the connection with 1007, unanswered."""
+    url = ocpp_url(app, "UTF1")
+    async with asyncio.timeout(TIMEOUT):
+        ws = await ws_connect(url, ["ocpp1.6"])
+        try:
+            await ws.send(b'[2,"u1","Heartbeat",{"a":"\xff"}]', text=True)
+            assert await until_closed(ws) == []
+            assert ws.close_code == 1007
+        finally:
+            await ws.close()
+        await eventually(lambda: _connected_is(api, "UTF1", False))
+        async with RawCharger.connect(url) as cp:
+            assert (await cp.boot())["status"] == "Accepted"
 
 
 async def test_trailing_slash_names_no_charger(app: App) -> None:
