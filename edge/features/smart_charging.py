@@ -43,7 +43,7 @@ from profiles.model import (
     render_profile,
     render_schedule,
 )
-from profiles.validation import validate_profile
+from profiles.validation import ProfileProblem, Severity, validate_profile
 
 if TYPE_CHECKING:
     from edge.operations.pipeline import Operations
@@ -137,6 +137,13 @@ def _active_transaction(
 # --- checks before sending --------------------------------------------------------------
 
 
+def _problem(found: ProfileProblem, prefix: str) -> Problem:
+    problem: Problem = {"field": f"{prefix}.{found.field}", "message": found.message}
+    if found.severity is Severity.WARNING:
+        problem["severity"] = str(found.severity)
+    return problem
+
+
 def _problems(exc: ProfileFormatError, field: str) -> list[Problem]:
     return [{"field": field, "message": str(exc)}]
 
@@ -149,7 +156,7 @@ def check_set_charging_profile(svc: Services, charger: Charger, req: Payload) ->
         return _problems(exc, "csChargingProfiles")
     transaction_id, _ = _active_transaction(svc, charger, connector_id)
     return [
-        {"field": f"csChargingProfiles.{p.field}", "message": p.message}
+        _problem(p, "csChargingProfiles")
         for p in validate_profile(
             profile, connector_id=connector_id, active_transaction_id=transaction_id
         )
@@ -165,7 +172,7 @@ def check_remote_start(svc: Services, charger: Charger, req: Payload) -> list[Pr
         return _problems(exc, "chargingProfile")
     # Inside RemoteStartTransaction the TxProfile precedes its transaction (1.6 §5.11).
     return [
-        {"field": f"chargingProfile.{p.field}", "message": p.message}
+        _problem(p, "chargingProfile")
         for p in validate_profile(
             profile,
             connector_id=req.get("connectorId", 0),

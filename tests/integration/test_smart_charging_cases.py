@@ -187,6 +187,25 @@ async def test_tx_profile_without_transaction_is_refused(app: App, api: Api) -> 
         assert [name for name, _ in cp.received_calls] == ["SetChargingProfile"]
 
 
+async def test_legal_but_useless_profile_is_sent_with_warnings(app: App, api: Api) -> None:
+    """A schema-valid profile whose later period starts after the schedule's duration is
+    legal OCPP: it is sent and recorded, and the 200 answer lists the period as a warning."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    sent = profile(13, "TxDefaultProfile", [(0, 16.0), (600, 8.0)], start=now, duration=300)
+    async with booted(app) as cp:
+        code, body = await api.operation(
+            CP, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": sent}
+        )
+        assert code == 200 and body["response"] == {"status": "Accepted"}
+        [warning] = body["warnings"]
+        assert warning["severity"] == "warning"
+        assert warning["field"].startswith("csChargingProfiles.chargingSchedule")
+        assert await cp.wait_for_call("SetChargingProfile") == {
+            "connectorId": 1, "csChargingProfiles": sent,
+        }  # fmt: skip
+        assert installed_ids(await installed(api)) == {13}
+
+
 async def test_tc_059_remote_start_with_profile(app: App, api: Api) -> None:
     """TC_059: RemoteStart carries a TxProfile without transactionId; once the transaction starts
     the CSMS records it as installed for that transaction."""
