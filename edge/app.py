@@ -290,9 +290,7 @@ class App:
         svc = getattr(self, "services", None)
         if svc is None:
             return
-        for charger in svc.chargers:
-            if charger.last_seen is not None:
-                svc.chargers.update(charger, lastSeen=charger.last_seen_text())
+        svc.chargers.save_last_seen()
         for store in self._documents:
             store.close()
         await svc.journal.close()

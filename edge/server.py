@@ -152,7 +152,7 @@ class OcppServer:
             await session.run()
         finally:
             if self.sessions.remove(session):
-                charger.doc["lastSeen"] = charger.last_seen_text()
+                svc.chargers.note_disconnected(charger)
                 svc.publish(Disconnected(charger_id=identity, at=svc.now()))
             code = ws.close_code
             log.info("charger %s disconnected (code %s)", identity, code)

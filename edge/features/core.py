@@ -45,11 +45,10 @@ async def boot_notification(svc: Services, charger: Charger, req: Payload) -> Pa
     registration = charger.registration
     accepted = registration is Registration.ACCEPTED
     boot_data = {field: req.get(key) for key, field in BOOT_FIELDS.items()}
-    if svc.chargers.update(charger, bootAccepted=accepted, **boot_data):
+    if svc.chargers.record_boot(charger, accepted=accepted, boot=boot_data, now=svc.now_text()):
         # The charger will not boot again on reconnect (OCPP-J §5.4): its acceptance
         # must be on disk before it hears of it. Unchanged reboots write nothing.
         await svc.chargers.persist()
-    charger.doc["lastBoot"] = svc.now_text()
     svc.record(charger.id, "BootNotification", {**req, "status": str(registration)})
     svc.publish(
         Booted(charger_id=charger.id, at=svc.now(), registration=str(registration), boot=boot_data)
@@ -357,7 +356,8 @@ def record_change_configuration(
     if key.casefold() in SECRET_KEYS:
         return
     configuration = dict(charger.doc.get("configuration", {}))
-    readonly = configuration.get(key, {}).get("readonly", False)
+    known = configuration.get(key)
+    readonly = known["readonly"] if known is not None else False
     configuration[key] = {
         "value": req["value"],
         "readonly": readonly,

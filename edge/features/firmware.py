@@ -13,9 +13,10 @@ current state is kept on the charger and every step is journalled as history.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from edge.chargers import Charger
+from edge.chargers.document import StatusReport
 from edge.events import FirmwareStatusChanged
 from edge.features.base import Handler, Payload
 from edge.files.store import FileStore
@@ -25,12 +26,26 @@ from edge.services import Services
 if TYPE_CHECKING:
     from edge.operations.pipeline import Operations
 
-__all__ = ["HANDLERS", "request_diagnostics", "update_firmware"]
+__all__ = ["HANDLERS", "record_firmware_status", "request_diagnostics", "update_firmware"]
 
 
-def _record_status(svc: Services, charger: Charger, field: str, kind: str, req: Payload) -> None:
-    status = {**req, "at": svc.now_text()}
-    svc.chargers.update(charger, **{field: status})
+def record_firmware_status(
+    svc: Services, charger: Charger, req: Payload, *, signed: bool = False
+) -> None:
+    """Keep a charger's latest firmware status (the Security Whitepaper's signed
+    firmware statuses too, marked `signed`)."""
+    status = cast(StatusReport, {**req, "at": svc.now_text()})
+    if signed:
+        status["signed"] = True
+    svc.chargers.update(charger, firmwareStatus=status)
+
+
+def _record_status(svc: Services, charger: Charger, kind: str, req: Payload) -> None:
+    if kind == "FirmwareStatusNotification":
+        record_firmware_status(svc, charger, req)
+    else:
+        status = cast(StatusReport, {**req, "at": svc.now_text()})
+        svc.chargers.update(charger, diagnosticsStatus=status)
     svc.record(charger.id, kind, req)
     svc.publish(
         FirmwareStatusChanged(
@@ -40,12 +55,12 @@ def _record_status(svc: Services, charger: Charger, field: str, kind: str, req: 
 
 
 async def firmware_status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
-    _record_status(svc, charger, "firmwareStatus", "FirmwareStatusNotification", req)
+    _record_status(svc, charger, "FirmwareStatusNotification", req)
     return {}
 
 
 async def diagnostics_status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
-    _record_status(svc, charger, "diagnosticsStatus", "DiagnosticsStatusNotification", req)
+    _record_status(svc, charger, "DiagnosticsStatusNotification", req)
     return {}
 
 

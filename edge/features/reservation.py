@@ -43,8 +43,6 @@ __all__ = [
     "subscribe",
 ]
 
-HIGH_FIELD = "reservationIdHigh"
-
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -59,8 +57,8 @@ def _save(svc: Services, charger: Charger, entries: list[Entry], ended: list[Ent
 
 
 def _note_id(svc: Services, charger: Charger, reservation_id: int) -> None:
-    if reservation_id > int(charger.doc.get(HIGH_FIELD, 0)):
-        svc.chargers.update(charger, **{HIGH_FIELD: reservation_id})
+    if reservation_id > charger.doc.get("reservationIdHigh", 0):
+        svc.chargers.update(charger, reservationIdHigh=reservation_id)
 
 
 def charger_reservations(svc: Services, charger: Charger) -> list[Entry]:
@@ -91,7 +89,7 @@ def allocate_id(svc: Services, charger: Charger) -> int:
     once so concurrent requests never share one."""
     known: list[int] = []
     for other in svc.chargers:
-        known.append(int(other.doc.get(HIGH_FIELD, 0)))
+        known.append(other.doc.get("reservationIdHigh", 0))
         known.extend(e["reservationId"] for e in other.doc.get("reservations", []))
     reservation_id = reservations.next_id(known)
     _note_id(svc, charger, reservation_id)

@@ -12,9 +12,12 @@ must not promise a certificate it cannot issue (WP A02.FR.02).
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 from edge.chargers import Charger
+from edge.chargers.document import StatusReport
 from edge.events import SecurityEventReceived
+from edge.features import firmware
 from edge.features.base import Handler, Payload
 from edge.services import Services
 
@@ -37,7 +40,7 @@ async def security_event_notification(svc: Services, charger: Charger, req: Payl
 
 
 async def log_status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
-    svc.chargers.update(charger, logStatus={**req, "at": svc.now_text()})
+    svc.chargers.update(charger, logStatus=cast(StatusReport, {**req, "at": svc.now_text()}))
     svc.record(charger.id, "LogStatusNotification", req)
     return {}
 
@@ -45,7 +48,7 @@ async def log_status_notification(svc: Services, charger: Charger, req: Payload)
 async def signed_firmware_status_notification(
     svc: Services, charger: Charger, req: Payload
 ) -> Payload:
-    svc.chargers.update(charger, firmwareStatus={**req, "at": svc.now_text(), "signed": True})
+    firmware.record_firmware_status(svc, charger, req, signed=True)
     svc.record(charger.id, "SignedFirmwareStatusNotification", req)
     return {}
 

@@ -1,9 +1,4 @@
-"""The chargers this CSMS knows: registration, boot data, connectors, reported configuration.
-
-The registry is an in-memory model persisted as one tinydb document per charger.
-Reads never touch the disk; a change marks the document dirty and the store's
-periodic flush writes it, so a reconnect storm of a whole site costs a few file
-rewrites. Changes an operator makes are flushed before the API answers.
+"""A charger as the CSMS holds it: its persisted document and its runtime state.
 
 Connector status is not part of the document: its history is journalled and the
 latest state is rebuilt from the journal at start-up.
@@ -11,22 +6,15 @@ latest state is rebuilt from the journal at start-up.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from edge.chargers.document import ChargerDoc
 from edge.ocppj import format_datetime
-from edge.store import DocumentStore
 
-__all__ = [
-    "BOOT_FIELDS",
-    "Charger",
-    "ChargerRegistry",
-    "ConnectorState",
-    "Registration",
-]
+__all__ = ["BOOT_FIELDS", "Charger", "ConnectorState", "Registration"]
 
 
 class Registration(StrEnum):
@@ -80,10 +68,11 @@ class ConnectorState:
 
 @dataclass(slots=True)
 class Charger:
-    """One charge point. `doc` holds the persisted fields; the rest is runtime state."""
+    """One charge point. `doc` holds the persisted fields (read it freely; change it only
+    through `ChargerRegistry`, by the field's owner); the rest is runtime state."""
 
     id: str
-    doc: dict[str, Any]
+    doc: ChargerDoc
     connected: bool = False
     last_seen: float | None = None  # epoch seconds; formatted only when shown
     connectors: dict[int, ConnectorState] = field(default_factory=dict)
@@ -102,12 +91,16 @@ class Charger:
         """Whether CALLs other than BootNotification are served (OCPP-J errata 3.10)."""
         return self.registration is Registration.ACCEPTED and self.boot_accepted
 
+    def reported(self, key: str) -> str | None:
+        """A configuration key's value as the charger last reported it, if known."""
+        entry = self.doc.get("configuration", {}).get(key)
+        return entry.get("value") if isinstance(entry, dict) else None
+
     def reported_int(self, key: str) -> int | None:
         """An integer configuration key as the charger last reported it, if known."""
-        reported = self.doc.get("configuration", {}).get(key, {})
         try:
-            return int(reported.get("value"))
-        except (AttributeError, TypeError, ValueError):
+            return int(self.reported(key))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
             return None
 
     def connector(self, connector_id: int) -> ConnectorState:
@@ -150,79 +143,3 @@ class Charger:
         data["chargingProfiles"] = list(self.doc.get("chargingProfiles", []))
         data["reservations"] = self.doc.get("reservations", [])
         return data
-
-
-class ChargerRegistry:
-    """Every charger the CSMS has accepted, pended or rejected, by identity."""
-
-    def __init__(self, store: DocumentStore) -> None:
-        self._store = store
-        self._table = store.table("chargers")
-        self._chargers: dict[str, Charger] = {}
-        # tinydb doc ids, so a save is a keyed update rather than a scan of every charger.
-        self._doc_ids: dict[str, int] = {}
-        for document in self._table.all():
-            doc = dict(document)
-            charger_id = doc.get("id")
-            if isinstance(charger_id, str):
-                self._chargers[charger_id] = Charger(charger_id, doc)
-                self._doc_ids[charger_id] = document.doc_id
-
-    def __iter__(self) -> Iterator[Charger]:
-        return iter(self._chargers.values())
-
-    def __len__(self) -> int:
-        return len(self._chargers)
-
-    def get(self, charger_id: str) -> Charger | None:
-        return self._chargers.get(charger_id)
-
-    def create(self, charger_id: str, registration: Registration, *, now: str) -> Charger:
-        """Add a charger; the caller decides its registration (policy or operator)."""
-        doc: dict[str, Any] = {
-            "id": charger_id,
-            "registration": str(registration),
-            "bootAccepted": False,
-            "firstSeen": now,
-        }
-        charger = self._chargers[charger_id] = Charger(charger_id, doc)
-        self.save(charger)
-        return charger
-
-    def save(self, charger: Charger) -> None:
-        """Mark the charger's document for the next flush."""
-        doc_id = self._doc_ids.get(charger.id)
-        if doc_id is None:
-            self._doc_ids[charger.id] = self._table.insert(dict(charger.doc))
-        else:
-            self._table.update(dict(charger.doc), doc_ids=[doc_id])
-
-    def update(self, charger: Charger, **fields: Any) -> bool:
-        """Set document fields; save only when something changed. Returns whether it did."""
-        doc = charger.doc
-        changed = False
-        for key, value in fields.items():
-            if doc.get(key) != value:
-                doc[key] = value
-                changed = True
-        if changed:
-            self.save(charger)
-        return changed
-
-    def set_registration(self, charger: Charger, registration: Registration) -> None:
-        # A new decision needs a new boot to take effect: the charger learns its
-        # status only from a BootNotification.conf.
-        if charger.registration is not registration:
-            self.update(charger, registration=str(registration), bootAccepted=False)
-
-    def flush(self) -> None:
-        """Write pending changes now, blocking (start-up, shutdown)."""
-        self._store.flush()
-
-    async def persist(self) -> None:
-        """Return once every change made before the call is on disk.
-
-        The file is written off the event loop; concurrent callers share writes,
-        so a whole site booting at once costs a few rewrites, not one per charger.
-        """
-        await self._store.flush_async()
