@@ -36,6 +36,7 @@ from xml.sax.saxutils import escape
 
 from bench.site import RESULTS, bench_config, seed_tags
 from edge.app import App
+from edge.site.report import site_json
 from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint
 
 __all__ = ["Scenario", "main", "render_svg", "run_scenario"]
@@ -170,7 +171,7 @@ async def _wait_safe(chargers: Sequence[SimCharger], reaction_s: float) -> None:
 
 def _notes(app: App) -> list[str]:
     assert app.site is not None
-    snapshot = app.site.snapshot()
+    snapshot = site_json(app.site.statistics())
     return [
         f"{c['chargerId']}: lease {c['leaseA']} A, quirks {c['quirks']}"
         for c in snapshot["chargers"]

@@ -36,6 +36,7 @@ from edge.session import SessionRegistry
 from edge.site.caps import SiteCaps
 from edge.site.commissioning import build_meter, fallback_report
 from edge.site.controller import SiteController
+from edge.site.report import register_site_metrics
 from edge.store import DocumentStore, Journal
 from edge.transactions.active import ActiveTransactions
 from edge.web.app import build_app
@@ -190,6 +191,7 @@ class App:
                 self.services, self.operations, build_meter(cfg.meter), self.spawn
             )
             self.operations.site_caps = SiteCaps(self.services, wake=self.site.wake)
+            register_site_metrics(self.services.metrics, self.site.statistics)
             fits, lines = fallback_report(cfg)
             for line in lines:
                 (log.info if fits else log.warning)("site fallback: %s", line)

@@ -61,7 +61,7 @@ from edge.site.control import (
     merge_ramp,
     ramp_credit,
 )
-from edge.site.report import register_site_metrics, site_snapshot
+from edge.site.statistics import ChargerStatistics, MeterStatistics, SiteStatistics
 from edge.transactions.meter_values import import_currents, physical_currents
 from profiles.allocation import (
     Allocation,
@@ -157,33 +157,39 @@ class SiteController:
         self._wake = asyncio.Event()
         self._safe_cache: tuple[int, SafeAllocation] | None = None
         self._safe_dirty = True
-        register_site_metrics(self)
 
     # --- tasks --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll the meter and run control cycles until `stop` is set."""
+        """Poll the meter and run control cycles until `stop` is set.
+
+        Both loops run in one TaskGroup: a failure of either is not lost, it ends
+        `run` with the error (and the service's TaskGroup sees it).
+        """
         self.svc.events.subscribe(self.on_event)
-        poller = asyncio.ensure_future(self._poll(stop))
         try:
-            while not stop.is_set():
-                timeout = self.meter_config.poll_interval
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                    await asyncio.sleep(WAKE_COALESCE)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-                if stop.is_set():
-                    break
-                try:
-                    self.cycle()
-                except Exception:
-                    log.exception("site control cycle failed")
+            async with asyncio.TaskGroup() as tasks:
+                poller = tasks.create_task(self._poll(stop), name="site-meter-poller")
+                await self._control(stop)
+                poller.cancel()  # stopping: do not wait for the poll interval
         finally:
-            poller.cancel()
-            await asyncio.gather(poller, return_exceptions=True)
             await self.meter.close()
+
+    async def _control(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            timeout = self.meter_config.poll_interval
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                await asyncio.sleep(WAKE_COALESCE)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if stop.is_set():
+                break
+            try:
+                self.cycle()
+            except Exception:
+                log.exception("site control cycle failed")
 
     async def _poll(self, stop: asyncio.Event) -> None:
         interval = self.meter_config.poll_interval
@@ -192,11 +198,13 @@ class SiteController:
             try:
                 reading = await self.meter.read()
             except MeterError as err:
-                self.reads_failed += 1
-                self.svc.metrics.inc("edge_site_meter_errors_total")
-                if self.meter_error != str(err):
-                    log.warning("grid meter: %s", err)
-                self.meter_error = str(err)
+                self._read_failed(str(err))
+            except Exception as err:
+                # A driver bug or an error pymodbus did not map: a failed read like any
+                # other (the site goes to fallback when they last), logged in full once.
+                if self.meter_error != f"unexpected error: {err!r}":
+                    log.exception("grid meter: unexpected error")
+                self._read_failed(f"unexpected error: {err!r}", logged=True)
             else:
                 self.reads_ok += 1
                 if self.meter_error is not None:
@@ -205,6 +213,13 @@ class SiteController:
                 self.reading = reading
                 self._wake.set()
             await asyncio.sleep(max(0.0, interval - (self.monotonic() - began)))
+
+    def _read_failed(self, error: str, *, logged: bool = False) -> None:
+        self.reads_failed += 1
+        self.svc.metrics.inc("edge_site_meter_errors_total")
+        if self.meter_error != error and not logged:
+            log.warning("grid meter: %s", error)
+        self.meter_error = error
 
     def wake(self) -> None:
         """Run a cycle now (something changed)."""
@@ -742,6 +757,68 @@ class SiteController:
 
     # --- reporting ----------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """The site as `GET /api/site` shows it (`edge.site_report`)."""
-        return site_snapshot(self)
+    def statistics(self) -> SiteStatistics:
+        """A frozen snapshot of the site for the API, the metrics and the page."""
+        now = self.svc.now().timestamp()
+        reading = self.reading
+        plan = self.plan
+        allocation = plan.allocation if plan is not None else None
+        waiting = tuple(cid for cid, _ in allocation.waiting) if allocation else ()
+        meter = MeterStatistics(
+            driver=self.meter_config.driver,
+            transport=self.meter_config.transport,
+            poll_interval=self.meter_config.poll_interval,
+            stale_after=self.meter_config.stale_after,
+            reading=reading,
+            age_s=reading.age(self.monotonic()) if reading is not None else None,
+            last_error=self.meter_error,
+            reads_ok=self.reads_ok,
+            reads_failed=self.reads_failed,
+        )
+        chargers = tuple(
+            ChargerStatistics(
+                charger_id=cid,
+                connected=self.sessions.get(cid) is not None,
+                wiring=control.wiring,
+                ev_phases=control.ev_phases,
+                transactions=tuple(sorted(control.transactions)),
+                allocation_a=control.allocation_a if not self.fallback else None,
+                target_a=control.target_a,
+                lease_a=control.lease_a,
+                lease_expires=control.valid_to,
+                lease_active=control.valid_to is not None and control.valid_to > now,
+                safe_a=plan.safe.get(cid) if plan is not None else None,
+                safe_installed_a=control.safe_a,
+                drawn_a=control.draw_a(now),
+                clock_behind_s=control.clock_behind_s(),
+                waiting=cid in waiting,
+                cap_a=control.cap_a,
+                strategy=control.strategy.describe() if control.strategy is not None else None,
+                controllable=control.strategy is not None,
+                quirks=tuple(control.quirks),
+                last_error=control.last_error,
+            )
+            for cid, control in sorted(self.controls.items())
+        )
+        return SiteStatistics(
+            at=now,
+            state="fallback" if self.fallback else ("starting" if plan is None else "normal"),
+            fallback=self.fallback,
+            fallback_since=self.fallback_since,
+            fallback_reason=(self.meter_error or "no valid reading") if self.fallback else None,
+            meter=meter,
+            max_current_a=self.site.max_current,
+            margin_a=self.site.margin,
+            fallback_current_a=self.site.fallback_current,
+            lease_time=self.site.lease_time,
+            capacity_a=allocation.capacity_a if allocation else None,
+            headroom_a=allocation.headroom_a if allocation else None,
+            fallback_fits=plan.safe_fits if plan is not None else None,
+            fallback_zeroed=tuple(plan.zeroed) if plan is not None else (),
+            chargers=chargers,
+            waiting=waiting,
+            notes=tuple(allocation.notes) if allocation else (),
+            cycles=self.cycles,
+            cycle_cpu_s=self.cycle_cpu_s,
+            cycle_cpu_total_s=self.cycle_cpu_total_s,
+        )

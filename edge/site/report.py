@@ -1,17 +1,22 @@
-"""What the site controller shows: `GET /api/site` and the `edge_site_*` metrics."""
+"""What the site controller shows: `GET /api/site` and the `edge_site_*` metrics.
+
+Rendered from `SiteStatistics` snapshots (`SiteController.statistics()`), never from
+the controller's live state.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from edge.metrics import Metrics
 from edge.ocppj import format_datetime
+from edge.site.statistics import ChargerStatistics, SiteStatistics
 
-if TYPE_CHECKING:
-    from edge.site.controller import SiteController
+__all__ = ["charger_json", "register_site_metrics", "site_json"]
 
-__all__ = ["register_site_metrics", "site_snapshot"]
+Json = dict[str, Any]
 
 
 def _time_text(epoch: float | None) -> str | None:
@@ -22,28 +27,49 @@ def _triple(values: Iterable[float]) -> list[float]:
     return [round(v, 2) for v in values]
 
 
-def site_snapshot(site: SiteController) -> dict[str, Any]:
+def charger_json(c: ChargerStatistics) -> Json:
+    """One charger's part of `GET /api/site` (also `GET /api/chargers/{id}/site`)."""
+    return {
+        "chargerId": c.charger_id,
+        "connected": c.connected,
+        "phases": "".join(f"L{p + 1}" for p in c.wiring),
+        "evPhases": c.ev_phases,
+        "transactions": list(c.transactions),
+        "allocationA": c.allocation_a,
+        "targetA": c.target_a,
+        "leaseA": c.lease_a,
+        "leaseExpires": _time_text(c.lease_expires),
+        "leaseActive": c.lease_active,
+        "safeA": c.safe_a,
+        "safeInstalledA": c.safe_installed_a,
+        "drawnA": _triple(c.drawn_a) if c.drawn_a is not None else None,
+        "clockBehindS": None if c.clock_behind_s is None else round(c.clock_behind_s, 1),
+        "waiting": c.waiting,
+        "capA": c.cap_a,
+        "strategy": c.strategy,
+        "controllable": c.controllable,
+        "quirks": list(c.quirks),
+        "lastError": c.last_error,
+    }
+
+
+def site_json(stats: SiteStatistics) -> Json:
     """The site as `GET /api/site` shows it."""
-    now = site.svc.now().timestamp()
-    mono = site.monotonic()
-    reading = site.reading
-    plan = site.plan
-    allocation = plan.allocation if plan is not None else None
-    waiting = {cid for cid, _ in allocation.waiting} if allocation else set()
-    meter: dict[str, Any] = {
-        "driver": site.meter_config.driver,
-        "transport": site.meter_config.transport,
-        "pollInterval": site.meter_config.poll_interval,
-        "staleAfter": site.meter_config.stale_after,
+    m = stats.meter
+    meter: Json = {
+        "driver": m.driver,
+        "transport": m.transport,
+        "pollInterval": m.poll_interval,
+        "staleAfter": m.stale_after,
         "reading": None,
         "ageSeconds": None,
         "stale": True,
-        "lastError": site.meter_error,
-        "readsOk": site.reads_ok,
-        "readsFailed": site.reads_failed,
+        "lastError": m.last_error,
+        "readsOk": m.reads_ok,
+        "readsFailed": m.reads_failed,
     }
-    if reading is not None:
-        age = reading.age(mono)
+    reading = m.reading
+    if reading is not None and m.age_s is not None:
         meter.update(
             reading={
                 "takenAt": format_datetime(reading.taken_at),
@@ -54,96 +80,71 @@ def site_snapshot(site: SiteController) -> dict[str, Any]:
                 "importEnergyWh": reading.import_energy_wh,
                 "exportEnergyWh": reading.export_energy_wh,
             },
-            ageSeconds=round(age, 3),
-            stale=age > site.meter_config.stale_after,
-        )
-    chargers = []
-    for cid, control in sorted(site.controls.items()):
-        strategy = control.strategy
-        draw = control.draw_a(now)
-        chargers.append(
-            {
-                "chargerId": cid,
-                "connected": site.sessions.get(cid) is not None,
-                "phases": "".join(f"L{p + 1}" for p in control.wiring),
-                "evPhases": control.ev_phases,
-                "transactions": sorted(control.transactions),
-                "allocationA": control.allocation_a if not site.fallback else None,
-                "targetA": control.target_a,
-                "leaseA": control.lease_a,
-                "leaseExpires": _time_text(control.valid_to),
-                "leaseActive": control.valid_to is not None and control.valid_to > now,
-                "safeA": plan.safe.get(cid) if plan is not None else None,
-                "safeInstalledA": control.safe_a,
-                "drawnA": _triple(draw) if draw is not None else None,
-                "clockBehindS": (
-                    None if (offset := control.clock_behind_s()) is None else round(offset, 1)
-                ),
-                "waiting": cid in waiting,
-                "capA": control.cap_a,
-                "strategy": strategy.describe() if strategy is not None else None,
-                "controllable": strategy is not None,
-                "quirks": list(control.quirks),
-                "lastError": control.last_error,
-            }
+            ageSeconds=round(m.age_s, 3),
+            stale=m.age_s > m.stale_after,
         )
     return {
         "enabled": True,
-        "state": "fallback" if site.fallback else ("starting" if plan is None else "normal"),
+        "state": stats.state,
         "fallback": {
-            "active": site.fallback,
-            "since": _time_text(site.fallback_since),
-            "reason": (site.meter_error or "no valid reading") if site.fallback else None,
+            "active": stats.fallback,
+            "since": _time_text(stats.fallback_since),
+            "reason": stats.fallback_reason,
         },
         "meter": meter,
         "limits": {
-            "maxCurrentA": list(site.site.max_current),
-            "marginA": site.site.margin,
-            "fallbackCurrentA": site.site.fallback_current,
-            "leaseTime": site.site.lease_time,
-            "capacityA": _triple(allocation.capacity_a) if allocation else None,
-            "headroomA": _triple(allocation.headroom_a) if allocation else None,
-            "fallbackFits": plan.safe_fits if plan is not None else None,
-            "fallbackZeroed": list(plan.zeroed) if plan is not None else [],
+            "maxCurrentA": list(stats.max_current_a),
+            "marginA": stats.margin_a,
+            "fallbackCurrentA": stats.fallback_current_a,
+            "leaseTime": stats.lease_time,
+            "capacityA": _triple(stats.capacity_a) if stats.capacity_a else None,
+            "headroomA": _triple(stats.headroom_a) if stats.headroom_a else None,
+            "fallbackFits": stats.fallback_fits,
+            "fallbackZeroed": list(stats.fallback_zeroed),
         },
-        "chargers": chargers,
-        "waiting": [cid for cid, _ in allocation.waiting] if allocation else [],
-        "notes": list(allocation.notes) if allocation else [],
-        "cycles": site.cycles,
-        "cycleCpuMs": round(site.cycle_cpu_s * 1000, 3),
-        "cycleCpuMeanMs": round(site.cycle_cpu_total_s * 1000 / max(1, site.cycles), 3),
+        "chargers": [charger_json(c) for c in stats.chargers],
+        "waiting": list(stats.waiting),
+        "notes": list(stats.notes),
+        "cycles": stats.cycles,
+        "cycleCpuMs": round(stats.cycle_cpu_s * 1000, 3),
+        "cycleCpuMeanMs": round(stats.cycle_cpu_total_s * 1000 / max(1, stats.cycles), 3),
     }
 
 
-def register_site_metrics(site: SiteController) -> None:
-    m = site.svc.metrics
+def register_site_metrics(metrics: Metrics, statistics: Callable[[], SiteStatistics]) -> None:
+    """The `edge_site_*` metrics, read from a fresh snapshot at each scrape."""
+    m = metrics
     m.describe_counter("edge_site_meter_errors_total", "Failed grid meter reads")
     m.describe_counter("edge_site_leases_sent_total", "Lease profiles accepted, by reason")
     m.gauge(
         "edge_site_fallback",
         "1 while the grid meter is stale and chargers are at their safe values",
-        lambda: [((), 1.0 if site.fallback else 0.0)],
+        lambda: [((), 1.0 if statistics().fallback else 0.0)],
     )
-    m.gauge(
-        "edge_site_meter_age_seconds",
-        "Age of the latest valid grid meter reading",
-        lambda: [] if site.reading is None else [((), site.reading.age(site.monotonic()))],
-    )
+
+    def meter_age() -> list[tuple[tuple[tuple[str, str], ...], float]]:
+        age = statistics().meter.age_s
+        return [] if age is None else [((), age)]
+
+    m.gauge("edge_site_meter_age_seconds", "Age of the latest valid grid meter reading", meter_age)
+
+    def grid_current() -> list[tuple[tuple[tuple[str, str], ...], float]]:
+        reading = statistics().meter.reading
+        if reading is None:
+            return []
+        return [((("phase", f"L{p + 1}"),), reading.current_a[p]) for p in range(3)]
+
     m.gauge(
         "edge_site_grid_current_amperes",
         "Grid current per phase at the latest reading (import positive)",
-        lambda: (
-            []
-            if site.reading is None
-            else [((("phase", f"L{p + 1}"),), site.reading.current_a[p]) for p in range(3)]
-        ),
+        grid_current,
     )
     m.gauge(
         "edge_site_allocated_amperes",
         "Current allocated to each charger (A per phase)",
         lambda: [
-            ((("charger", cid),), c.target_a)
-            for cid, c in sorted(site.controls.items())
+            ((("charger", c.charger_id),), c.target_a)
+            for c in statistics().chargers
             if c.target_a is not None
         ],
     )

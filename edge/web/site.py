@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from edge.site.report import charger_json, site_json
 from edge.web.common import SITE, ApiError, charger_or_404, json_response, services
 
 __all__ = ["add_routes"]
@@ -17,7 +18,7 @@ async def get_site(request: web.Request) -> web.Response:
     """GET /api/site: meter reading and age, limits, per-charger allocations, fallback."""
     controller = request.app.get(SITE)
     if controller is not None:
-        return json_response(controller.snapshot())
+        return json_response(site_json(controller.statistics()))
     site = services(request).config.site
     return json_response(
         {
@@ -40,9 +41,9 @@ async def get_charger_site(request: web.Request) -> web.Response:
     controller = request.app.get(SITE)
     if controller is None:
         raise ApiError(404, "no_site_control", "no [meter] configured: no load balancing")
-    for entry in controller.snapshot()["chargers"]:
-        if entry["chargerId"] == charger.id:
-            return json_response(entry)
+    for entry in controller.statistics().chargers:
+        if entry.charger_id == charger.id:
+            return json_response(charger_json(entry))
     raise ApiError(404, "not_controlled", f"charger {charger.id!r} is not under site control")
 
 

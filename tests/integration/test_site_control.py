@@ -339,3 +339,31 @@ async def test_a_charger_clock_ahead_of_ours_is_reported(
         entry = await site_entry(api, "CP1")
         assert entry["clockBehindS"] == pytest.approx(-60.0, abs=2.0)
         assert any("ahead of the controller" in q for q in entry["quirks"]), entry["quirks"]
+
+
+async def test_an_unexpected_meter_failure_is_reported_and_polling_goes_on(
+    tmp_path: Path, meter: MeterServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A meter read that fails with an error the driver did not map is a failed read: the
+    site says so (API, log) and keeps polling, so it recovers when the meter does."""
+    config = site_config(tmp_path, meter.port)
+    async with running(config) as (app, api):
+        site = app.site
+        assert site is not None
+        await until(lambda: site.reads_ok > 0)
+        real_read = site.meter.read
+        failures = 0
+
+        async def broken_read() -> Any:
+            nonlocal failures
+            failures += 1
+            raise RuntimeError("driver bug")
+
+        monkeypatch.setattr(site.meter, "read", broken_read)
+        await until(lambda: failures >= 3)
+        body = await api.get("/api/site")
+        assert "RuntimeError('driver bug')" in body["meter"]["lastError"]
+        assert body["meter"]["readsFailed"] >= 3
+        monkeypatch.setattr(site.meter, "read", real_read)
+        ok = site.reads_ok
+        await until(lambda: site.reads_ok > ok and site.meter_error is None)
