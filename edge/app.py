@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable, Coroutine
@@ -38,6 +37,7 @@ from edge.site.commissioning import build_meter, fallback_report
 from edge.site.controller import SiteController
 from edge.site.report import register_site_metrics
 from edge.store import DocumentStore, Journal
+from edge.store.atomic import write_atomic
 from edge.transactions.active import ActiveTransactions
 from edge.web.app import build_app
 
@@ -60,11 +60,7 @@ def load_or_create_token(path: Path) -> str:
     except FileNotFoundError:
         pass
     token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    write_atomic(path, (token + "\n").encode(), mode=0o600)
     log.info("generated a new API token in %s", path)
     return token
 

@@ -152,9 +152,17 @@ async def start_transaction(svc: Services, charger: Charger, req: Payload) -> Pa
         reservation_id=reservation_id,
         created_at=svc.now_text(),
     )
-    record = svc.journal.get_transaction(transaction_id)
-    if record is not None:
-        svc.transactions.add(record, last_register_wh=float(req["meterStart"]))
+    svc.transactions.start(
+        ActiveTransaction(
+            transaction_id=transaction_id,
+            charger_id=charger.id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=req["meterStart"],
+            start_time=start_time,
+            last_register_wh=float(req["meterStart"]),
+        )
+    )
     charger.connector(connector_id).transaction_id = transaction_id
     svc.metrics.inc("edge_transactions_started_total")
     svc.publish(

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from edge.config import Config
+from edge.store.atomic import replace_durably, write_atomic
 
 __all__ = ["FileStore", "Grant", "TooLarge", "default_public_url", "valid_name"]
 
@@ -73,20 +74,6 @@ def default_public_url(host: str, port: int) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}"
-
-
-def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _charger_dir(charger_id: str) -> str:
@@ -134,7 +121,7 @@ class _Writer:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        os.replace(self.path, dest)
+        replace_durably(self.path, dest)
 
     def discard(self) -> None:
         self.file.close()
@@ -173,7 +160,7 @@ class FileStore:
                 self._secret = bytes.fromhex(self._secret_path.read_text().strip())
             except (FileNotFoundError, ValueError):
                 self._secret = secrets.token_bytes(32)
-                _write_atomic(self._secret_path, self._secret.hex().encode() + b"\n", 0o600)
+                write_atomic(self._secret_path, self._secret.hex().encode() + b"\n", mode=0o600)
                 log.info("generated a new file link secret in %s", self._secret_path)
         return self._secret
 
@@ -216,7 +203,7 @@ class FileStore:
 
         def commit() -> None:
             writer.commit(self.firmware_dir / name)
-            _write_atomic(self.firmware_dir / f".{name}.json", json.dumps(meta).encode())
+            write_atomic(self.firmware_dir / f".{name}.json", json.dumps(meta).encode())
 
         await asyncio.to_thread(commit)
         return meta
@@ -328,7 +315,7 @@ class FileStore:
         while (directory / final).exists():
             n += 1
             final = f"{stamp}-{n}-{filename}"[:200]
-        os.replace(src, directory / final)
+        replace_durably(src, directory / final)
         meta = {
             "chargerId": grant.charger_id,
             "name": final,
@@ -336,7 +323,7 @@ class FileStore:
             "receivedAt": _iso(now),
             "via": via,
         }
-        _write_atomic(directory / f".{final}.json", json.dumps(meta).encode())
+        write_atomic(directory / f".{final}.json", json.dumps(meta).encode())
         return meta
 
     def diagnostics_path(self, charger_id: str, name: str) -> Path | None:
@@ -411,7 +398,7 @@ class FileStore:
 
     def save_grants(self) -> None:
         data = json.dumps([asdict(g) for g in self.grants.values()]).encode()
-        _write_atomic(self._grants_path, data, 0o600)
+        write_atomic(self._grants_path, data, mode=0o600)
 
 
 def _sha256_of(path: Path) -> str:

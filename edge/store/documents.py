@@ -36,6 +36,8 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
 
+from edge.store.atomic import fsync_directory, remove_leftovers, write_atomic
+
 __all__ = ["AtomicJSONStorage", "DocumentStore", "DocumentStoreStatistics"]
 
 logger = logging.getLogger(__name__)
@@ -55,14 +57,6 @@ class DocumentStoreStatistics:
     size_bytes: int  # size of the current serialised state
     dirty: bool
     last_flush_seconds: float
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _valid_shape(data: Any) -> bool:
@@ -93,7 +87,6 @@ class AtomicJSONStorage(Storage):
     ) -> None:
         self.path = os.path.abspath(path)
         self.directory = os.path.dirname(self.path)
-        self.tmp_path = self.path + ".tmp"
         self.deferred = deferred
         self.durable = durable
         self.writes = 0
@@ -101,13 +94,14 @@ class AtomicJSONStorage(Storage):
         self.failed_flushes = 0
         self.bytes_written = 0
         # One lock serialises file replacement, so a flush in a worker thread
-        # and one on the loop thread can never interleave on the .tmp file.
+        # and one on the loop thread can never replace the file out of order.
         self._file_lock = threading.Lock()
         os.makedirs(self.directory, exist_ok=True)
+        # A crash between writing the temp file and the rename leaves it behind; the
+        # real file is still the previous complete version.
+        remove_leftovers(Path(self.path))
         with contextlib.suppress(FileNotFoundError):
-            # A crash between writing the temp file and os.replace leaves it behind;
-            # the real file is still the previous complete version.
-            os.remove(self.tmp_path)
+            os.remove(self.path + ".tmp")  # the temp file's name before 0.4
         self._data: _Tables | None = self._load()
         # The last state known to serialise: what a failed write falls back to.
         self._last_raw = b"" if self._data is None else orjson.dumps(self._data)
@@ -145,7 +139,7 @@ class AtomicJSONStorage(Storage):
             target = f"{self.path}.corrupt-{stamp}-{n}"
         os.replace(self.path, target)
         if self.durable:
-            _fsync_dir(self.directory)
+            fsync_directory(self.directory)
         # Starting empty beats not starting at all: chargers re-register and the
         # operator can restore from the set-aside file.
         logger.error(
@@ -239,19 +233,9 @@ class AtomicJSONStorage(Storage):
             if generation <= self._flushed_generation:
                 return  # a flush of this state or a newer one got there first
             try:
-                with open(self.tmp_path, "wb") as f:
-                    f.write(raw)
-                    f.flush()
-                    if self.durable:
-                        os.fsync(f.fileno())
-                os.replace(self.tmp_path, self.path)
-                if self.durable:
-                    # Without this, a power cut may revert the rename.
-                    _fsync_dir(self.directory)
+                write_atomic(Path(self.path), raw, durable=self.durable)
             except BaseException:
                 self.failed_flushes += 1
-                with contextlib.suppress(OSError):
-                    os.remove(self.tmp_path)
                 raise
             self.flushes += 1
             self.bytes_written += len(raw)

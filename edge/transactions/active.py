@@ -41,16 +41,23 @@ class ActiveTransactions:
             self.add(record, last_register_wh=journal.last_register_wh(record.transaction_id))
 
     def add(self, record: TransactionRecord, last_register_wh: float | None = None) -> None:
-        self._by_tag.setdefault(record.id_tag.casefold(), set()).add(record.transaction_id)
-        self._by_id[record.transaction_id] = ActiveTransaction(
-            transaction_id=record.transaction_id,
-            charger_id=record.charger_id,
-            connector_id=record.connector_id,
-            id_tag=record.id_tag,
-            meter_start=record.meter_start,
-            start_time=record.start_time,
-            last_register_wh=last_register_wh,
+        """Track a transaction the journal holds (at start-up)."""
+        self.start(
+            ActiveTransaction(
+                transaction_id=record.transaction_id,
+                charger_id=record.charger_id,
+                connector_id=record.connector_id,
+                id_tag=record.id_tag,
+                meter_start=record.meter_start,
+                start_time=record.start_time,
+                last_register_wh=last_register_wh,
+            )
         )
+
+    def start(self, tx: ActiveTransaction) -> None:
+        """Track a transaction that just started."""
+        self._by_tag.setdefault(tx.id_tag.casefold(), set()).add(tx.transaction_id)
+        self._by_id[tx.transaction_id] = tx
 
     def get(self, transaction_id: int) -> ActiveTransaction | None:
         return self._by_id.get(transaction_id)

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from edge.store import AtomicJSONStorage, DocumentStore
+from edge.store import AtomicJSONStorage, DocumentStore, atomic
 
 
 def on_disk(path: Path) -> object:
@@ -93,12 +93,12 @@ def test_corrupt_file_is_set_aside(
 
 
 def test_stale_temp_file_is_removed(tmp_path: Path) -> None:
-    """A .tmp left by a crash mid-flush is deleted; the last complete file is used."""
+    """A temp file left by a crash mid-flush is deleted; the last complete file is used."""
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"t": {"1": {"v": 1}}}))
-    (tmp_path / "c.json.tmp").write_bytes(b'{"t": {"1": {"v": 2')
+    (tmp_path / ".c.json.tmp-x1y2").write_bytes(b'{"t": {"1": {"v": 2')
     store = DocumentStore(path)
-    assert not (tmp_path / "c.json.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json"]
     assert store.table("t").get(doc_id=1) == {"v": 1}
 
 
@@ -147,19 +147,22 @@ async def test_concurrent_flushes_share_writes(tmp_path: Path) -> None:
     assert store.statistics().flushes < 20
 
 
-def test_failed_flush_keeps_data_dirty(tmp_path: Path) -> None:
+def test_failed_flush_keeps_data_dirty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """If the file cannot be written, flush raises, data stays dirty, a later flush works."""
     path = tmp_path / "c.json"
     store = DocumentStore(path)
     store.table("t").insert({"a": 1})
-    blocker = tmp_path / "c.json.tmp"
-    blocker.mkdir()  # the temp file cannot be created
-    with pytest.raises(OSError):
-        store.flush()
+
+    def disk_full(*args: object) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic.os, "fsync", disk_full)
+        with pytest.raises(OSError):
+            store.flush()
     assert store.dirty
     assert store.statistics().failed_flushes == 1
-    assert not path.exists()
-    blocker.rmdir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
     store.flush()
     assert on_disk(path) == {"t": {"1": {"a": 1}}}
     assert not store.dirty
