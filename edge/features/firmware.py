@@ -13,18 +13,15 @@ current state is kept on the charger and every step is journalled as history.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from edge.chargers import Charger
 from edge.chargers.document import StatusReport
 from edge.events import FirmwareStatusChanged
 from edge.features.base import Handler, Payload
 from edge.files.store import FileStore
-from edge.operations import Conflict, NotFound, OperationError, Origin, Outcome
+from edge.operations import Conflict, NotFound, OperationError, Origin, Outcome, Sender
 from edge.services import Services
-
-if TYPE_CHECKING:
-    from edge.operations.pipeline import Operations
 
 __all__ = ["HANDLERS", "record_firmware_status", "request_diagnostics", "update_firmware"]
 
@@ -74,7 +71,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 async def update_firmware(
-    ops: Operations,
+    ops: Sender,
     files: FileStore,
     charger: Charger,
     *,
@@ -106,7 +103,7 @@ async def update_firmware(
 
 
 async def request_diagnostics(
-    ops: Operations,
+    ops: Sender,
     files: FileStore,
     charger: Charger,
     *,

@@ -13,8 +13,6 @@ connector 0 with errorCode LocalListConflict also makes the content unknown.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from edge.chargers import Charger
 from edge.events import ChargerEvent, StatusChanged
 from edge.features.base import Check, Handler, Payload, Recorder
@@ -28,12 +26,8 @@ from edge.features.local_auth_list import (
     send_local_list_problems,
 )
 from edge.id_tags import id_tag_info
-from edge.operations import Conflict, Problem
+from edge.operations import Conflict, Origin, Problem, Sender
 from edge.services import Services
-
-if TYPE_CHECKING:
-    from edge.operations import Origin
-    from edge.operations.pipeline import Operations
 
 __all__ = [
     "CHECKS",
@@ -144,7 +138,7 @@ _syncing: set[tuple[int, str]] = set()
 
 
 async def sync(
-    ops: Operations, charger: Charger, *, full: bool, force: bool, origin: Origin
+    ops: Sender, charger: Charger, *, full: bool, force: bool, origin: Origin
 ) -> Payload:
     """Bring the charger's local list in line with the id-tag list; a summary of what
     was sent and answered.
@@ -171,7 +165,7 @@ async def sync(
         _syncing.discard(key)
 
 
-async def _sync(ops: Operations, charger: Charger, *, full: bool, origin: Origin) -> Payload:
+async def _sync(ops: Sender, charger: Charger, *, full: bool, origin: Origin) -> Payload:
     desired = desired_entries(ops.services)
     send_max = configured_max(charger, "SendLocalListMaxLength")
     list_max = configured_max(charger, "LocalAuthListMaxLength")

@@ -16,20 +16,14 @@ the highest id it has seen (`reservationIdHigh`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+import edge.features.reservation_book as reservations
 from edge.chargers import Charger
 from edge.events import ChargerEvent, StatusChanged, TransactionStarted
-from edge.features import reservation_book as reservations
 from edge.features.base import Check, Handler, Payload, Recorder
 from edge.features.reservation_book import Entry
 from edge.ocppj import parse_datetime
-from edge.operations import Problem
+from edge.operations import Origin, Outcome, Problem, Sender
 from edge.services import Services
-
-if TYPE_CHECKING:
-    from edge.operations import Origin, Outcome
-    from edge.operations.pipeline import Operations
 
 __all__ = [
     "CHECKS",
@@ -105,7 +99,7 @@ def find(entries: list[Entry], reservation_id: int) -> Entry | None:
 
 
 async def reserve(
-    ops: Operations,
+    ops: Sender,
     charger: Charger,
     *,
     connector_id: int,
@@ -146,7 +140,7 @@ async def reserve(
 
 
 async def cancel(
-    ops: Operations, charger: Charger, reservation_id: int, *, origin: Origin
+    ops: Sender, charger: Charger, reservation_id: int, *, origin: Origin
 ) -> tuple[Outcome, Entry | None]:
     """Send CancelReservation; the charger's answer and the reservation as recorded.
 

@@ -17,8 +17,8 @@ from typing import cast
 from edge.chargers import Charger
 from edge.chargers.document import StatusReport
 from edge.events import SecurityEventReceived
-from edge.features import firmware
 from edge.features.base import Handler, Payload
+from edge.features.firmware import record_firmware_status
 from edge.services import Services
 
 __all__ = ["HANDLERS"]
@@ -48,7 +48,7 @@ async def log_status_notification(svc: Services, charger: Charger, req: Payload)
 async def signed_firmware_status_notification(
     svc: Services, charger: Charger, req: Payload
 ) -> Payload:
-    firmware.record_firmware_status(svc, charger, req, signed=True)
+    record_firmware_status(svc, charger, req, signed=True)
     svc.record(charger.id, "SignedFirmwareStatusNotification", req)
     return {}
 

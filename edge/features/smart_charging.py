@@ -18,12 +18,12 @@ import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge.chargers import Charger
 from edge.events import Booted, ChargerEvent, TransactionStarted, TransactionStopped
 from edge.features.base import Payload
-from edge.operations import OperationError, Origin, Problem
+from edge.operations import OperationError, Origin, Problem, Sender
 from edge.services import Services
 from profiles.composite import CompositeSchedule, composite_schedule, to_charging_schedule
 from profiles.installed import InstalledProfiles
@@ -44,9 +44,6 @@ from profiles.model import (
     render_schedule,
 )
 from profiles.validation import ProfileProblem, Severity, validate_profile
-
-if TYPE_CHECKING:
-    from edge.operations.pipeline import Operations
 
 __all__ = [
     "CHECKS",
@@ -399,7 +396,7 @@ def operator_limit(
 
 
 async def set_limit(
-    ops: Operations,
+    ops: Sender,
     charger: Charger,
     *,
     connector_id: int,
@@ -434,7 +431,7 @@ async def set_limit(
 
 
 async def clear_limits(
-    ops: Operations, charger: Charger, *, connector_id: int | None, origin: Origin
+    ops: Sender, charger: Charger, *, connector_id: int | None, origin: Origin
 ) -> list[Payload]:
     """Remove the operator's limits (one connector's, or all of them); what was cleared.
 
@@ -504,7 +501,7 @@ def _attach_remote_start_profile(
     svc.chargers.update(charger, pendingTxProfiles=keep)
 
 
-async def reapply_profiles(ops: Operations, charger: Charger) -> int:
+async def reapply_profiles(ops: Sender, charger: Charger) -> int:
     """Send the charger every recorded ChargePointMax and TxDefault profile again.
 
     Idempotent: a profile with the same id replaces itself (OCPP 1.6 §5.16.3).
@@ -537,7 +534,7 @@ async def reapply_profiles(ops: Operations, charger: Charger) -> int:
     return accepted
 
 
-def subscribe(svc: Services, spawn: Spawner, ops: Operations) -> None:
+def subscribe(svc: Services, spawn: Spawner, ops: Sender) -> None:
     """Follow transactions (attach RemoteStart TxProfiles, end TxProfiles with them) and,
     for chargers configured with `reapply_profiles`, re-send profiles after a boot."""
 
@@ -549,7 +546,7 @@ def subscribe(svc: Services, spawn: Spawner, ops: Operations) -> None:
         charger = svc.chargers.get(event.charger_id)
         if settings is None or not settings.reapply_profiles or charger is None:
             return
-        if ops.sessions.get(charger.id) is None:
+        if not ops.connected(charger.id):
             return
         if any(True for item in installed_profiles(svc, charger)):
             spawn(_reapply_quietly(ops, charger))
@@ -557,7 +554,7 @@ def subscribe(svc: Services, spawn: Spawner, ops: Operations) -> None:
     svc.events.subscribe(on_event)
 
 
-async def _reapply_quietly(ops: Operations, charger: Charger) -> None:
+async def _reapply_quietly(ops: Sender, charger: Charger) -> None:
     # A background job: an error here must never take the service's task group down.
     try:
         await reapply_profiles(ops, charger)

@@ -37,7 +37,7 @@ from edge.operations.errors import (
     Timeout,
     UnknownCharger,
 )
-from edge.operations.model import Origin, Outcome, Problem
+from edge.operations.model import Origin, Outcome, Problem, Sender
 
 __all__ = [
     "Busy",
@@ -53,6 +53,7 @@ __all__ = [
     "Origin",
     "Outcome",
     "Problem",
+    "Sender",
     "Timeout",
     "UnknownCharger",
 ]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
-__all__ = ["Origin", "Outcome", "Problem"]
+from edge.chargers import Charger
+from edge.services import Services
+from edge.site.caps import SiteCaps
+
+__all__ = ["Origin", "Outcome", "Problem", "Sender"]
 
 Json = dict[str, Any]
 
@@ -43,3 +48,29 @@ class Outcome:
 
     response: Json
     warnings: list[Problem] = field(default_factory=list)
+
+
+class Sender(Protocol):
+    """What a feature's flow needs of the pipeline (`edge.operations.pipeline.Operations`):
+    the flows take this, so features never import the pipeline that imports them."""
+
+    services: Services
+    site_caps: SiteCaps | None
+    """With a grid meter, whole-charger limits are caps inside the site's allocation."""
+
+    def connected(self, charger_id: str) -> bool:
+        """Whether the charger has a live connection."""
+        ...
+
+    async def send(
+        self,
+        charger: Charger,
+        action: str,
+        payload: Json,
+        *,
+        origin: Origin,
+        force: bool = False,
+        record: Callable[[Json], None] | None = None,
+    ) -> Outcome:
+        """See `Operations.send`."""
+        ...

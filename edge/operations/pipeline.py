@@ -109,6 +109,10 @@ class Operations:
         # With a grid meter, whole-charger limits are caps inside the site's allocation.
         self.site_caps: SiteCaps | None = None
 
+    def connected(self, charger_id: str) -> bool:
+        """Whether the charger has a live connection."""
+        return self.sessions.get(charger_id) is not None
+
     def charger(self, charger_id: str) -> Charger:
         """The known charger `charger_id`.
 
