@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from edge import features
 from edge.chargers import ChargerRegistry, Registration
 from edge.config import Config
 from edge.features import local_auth, remote_trigger, reservation, smart_charging
@@ -177,7 +178,9 @@ class App:
         self.files = FileStore(cfg, self.clock)
         self._restore_state()
         self.sessions = SessionRegistry(self.spawn)
-        self.operations = Operations(self.services, self.sessions)
+        self.operations = Operations(
+            self.services, self.sessions, checks=features.CHECKS, recorders=features.RECORDERS
+        )
         smart_charging.subscribe(self.services, self.spawn, self.operations)
         for feature in (reservation, local_auth, remote_trigger):
             feature.subscribe(self.services)
@@ -247,7 +250,7 @@ class App:
 
     async def _start_listeners(self) -> None:
         cfg = self.config
-        self._ocpp = OcppServer(self.services, self.sessions)
+        self._ocpp = OcppServer(self.services, self.sessions, features.HANDLERS)
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)

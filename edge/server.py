@@ -13,6 +13,7 @@ import hmac
 import http
 import logging
 import socket
+from collections.abc import Mapping
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -23,7 +24,7 @@ from websockets.http11 import Request, Response
 from edge.chargers import Registration
 from edge.events import Connected, Disconnected
 from edge.services import Services
-from edge.session import ChargerSession, SessionRegistry
+from edge.session import ChargerSession, Handler, SessionRegistry
 
 __all__ = ["OcppServer", "charger_identity"]
 
@@ -53,9 +54,12 @@ def charger_identity(path: str) -> str | None:
 class OcppServer:
     """Accepts charger connections and runs their sessions."""
 
-    def __init__(self, services: Services, sessions: SessionRegistry) -> None:
+    def __init__(
+        self, services: Services, sessions: SessionRegistry, handlers: Mapping[str, Handler]
+    ) -> None:
         self.services = services
         self.sessions = sessions
+        self.handlers = handlers
         self._server: Server | None = None
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
@@ -142,7 +146,7 @@ class OcppServer:
             )
             charger = svc.chargers.create(identity, registration, now=svc.now_text())
             log.info("new charger %r registered as %s", identity, registration)
-        session = ChargerSession(charger, ws, svc)
+        session = ChargerSession(charger, ws, svc, self.handlers)
         self.sessions.add(session)
         svc.metrics.inc("edge_connections_total")
         log.info("charger %s connected from %s", identity, _peer(ws))

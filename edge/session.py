@@ -15,14 +15,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from edge.chargers import Charger
-from edge.features import HANDLERS
 from edge.ocppj import (
     CallAborted,
     CallReceived,
@@ -46,6 +45,7 @@ __all__ = [
     "CallFailed",
     "CallTimeout",
     "ChargerSession",
+    "Handler",
     "NotConnected",
     "RemoteCallError",
     "SessionRegistry",
@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 
 Payload = dict[str, Any]
 ResultHook = Callable[[Payload], None]
+
+# Serves one CALL from a charger: the payload is already schema-valid; the return value
+# is the CALLRESULT payload. Raising an OcppError answers with that CALLERROR. The
+# feature modules provide them (`edge.features.HANDLERS`).
+Handler = Callable[[Services, Charger, Payload], Awaitable[Payload]]
 
 
 class CallFailed(Exception):
@@ -89,6 +94,7 @@ class ChargerSession:
         "closed",
         "connected_at",
         "endpoint",
+        "handlers",
         "on_call",
         "replaced",
         "services",
@@ -101,12 +107,14 @@ class ChargerSession:
         charger: Charger,
         ws: ServerConnection,
         services: Services,
+        handlers: Mapping[str, Handler],
         *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.charger = charger
         self.ws = ws
         self.services = services
+        self.handlers = handlers
         self.clock = clock
         self.endpoint = RpcEndpoint(role="csms", call_timeout=services.config.ocpp.call_timeout)
         self.connected_at = time.time()
@@ -191,7 +199,7 @@ class ChargerSession:
                 SecurityError(f"{action} refused: the charger is not accepted; boot first"),
             )
             return
-        handler = HANDLERS.get(action)
+        handler = self.handlers.get(action)
         if handler is None:
             self._answer_error(
                 event.unique_id, NotSupported(f"{action} is not supported by this central system")

@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from edge.chargers import Charger
 from edge.ocppj import format_datetime, parse_datetime
-from edge.operations.model import Problem
-from edge.services import Services
+from edge.operations.model import Check, Problem, Recorder
+from edge.session import Handler
 
 __all__ = ["Check", "Handler", "Payload", "Problem", "Recorder", "normalise_time"]
 
 Payload = dict[str, Any]
 
 
-# Serves one CALL from a charger: the payload is already schema-valid; the return value
-# is the CALLRESULT payload. Raising an OcppError answers with that CALLERROR.
-Handler = Callable[[Services, Charger, Payload], Awaitable[Payload]]
+# Handler (what serves a charger's CALL) is defined by the session that calls it.
 
-# Records the effect of a CSMS→charger CALL the charger answered (request, response).
-Recorder = Callable[[Services, Charger, Payload, Payload], None]
-
-# Checks a CSMS→charger request against rules a schema cannot express; returns the
-# problems found (empty: fine to send). See `edge.operations` for what refuses a call.
-Check = Callable[[Services, Charger, Payload], list[Problem]]
+# Check and Recorder (what a feature gives the operation pipeline) are defined with the
+# pipeline, `edge.operations.model`.
 
 
 def normalise_time(value: str) -> str:

@@ -28,6 +28,7 @@ from edge.events import (
 )
 from edge.features.base import Handler, Payload, Recorder, normalise_time
 from edge.id_tags import AuthorizationStatus, id_tag_info
+from edge.ocppj import WRITE_ONLY_KEYS
 from edge.services import Services
 from edge.store import MeterSample, StatusRecord
 from edge.transactions.active import ActiveTransaction
@@ -337,7 +338,7 @@ HANDLERS: dict[str, Handler] = {
 # --- results of operations the CSMS sent -------------------------------------------------
 
 # Write-only keys: never store or show their values (OCPP 1.6 §9.1, Security WP A01.FR.08).
-SECRET_KEYS = frozenset({"authorizationkey"})
+SECRET_KEYS = WRITE_ONLY_KEYS
 
 
 def record_get_configuration(svc: Services, charger: Charger, req: Payload, res: Payload) -> None:

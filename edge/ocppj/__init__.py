@@ -10,7 +10,7 @@ Typical use by the I/O layer (one :class:`RpcEndpoint` per WebSocket connection)
         await ws.send(data, text=True)
 """
 
-from .actions import ALL_ACTIONS, CP_TO_CSMS_ACTIONS, CSMS_TO_CP_ACTIONS
+from .actions import ALL_ACTIONS, CP_TO_CSMS_ACTIONS, CSMS_TO_CP_ACTIONS, WRITE_ONLY_KEYS
 from .errors import (
     ERROR_CODES,
     FormationViolation,
@@ -68,6 +68,7 @@ __all__ = [
     "CSMS_TO_CP_ACTIONS",
     "ERROR_CODES",
     "NO_ID",
+    "WRITE_ONLY_KEYS",
     "Call",
     "CallAborted",
     "CallError",

@@ -8,7 +8,7 @@ actions of the OCPP 1.6 Security Whitepaper; each has ``schemas/<Action>.json`` 
 
 from __future__ import annotations
 
-__all__ = ["ALL_ACTIONS", "CP_TO_CSMS_ACTIONS", "CSMS_TO_CP_ACTIONS"]
+__all__ = ["ALL_ACTIONS", "CP_TO_CSMS_ACTIONS", "CSMS_TO_CP_ACTIONS", "WRITE_ONLY_KEYS"]
 
 CP_TO_CSMS_ACTIONS: frozenset[str] = frozenset(
     {
@@ -66,3 +66,7 @@ CSMS_TO_CP_ACTIONS: frozenset[str] = frozenset(
 
 ALL_ACTIONS: frozenset[str] = CP_TO_CSMS_ACTIONS | CSMS_TO_CP_ACTIONS
 """Every OCPP 1.6 (+ Security Whitepaper) action. DataTransfer travels both ways."""
+
+# Write-only configuration keys, casefolded: their values are never stored, shown or
+# logged (OCPP 1.6 §9.1 AuthorizationKey, Security Whitepaper A01.FR.08).
+WRITE_ONLY_KEYS: frozenset[str] = frozenset({"authorizationkey"})

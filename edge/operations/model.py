@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from edge.chargers import Charger
 from edge.services import Services
-from edge.site.caps import SiteCaps
+from profiles.model import ChargingRateUnit
 
-__all__ = ["Origin", "Outcome", "Problem", "Sender"]
+__all__ = ["Check", "Origin", "Outcome", "Problem", "Recorder", "Sender", "SiteCapsSetter"]
 
 Json = dict[str, Any]
 
@@ -50,12 +51,34 @@ class Outcome:
     warnings: list[Problem] = field(default_factory=list)
 
 
+# Checks a CSMS→charger request against rules a schema cannot express; returns the
+# problems found (empty: fine to send). See `edge.operations` for what refuses a call.
+Check = Callable[[Services, Charger, Json], list[Problem]]
+
+# Records the effect of a CSMS→charger CALL the charger answered (request, response).
+Recorder = Callable[[Services, Charger, Json, Json], None]
+
+
+class SiteCapsSetter(Protocol):
+    """Whole-charger limits as caps inside the site's allocation (`edge.site.caps.SiteCaps`)."""
+
+    async def set(
+        self, charger: Charger, limit: float, unit: ChargingRateUnit, until: datetime | None
+    ) -> Json:
+        """Cap the charger; the cap as stored."""
+        ...
+
+    async def clear(self, charger: Charger) -> Json | None:
+        """Remove the charger's cap; the cap removed, or None."""
+        ...
+
+
 class Sender(Protocol):
     """What a feature's flow needs of the pipeline (`edge.operations.pipeline.Operations`):
     the flows take this, so features never import the pipeline that imports them."""
 
     services: Services
-    site_caps: SiteCaps | None
+    site_caps: SiteCapsSetter | None
     """With a grid meter, whole-charger limits are caps inside the site's allocation."""
 
     def connected(self, charger_id: str) -> bool:

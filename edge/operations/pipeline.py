@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from edge.chargers import Charger, Registration
 from edge.events import OperationCompleted
-from edge.features import CHECKS, RECORDERS
-from edge.features.core import SECRET_KEYS
-from edge.ocppj import OcppError, QueueFull, validate_request
+from edge.ocppj import WRITE_ONLY_KEYS, OcppError, QueueFull, validate_request
 from edge.operations.errors import (
     Busy,
     ChargerCallError,
@@ -22,11 +20,10 @@ from edge.operations.errors import (
     Timeout,
     UnknownCharger,
 )
-from edge.operations.model import Origin, Outcome, Problem
+from edge.operations.model import Check, Origin, Outcome, Problem, Recorder, SiteCapsSetter
 from edge.services import Services
 from edge.session import CallTimeout, RemoteCallError, SessionRegistry
 from edge.session import NotConnected as SessionClosed
-from edge.site.caps import SiteCaps
 
 __all__ = ["Operations", "redacted_request", "redacted_response", "registration_refusal"]
 
@@ -42,7 +39,7 @@ PROFILE_ACTIONS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
 
 
 def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and key.casefold() in SECRET_KEYS
+    return isinstance(key, str) and key.casefold() in WRITE_ONLY_KEYS
 
 
 def redacted_request(action: str, payload: Json) -> Json:
@@ -103,11 +100,23 @@ def split_problems(problems: list[Problem]) -> tuple[list[Problem], list[Problem
 class Operations:
     """Sends CSMS→charger calls; see the module docstring."""
 
-    def __init__(self, services: Services, sessions: SessionRegistry) -> None:
+    def __init__(
+        self,
+        services: Services,
+        sessions: SessionRegistry,
+        *,
+        checks: Mapping[str, Check],
+        recorders: Mapping[str, Recorder],
+    ) -> None:
+        """`checks` and `recorders` by action: the feature modules' tables
+        (`edge.features.CHECKS`, `RECORDERS`), passed in so the pipeline depends on no
+        feature."""
         self.services = services
         self.sessions = sessions
+        self._checks = checks
+        self._recorders = recorders
         # With a grid meter, whole-charger limits are caps inside the site's allocation.
-        self.site_caps: SiteCaps | None = None
+        self.site_caps: SiteCapsSetter | None = None
 
     def connected(self, charger_id: str) -> bool:
         """Whether the charger has a live connection."""
@@ -131,7 +140,7 @@ class Operations:
             InvalidPayload: the schema refuses it.
             CheckFailed: it breaks a rule the specification states as SHALL or MUST.
         """
-        check = CHECKS.get(action)
+        check = self._checks.get(action)
         if check is None:
             return []
         try:
@@ -234,7 +243,7 @@ class Operations:
         return Outcome(response, warnings)
 
     def _record_effects(self, charger: Charger, action: str, request: Json, response: Json) -> None:
-        recorder = RECORDERS.get(action)
+        recorder = self._recorders.get(action)
         if recorder is None:
             return
         try:
