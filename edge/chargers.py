@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from edge.ocppj import format_datetime
 from edge.store import DocumentStore
+from edge.times import format_time
 
 __all__ = [
     "BOOT_FIELDS",
@@ -119,7 +119,7 @@ class Charger:
     def last_seen_text(self) -> str | None:
         if self.last_seen is None:
             return self.doc.get("lastSeen")
-        return format_datetime(datetime.fromtimestamp(self.last_seen, UTC))
+        return format_time(datetime.fromtimestamp(self.last_seen, UTC))
 
     def to_json(self) -> dict[str, Any]:
         doc = self.doc

@@ -16,9 +16,9 @@ from edge.config import Config
 from edge.events import ChargerEvent, EventBus
 from edge.id_tags import IdTagList
 from edge.metrics import Metrics
-from edge.ocppj import format_datetime
 from edge.site.leases import LeaseBook
 from edge.store import Journal
+from edge.times import format_time
 from edge.transactions.active import ActiveTransactions
 
 __all__ = ["Services", "utc_now"]
@@ -46,7 +46,7 @@ class Services:
         return self.clock()
 
     def now_text(self) -> str:
-        return format_datetime(self.clock())
+        return format_time(self.clock())
 
     def record(self, charger_id: str | None, kind: str, data: dict[str, Any]) -> None:
         """Journal an event without waiting for the disk (audit trail, not acknowledged data)."""

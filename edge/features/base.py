@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edge.chargers import Charger
-from edge.ocppj import format_datetime, parse_datetime
 from edge.operations.model import Problem
 from edge.services import Services
+from edge.times import format_time, parse_time
 
 __all__ = ["Check", "Handler", "Payload", "Problem", "Recorder", "normalise_time"]
 
@@ -30,6 +30,6 @@ Check = Callable[[Services, Charger, Payload], list[Problem]]
 def normalise_time(value: str) -> str:
     """A charger's timestamp as ISO 8601 UTC with milliseconds and Z (naive counts as UTC)."""
     try:
-        return format_datetime(parse_datetime(value))
+        return format_time(parse_time(value))
     except ValueError:
         return value

@@ -23,9 +23,9 @@ from edge.events import ChargerEvent, StatusChanged, TransactionStarted
 from edge.features import reservation_book as reservations
 from edge.features.base import Check, Handler, Payload, Recorder
 from edge.features.reservation_book import Entry
-from edge.ocppj import parse_datetime
 from edge.operations import Problem
 from edge.services import Services
+from edge.times import parse_time
 
 if TYPE_CHECKING:
     from edge.operations import Origin, Outcome
@@ -176,7 +176,7 @@ def zero_supported(charger: Charger) -> bool | None:
 def check_reserve_now(svc: Services, charger: Charger, req: Payload) -> list[Problem]:
     problems: list[Problem] = []
     try:
-        expiry = parse_datetime(req["expiryDate"])
+        expiry = parse_time(req["expiryDate"])
     except (KeyError, TypeError, ValueError):
         problems.append({"field": "expiryDate", "message": "expiryDate must be an ISO 8601 time"})
     else:

@@ -46,7 +46,6 @@ from edge.events import (
     TransactionStopped,
 )
 from edge.features import smart_charging
-from edge.ocppj import parse_datetime
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
@@ -62,6 +61,7 @@ from edge.site.control import (
     ramp_credit,
 )
 from edge.site.report import register_site_metrics, site_snapshot
+from edge.times import parse_time
 from edge.transactions.meter_values import import_currents, physical_currents
 from profiles.allocation import (
     Allocation,
@@ -263,7 +263,7 @@ class SiteController:
         before the refresh arrives.
         """
         try:
-            lag = now - _epoch(parse_datetime(str(stamp)))
+            lag = now - _epoch(parse_time(str(stamp)))
         except ValueError:
             return
         control.lags.append((now, lag))
@@ -427,7 +427,7 @@ class SiteController:
             tx = self.svc.transactions.get(transaction_id)
             if tx is not None:
                 with contextlib.suppress(ValueError):
-                    starts.append(_epoch(parse_datetime(tx.start_time)))
+                    starts.append(_epoch(parse_time(tx.start_time)))
         control.started_at = min(starts, default=_epoch(self.svc.now()))
 
     def _strategy(self, control: ChargerControl, charger: Charger | None = None) -> Strategy | None:
@@ -459,7 +459,7 @@ class SiteController:
         if not cap:
             return None
         until = cap.get("until")
-        if until is not None and _epoch(parse_datetime(until)) <= now:
+        if until is not None and _epoch(parse_time(until)) <= now:
             return None
         return float(cap["limitA"])
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from edge.ocppj import format_datetime
+from edge.times import format_time
 
 if TYPE_CHECKING:
     from edge.site.controller import SiteController
@@ -15,7 +15,7 @@ __all__ = ["register_site_metrics", "site_snapshot"]
 
 
 def _time_text(epoch: float | None) -> str | None:
-    return None if epoch is None else format_datetime(datetime.fromtimestamp(epoch, UTC))
+    return None if epoch is None else format_time(datetime.fromtimestamp(epoch, UTC))
 
 
 def _triple(values: Iterable[float]) -> list[float]:
@@ -46,7 +46,7 @@ def site_snapshot(site: SiteController) -> dict[str, Any]:
         age = reading.age(mono)
         meter.update(
             reading={
-                "takenAt": format_datetime(reading.taken_at),
+                "takenAt": format_time(reading.taken_at),
                 "currentA": _triple(reading.current_a),
                 "voltageV": _triple(reading.voltage_v),
                 "powerW": _triple(reading.power_w),
