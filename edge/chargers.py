@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from edge.store import DocumentStore
-from edge.times import format_time
+from edge.times import epoch_text
 
 __all__ = [
     "BOOT_FIELDS",
@@ -119,7 +118,7 @@ class Charger:
     def last_seen_text(self) -> str | None:
         if self.last_seen is None:
             return self.doc.get("lastSeen")
-        return format_time(datetime.fromtimestamp(self.last_seen, UTC))
+        return epoch_text(self.last_seen)
 
     def to_json(self) -> dict[str, Any]:
         doc = self.doc

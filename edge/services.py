@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edge.chargers import ChargerRegistry
@@ -18,14 +18,10 @@ from edge.id_tags import IdTagList
 from edge.metrics import Metrics
 from edge.site.leases import LeaseBook
 from edge.store import Journal
-from edge.times import format_time
+from edge.times import format_time, utc_now
 from edge.transactions.active import ActiveTransactions
 
-__all__ = ["Services", "utc_now"]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Services"]
 
 
 @dataclass(slots=True, kw_only=True)

@@ -8,9 +8,8 @@ from typing import Any
 from edge.chargers import Charger
 from edge.operations.model import Problem
 from edge.services import Services
-from edge.times import format_time, parse_time
 
-__all__ = ["Check", "Handler", "Payload", "Problem", "Recorder", "normalise_time"]
+__all__ = ["Check", "Handler", "Payload", "Problem", "Recorder"]
 
 Payload = dict[str, Any]
 
@@ -25,11 +24,3 @@ Recorder = Callable[[Services, Charger, Payload, Payload], None]
 # Checks a CSMS→charger request against rules a schema cannot express; returns the
 # problems found (empty: fine to send). See `edge.operations` for what refuses a call.
 Check = Callable[[Services, Charger, Payload], list[Problem]]
-
-
-def normalise_time(value: str) -> str:
-    """A charger's timestamp as ISO 8601 UTC with milliseconds and Z (naive counts as UTC)."""
-    try:
-        return format_time(parse_time(value))
-    except ValueError:
-        return value

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from edge.times import format_time
+from edge.times import epoch_text, format_time, to_epoch
 
 if TYPE_CHECKING:
     from edge.site.controller import SiteController
 
 __all__ = ["register_site_metrics", "site_snapshot"]
-
-
-def _time_text(epoch: float | None) -> str | None:
-    return None if epoch is None else format_time(datetime.fromtimestamp(epoch, UTC))
 
 
 def _triple(values: Iterable[float]) -> list[float]:
@@ -24,7 +19,7 @@ def _triple(values: Iterable[float]) -> list[float]:
 
 def site_snapshot(site: SiteController) -> dict[str, Any]:
     """The site as `GET /api/site` shows it."""
-    now = site.svc.now().timestamp()
+    now = to_epoch(site.svc.now())
     mono = site.monotonic()
     reading = site.reading
     plan = site.plan
@@ -71,7 +66,7 @@ def site_snapshot(site: SiteController) -> dict[str, Any]:
                 "allocationA": control.allocation_a if not site.fallback else None,
                 "targetA": control.target_a,
                 "leaseA": control.lease_a,
-                "leaseExpires": _time_text(control.valid_to),
+                "leaseExpires": epoch_text(control.valid_to),
                 "leaseActive": control.valid_to is not None and control.valid_to > now,
                 "safeA": plan.safe.get(cid) if plan is not None else None,
                 "safeInstalledA": control.safe_a,
@@ -92,7 +87,7 @@ def site_snapshot(site: SiteController) -> dict[str, Any]:
         "state": "fallback" if site.fallback else ("starting" if plan is None else "normal"),
         "fallback": {
             "active": site.fallback,
-            "since": _time_text(site.fallback_since),
+            "since": epoch_text(site.fallback_since),
             "reason": (site.meter_error or "no valid reading") if site.fallback else None,
         },
         "meter": meter,
