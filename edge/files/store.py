@@ -28,12 +28,13 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from edge.config import Config
+from edge.times import file_stamp, format_time, from_epoch, to_epoch
 
 __all__ = ["FileStore", "Grant", "TooLarge", "default_public_url", "valid_name"]
 
@@ -92,10 +93,6 @@ def _write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 def _charger_dir(charger_id: str) -> str:
     safe = quote(charger_id, safe="")
     return "%2E" + safe[1:] if safe.startswith(".") else safe
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -163,7 +160,7 @@ class FileStore:
         self._load_grants()
 
     def now(self) -> float:
-        return self.clock().timestamp()
+        return to_epoch(self.clock())
 
     # --- signed firmware links ----------------------------------------------------------
 
@@ -211,7 +208,7 @@ class FileStore:
             "name": name,
             "size": writer.size,
             "sha256": writer.sha.hexdigest(),
-            "uploadedAt": _iso(self.clock()),
+            "uploadedAt": format_time(self.clock()),
         }
 
         def commit() -> None:
@@ -230,7 +227,7 @@ class FileStore:
             if "sha256" not in meta:
                 meta["sha256"] = _sha256_of(path)
             meta.update(name=path.name, size=path.stat().st_size)
-            meta.setdefault("uploadedAt", _iso(datetime.fromtimestamp(path.stat().st_mtime)))
+            meta.setdefault("uploadedAt", format_time(from_epoch(path.stat().st_mtime)))
             result.append(meta)
         return result
 
@@ -322,7 +319,7 @@ class FileStore:
         self, src: Path, directory: Path, grant: Grant, filename: str, via: str, size: int
     ) -> dict[str, Any]:
         now = self.clock()
-        stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+        stamp = file_stamp(now)
         final = f"{stamp}-{filename}"[:200]
         n = 1
         while (directory / final).exists():
@@ -333,7 +330,7 @@ class FileStore:
             "chargerId": grant.charger_id,
             "name": final,
             "size": size,
-            "receivedAt": _iso(now),
+            "receivedAt": format_time(now),
             "via": via,
         }
         _write_atomic(directory / f".{final}.json", json.dumps(meta).encode())
@@ -357,8 +354,8 @@ class FileStore:
                 if valid_name(path.name) and path.is_file():
                     meta = self._sidecar(path)
                     meta.setdefault("chargerId", directory.name)
-                    mtime = datetime.fromtimestamp(path.stat().st_mtime)
-                    meta.setdefault("receivedAt", _iso(mtime))
+                    mtime = from_epoch(path.stat().st_mtime)
+                    meta.setdefault("receivedAt", format_time(mtime))
                     meta.update(name=path.name, size=path.stat().st_size)
                     meta.setdefault("via", "http")
                     yield path, meta
