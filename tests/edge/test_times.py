@@ -1,10 +1,12 @@
-"""edge.times: the one time type, formatter and parser."""
+"""edge.times: the one time type, formatter and parser, and profiles.model's agreement."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge.times import (
     epoch_text,
@@ -16,6 +18,7 @@ from edge.times import (
     to_epoch,
     utc_now,
 )
+from profiles import model
 
 NOON = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
@@ -77,6 +80,8 @@ def test_naive_is_utc_never_local(new_york_time: None) -> None:
     assert file_stamp(naive) == file_stamp(NOON) == "20240501T120000Z"
     assert parse_time("2024-05-01T12:00:00.123") == NOON
     assert from_epoch(1714564800.123) == NOON
+    assert model.format_time(naive) == "2024-05-01T12:00:00.123Z"
+    assert model.parse_time("2024-05-01T12:00:00.123") == NOON
     # Winter too (EST, not EDT).
     assert format_time(datetime(2024, 1, 1)) == "2024-01-01T00:00:00.000Z"
 
@@ -145,3 +150,87 @@ def test_utc_now_is_aware_utc() -> None:
     now = utc_now()
     assert now.tzinfo is UTC
     assert abs(now - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+# --------------------------------------------------------------------------- profiles.model
+
+# profiles/ cannot import edge, so it keeps its own copy; both must follow one rule.
+AGREEMENT_TEXTS = [
+    *CHARGER_FORMS,
+    *JUNK,
+    "2016-12-31T23:59:60Z",
+    "2024-05-01T12:00:00",
+    "2024-05-01T12:00",
+    "2024-05-01T12",
+    "9999-12-31T23:59:59.999Z",
+    "9999-12-31T23:59:59-01:00",
+    "2024-05-01T12:00:00.123+0530",
+    "2024-05-01T12:00:00.123+05:30:15",
+    "yesterday",
+]
+AGREEMENT_MOMENTS = [
+    NOON,
+    datetime(2024, 5, 1, 12, 0, 0, 123456),
+    datetime(2024, 5, 1, 14, 0, 0, 999999, tzinfo=timezone(timedelta(hours=2))),
+    datetime(2024, 5, 1, 7, tzinfo=timezone(timedelta(hours=-5))),
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999),
+]
+
+
+def _parsed(parse: object, text: str) -> datetime | str:
+    assert callable(parse)
+    try:
+        result = parse(text)
+    except ValueError:
+        return "refused"
+    assert isinstance(result, datetime)
+    return result
+
+
+@pytest.mark.parametrize("text", AGREEMENT_TEXTS)
+def test_profiles_model_parses_like_edge(text: str) -> None:
+    """profiles.model.parse_time accepts and refuses exactly what edge.times does."""
+    assert _parsed(model.parse_time, text) == _parsed(parse_time, text)
+
+
+def test_profiles_model_refuses_with_its_own_error() -> None:
+    """The library's refusal is its ProfileFormatError (a ValueError)."""
+    with pytest.raises(model.ProfileFormatError):
+        model.parse_time("2024-05-01")
+
+
+@pytest.mark.parametrize("moment", AGREEMENT_MOMENTS, ids=str)
+def test_profiles_model_formats_like_edge(moment: datetime) -> None:
+    """profiles.model.format_time writes exactly what edge.times does."""
+    assert model.format_time(moment) == format_time(moment)
+
+
+offsets = st.one_of(
+    st.none(),
+    st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59).map(
+        lambda minutes: timezone(timedelta(minutes=minutes))
+    ),
+)
+
+
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)),
+    offsets,
+)
+def test_edge_and_profiles_agree_on_any_moment(moment: datetime, tz: timezone | None) -> None:
+    """Any datetime, naive or with any offset: the same text, and it parses back the same."""
+    moment = moment.replace(tzinfo=tz)
+    text = format_time(moment)
+    assert model.format_time(moment) == text
+    assert parse_time(text) == model.parse_time(text)
+    assert format_time(parse_time(text)) == text
+    # The wire forms of the same moment, as a charger might write them.
+    for variant in (moment.isoformat(), moment.isoformat(timespec="milliseconds")):
+        assert parse_time(variant) == model.parse_time(variant)
+
+
+@given(st.text(alphabet="0123456789-:.+TtZz W", max_size=30))
+def test_edge_and_profiles_agree_on_any_text(text: str) -> None:
+    """Random timestamp-like text: both accept it with the same result, or both refuse."""
+    assert _parsed(model.parse_time, text) == _parsed(parse_time, text)
