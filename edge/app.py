@@ -31,7 +31,7 @@ from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
 from edge.server import OcppServer
-from edge.services import Services, utc_now
+from edge.services import Services
 from edge.session import SessionRegistry
 from edge.site.caps import SiteCaps
 from edge.site.commissioning import build_meter, fallback_report
@@ -39,6 +39,7 @@ from edge.site.controller import SiteController
 from edge.site.report import register_site_metrics
 from edge.store import DocumentStore, Journal
 from edge.store.atomic import write_atomic
+from edge.times import utc_now
 from edge.transactions.active import ActiveTransactions
 from edge.web.app import build_app
 

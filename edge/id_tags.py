@@ -15,8 +15,8 @@ from typing import Any
 
 from tinydb import Query
 
-from edge.ocppj import format_datetime, parse_datetime
 from edge.store import DocumentStore
+from edge.times import format_time, parse_time
 
 __all__ = ["AuthorizationStatus", "IdTag", "IdTagList", "id_tag_info"]
 
@@ -50,7 +50,7 @@ class IdTag:
         return {
             "idTag": self.id_tag,
             "status": str(self.status),
-            "expiryDate": format_datetime(self.expiry_date) if self.expiry_date else None,
+            "expiryDate": format_time(self.expiry_date) if self.expiry_date else None,
             "parentIdTag": self.parent_id_tag,
         }
 
@@ -60,7 +60,7 @@ class IdTag:
         return cls(
             id_tag=data["idTag"],
             status=AuthorizationStatus(data["status"]),
-            expiry_date=parse_datetime(expiry) if expiry else None,
+            expiry_date=parse_time(expiry) if expiry else None,
             parent_id_tag=data.get("parentIdTag"),
         )
 
@@ -79,7 +79,7 @@ def id_tag_info(entry: IdTag | None, now: datetime) -> dict[str, Any]:
         status = AuthorizationStatus.EXPIRED
     info: dict[str, Any] = {"status": str(status)}
     if entry.expiry_date is not None:
-        info["expiryDate"] = format_datetime(entry.expiry_date)
+        info["expiryDate"] = format_time(entry.expiry_date)
     if entry.parent_id_tag:
         info["parentIdTag"] = entry.parent_id_tag
     return info

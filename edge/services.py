@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from edge.chargers import ChargerRegistry
@@ -16,16 +16,12 @@ from edge.config import Config
 from edge.events import ChargerEvent, EventBus
 from edge.id_tags import IdTagList
 from edge.metrics import Metrics
-from edge.ocppj import format_datetime
 from edge.site.leases import LeaseBook
 from edge.store import Journal
+from edge.times import format_time, utc_now
 from edge.transactions.active import ActiveTransactions
 
-__all__ = ["Services", "utc_now"]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+__all__ = ["Services"]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -46,7 +42,7 @@ class Services:
         return self.clock()
 
     def now_text(self) -> str:
-        return format_datetime(self.clock())
+        return format_time(self.clock())
 
     def record(self, charger_id: str | None, kind: str, data: dict[str, Any]) -> None:
         """Journal an event without waiting for the disk (audit trail, not acknowledged data)."""

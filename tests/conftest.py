@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,20 @@ def make_config(data_dir: Path, **ocpp: Any) -> Config:
         web=WebConfig(host="127.0.0.1", port=0, api_token=API_TOKEN),
         storage=StorageConfig(data_dir=data_dir),
     )
+
+
+@pytest.fixture
+def new_york_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Run the test with local time in New York (UTC-5/-4), to catch naive-as-local bugs."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        # Without zone data TZ falls back to UTC silently, and the test would prove nothing.
+        assert time.timezone == 5 * 3600, "no zone data for America/New_York"
+        yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.fixture

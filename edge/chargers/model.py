@@ -7,12 +7,11 @@ latest state is rebuilt from the journal at start-up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from edge.chargers.document import ChargerDoc
-from edge.ocppj import format_datetime
+from edge.times import epoch_text
 
 __all__ = ["BOOT_FIELDS", "Charger", "ConnectorState", "Registration"]
 
@@ -112,7 +111,7 @@ class Charger:
     def last_seen_text(self) -> str | None:
         if self.last_seen is None:
             return self.doc.get("lastSeen")
-        return format_datetime(datetime.fromtimestamp(self.last_seen, UTC))
+        return epoch_text(self.last_seen)
 
     def to_json(self) -> dict[str, Any]:
         doc = self.doc

@@ -26,11 +26,12 @@ from edge.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from edge.features.base import Handler, Payload, Recorder, normalise_time
+from edge.features.base import Handler, Payload, Recorder
 from edge.id_tags import AuthorizationStatus, id_tag_info
 from edge.ocppj import WRITE_ONLY_KEYS
 from edge.services import Services
 from edge.store import MeterSample, StatusRecord
+from edge.times import normalise_time
 from edge.transactions.active import ActiveTransaction
 from edge.transactions.meter_values import check_register, register_wh
 

@@ -21,9 +21,9 @@ from edge.chargers import Charger
 from edge.events import ChargerEvent, StatusChanged, TransactionStarted
 from edge.features.base import Check, Handler, Payload, Recorder
 from edge.features.reservation_book import Entry
-from edge.ocppj import parse_datetime
 from edge.operations import Origin, Outcome, Problem, Sender
 from edge.services import Services
+from edge.times import parse_time
 
 __all__ = [
     "CHECKS",
@@ -168,7 +168,7 @@ def zero_supported(charger: Charger) -> bool | None:
 def check_reserve_now(svc: Services, charger: Charger, req: Payload) -> list[Problem]:
     problems: list[Problem] = []
     try:
-        expiry = parse_datetime(req["expiryDate"])
+        expiry = parse_time(req["expiryDate"])
     except (KeyError, TypeError, ValueError):
         problems.append({"field": "expiryDate", "message": "expiryDate must be an ISO 8601 time"})
     else:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from edge.ocppj import format_datetime, parse_datetime
+from edge.times import format_time, parse_time
 
 __all__ = [
     "ACTIVE",
@@ -44,7 +44,7 @@ KEEP_ENDED = 50
 
 def _time(value: str) -> datetime | None:
     try:
-        return parse_datetime(value)
+        return parse_time(value)
     except (TypeError, ValueError):
         return None
 
@@ -67,7 +67,7 @@ def new_entry(
         "connectorId": connector_id,
         "idTag": id_tag,
         "parentIdTag": parent_id_tag,
-        "expiryDate": format_datetime(parsed) if parsed is not None else expiry_date,
+        "expiryDate": format_time(parsed) if parsed is not None else expiry_date,
         "status": ACTIVE,
         "transactionId": None,
         "createdAt": now,
@@ -130,7 +130,7 @@ def expire(entries: list[Entry], now: datetime) -> tuple[list[Entry], list[Entry
             due.append(position)
     if not due:
         return entries, []
-    return end(entries, due, status=EXPIRED, reason="Expired", now=format_datetime(now))
+    return end(entries, due, status=EXPIRED, reason="Expired", now=format_time(now))
 
 
 def next_id(known: Iterable[int]) -> int:

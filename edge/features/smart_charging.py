@@ -25,6 +25,7 @@ from edge.events import Booted, ChargerEvent, TransactionStarted, TransactionSto
 from edge.features.base import Payload
 from edge.operations import OperationError, Origin, Problem, Sender
 from edge.services import Services
+from edge.times import format_time, parse_time
 from profiles.composite import CompositeSchedule, composite_schedule, to_charging_schedule
 from profiles.installed import InstalledProfiles
 from profiles.lease import LEASE_PROFILE_ID
@@ -36,10 +37,8 @@ from profiles.model import (
     ChargingSchedule,
     ChargingSchedulePeriod,
     ProfileFormatError,
-    format_time,
     parse_profile,
     parse_schedule,
-    parse_time,
     render_profile,
     render_schedule,
 )

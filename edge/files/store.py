@@ -28,13 +28,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from edge.config import Config
 from edge.store.atomic import replace_durably, write_atomic
+from edge.times import file_stamp, format_time, from_epoch, to_epoch
 
 __all__ = ["FileStore", "Grant", "TooLarge", "default_public_url", "valid_name"]
 
@@ -79,10 +80,6 @@ def default_public_url(host: str, port: int) -> str:
 def _charger_dir(charger_id: str) -> str:
     safe = quote(charger_id, safe="")
     return "%2E" + safe[1:] if safe.startswith(".") else safe
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -150,7 +147,7 @@ class FileStore:
         self._load_grants()
 
     def now(self) -> float:
-        return self.clock().timestamp()
+        return to_epoch(self.clock())
 
     # --- signed firmware links ----------------------------------------------------------
 
@@ -198,7 +195,7 @@ class FileStore:
             "name": name,
             "size": writer.size,
             "sha256": writer.sha.hexdigest(),
-            "uploadedAt": _iso(self.clock()),
+            "uploadedAt": format_time(self.clock()),
         }
 
         def commit() -> None:
@@ -217,7 +214,7 @@ class FileStore:
             if "sha256" not in meta:
                 meta["sha256"] = _sha256_of(path)
             meta.update(name=path.name, size=path.stat().st_size)
-            meta.setdefault("uploadedAt", _iso(datetime.fromtimestamp(path.stat().st_mtime)))
+            meta.setdefault("uploadedAt", format_time(from_epoch(path.stat().st_mtime)))
             result.append(meta)
         return result
 
@@ -309,7 +306,7 @@ class FileStore:
         self, src: Path, directory: Path, grant: Grant, filename: str, via: str, size: int
     ) -> dict[str, Any]:
         now = self.clock()
-        stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S")
+        stamp = file_stamp(now)
         final = f"{stamp}-{filename}"[:200]
         n = 1
         while (directory / final).exists():
@@ -320,7 +317,7 @@ class FileStore:
             "chargerId": grant.charger_id,
             "name": final,
             "size": size,
-            "receivedAt": _iso(now),
+            "receivedAt": format_time(now),
             "via": via,
         }
         write_atomic(directory / f".{final}.json", json.dumps(meta).encode())
@@ -344,8 +341,8 @@ class FileStore:
                 if valid_name(path.name) and path.is_file():
                     meta = self._sidecar(path)
                     meta.setdefault("chargerId", directory.name)
-                    mtime = datetime.fromtimestamp(path.stat().st_mtime)
-                    meta.setdefault("receivedAt", _iso(mtime))
+                    mtime = from_epoch(path.stat().st_mtime)
+                    meta.setdefault("receivedAt", format_time(mtime))
                     meta.update(name=path.name, size=path.stat().st_size)
                     meta.setdefault("via", "http")
                     yield path, meta

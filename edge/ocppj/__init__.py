@@ -56,8 +56,6 @@ from .messages import (
 from .rpc import NO_ID, RpcEndpoint
 from .validation import (
     compile_all_validators,
-    format_datetime,
-    parse_datetime,
     validate_request,
     validate_response,
 )
@@ -105,8 +103,6 @@ __all__ = [
     "dump_message",
     "dump_result",
     "error_for_code",
-    "format_datetime",
-    "parse_datetime",
     "parse_frame",
     "validate_request",
     "validate_response",

@@ -1,4 +1,4 @@
-"""Payload validation against the OCA OCPP 1.6 JSON schemas, and timestamp helpers.
+"""Payload validation against the OCA OCPP 1.6 JSON schemas.
 
 The official schemas (``schemas/<Action>.json`` and ``<Action>Response.json``) are
 compiled with fastjsonschema on first use per (action, direction, strictness) and kept
@@ -7,7 +7,7 @@ for the life of the process (about 1-5 ms to compile, 1-4 µs to run).
 Two strictness levels, for the two directions of trust:
 
 * ``strict=False`` for what a peer sends us. ``date-time`` accepts any ISO 8601
-  date-time that :func:`parse_datetime` accepts, with or without an offset: real
+  date-time that :func:`edge.times.parse_time` accepts, with or without an offset: real
   chargers send naive timestamps, which the handlers treat as UTC.
 * ``strict=True`` for what we send. ``date-time`` is RFC 3339 with a mandatory offset,
   because OCTT validates every CSMS message against the schemas (J errata 3.2, 3.8).
@@ -19,14 +19,14 @@ the violated rule, with a description naming the field, e.g.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
 import orjson
+
+from edge.times import parse_time
 
 from .actions import ALL_ACTIONS
 from .errors import (
@@ -40,8 +40,6 @@ from .errors import (
 
 __all__ = [
     "compile_all_validators",
-    "format_datetime",
-    "parse_datetime",
     "validate_request",
     "validate_response",
 ]
@@ -60,61 +58,11 @@ _MAX_DESCRIPTION = 255
 
 # --------------------------------------------------------------------------- datetimes
 
-# fromisoformat (3.11) accepts any single character as the date/time separator; ISO 8601
-# and RFC 3339 only allow "T" (and "t", RFC 3339 §5.6). Calendar or week date, extended
-# or basic format, ASCII digits only.
-_DATE_AND_T = re.compile(r"[0-9]{4}(?:-[0-9]{2}-[0-9]{2}|[0-9]{4}|-W[0-9]{2}-[0-9]|W[0-9]{3})[Tt]")
-# RFC 3339 allows a leap second (":60"); datetime does not.
-_LEAP_SECOND = re.compile(r"(?<=T[0-9]{2}:[0-9]{2}:)60(?![0-9])")
-
-
-def parse_datetime(value: str) -> datetime:
-    """Parse an OCPP timestamp into an aware UTC datetime.
-
-    Accepts any ISO 8601 date-time with a ``T``/``t`` separator that
-    :meth:`datetime.fromisoformat` accepts: fractional seconds of any length, ``Z``/``z``,
-    ``±hh:mm``/``±hhmm`` offsets, and no offset at all (read as UTC; OCPP 1.6 §3.14
-    strongly recommends UTC and naive timestamps from chargers are UTC in practice).
-
-    Raises:
-        ValueError: ``value`` is not such a date-time.
-    """
-    match = _DATE_AND_T.match(value)
-    if match is None:
-        raise ValueError("not an ISO 8601 date-time")
-    # fromisoformat (3.11) wants upper-case "T" and "Z"; RFC 3339 §5.6 allows lower case.
-    sep = match.end() - 1
-    text = value[:sep] + "T" + value[sep + 1 :]
-    if text.endswith("z"):
-        text = text[:-1] + "Z"
-    leap = timedelta(0)
-    if _LEAP_SECOND.search(text):
-        text = _LEAP_SECOND.sub("59", text, count=1)
-        leap = timedelta(seconds=1)
-    try:
-        parsed = datetime.fromisoformat(text) + leap
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
-    except OverflowError as err:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise ValueError("date-time out of range") from err
-
-
-def format_datetime(dt: datetime) -> str:
-    """Format a datetime as OCPP wants it: ISO 8601 UTC, milliseconds, ``Z``.
-
-    ``format_datetime(datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC))`` returns
-    ``"2024-05-01T12:00:00.123Z"``. A naive datetime is taken as UTC (never as local time).
-    """
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt.isoformat(timespec="milliseconds") + "Z"
-
 
 def _is_lenient_date_time(value: str) -> bool:
     # Called by the generated validator with a str; must return a bool, never raise.
     try:
-        parse_datetime(value)
+        parse_time(value)
     except ValueError:
         return False
     return True

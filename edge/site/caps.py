@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from edge.chargers import Charger
-from edge.ocppj import format_datetime
 from edge.services import Services
+from edge.times import format_time
 from profiles.allocation import floor_step, parse_wiring
 from profiles.model import ChargingRateUnit
 
@@ -51,7 +51,7 @@ class SiteCaps:
             "limitA": cap_amperes(svc, charger, limit, unit),
             "limit": limit,
             "unit": str(unit),
-            "until": format_datetime(until) if until is not None else None,
+            "until": format_time(until) if until is not None else None,
             "setAt": svc.now_text(),
         }
         svc.chargers.update(charger, siteCap=cap)

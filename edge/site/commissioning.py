@@ -12,6 +12,7 @@ from dataclasses import asdict
 
 from drivers import Meter, MeterError, MeterReading, open_meter
 from edge.config import Config, MeterConfig
+from edge.times import format_time
 from profiles.allocation import SafeCharger, parse_wiring, safe_allocation
 
 __all__ = ["build_meter", "describe_reading", "fallback_report", "probe_meter"]
@@ -41,7 +42,7 @@ def describe_reading(reading: MeterReading) -> list[str]:
         return "  ".join(f"L{i + 1} {v:8.2f} {unit}" for i, v in enumerate(values))
 
     lines = [
-        f"time     {reading.taken_at.isoformat(timespec='seconds')}",
+        f"time     {format_time(reading.taken_at)}",
         f"current  {triple(reading.current_a, 'A')}",
         f"voltage  {triple(reading.voltage_v, 'V')}",
         f"power    {triple(reading.power_w, 'W')}",

@@ -31,7 +31,6 @@ import math
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from drivers import Meter, MeterError, MeterReading
@@ -46,7 +45,6 @@ from edge.events import (
     TransactionStopped,
 )
 from edge.features import smart_charging
-from edge.ocppj import parse_datetime
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
@@ -62,6 +60,7 @@ from edge.site.control import (
     ramp_credit,
 )
 from edge.site.statistics import ChargerStatistics, MeterStatistics, SiteStatistics
+from edge.times import from_epoch, parse_time, to_epoch
 from edge.transactions.meter_values import import_currents, physical_currents
 from profiles.allocation import (
     Allocation,
@@ -99,10 +98,6 @@ OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
 WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
 RETRY_MAX = 60.0  # s: the longest back-off after a failed call
 NOT_SUPPORTED = frozenset({"NotSupported", "NotImplemented"})
-
-
-def _epoch(moment: datetime) -> float:
-    return moment.timestamp()
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +247,7 @@ class SiteController:
         sample = import_currents(values[-1].get("sampledValue", []))
         if sample is None:
             return
-        now = _epoch(event.at)
+        now = to_epoch(event.at)
         control.draws[event.connector_id] = (
             now,
             physical_currents(sample, control.wiring),
@@ -278,7 +273,7 @@ class SiteController:
         before the refresh arrives.
         """
         try:
-            lag = now - _epoch(parse_datetime(str(stamp)))
+            lag = now - to_epoch(parse_time(str(stamp)))
         except ValueError:
             return
         control.lags.append((now, lag))
@@ -322,7 +317,7 @@ class SiteController:
     def cycle(self) -> None:
         """Decide and send: one control cycle (synchronous; the calls run as tasks)."""
         cpu = time.process_time()
-        now = _epoch(self.svc.now())
+        now = to_epoch(self.svc.now())
         fresh = self._judge_meter()
         controls = self._refresh_controls(now)
         safe = self._safe_values(controls, now)
@@ -356,7 +351,7 @@ class SiteController:
         stale = not fresh and (reading is not None or self._stale_since_start())
         if stale and not self.fallback:
             self.fallback = True
-            self.fallback_since = _epoch(self.svc.now())
+            self.fallback_since = to_epoch(self.svc.now())
             age = (
                 "no reading yet" if reading is None
                 else f"last reading {reading.age(mono):.1f} s ago"
@@ -442,8 +437,8 @@ class SiteController:
             tx = self.svc.transactions.get(transaction_id)
             if tx is not None:
                 with contextlib.suppress(ValueError):
-                    starts.append(_epoch(parse_datetime(tx.start_time)))
-        control.started_at = min(starts, default=_epoch(self.svc.now()))
+                    starts.append(to_epoch(parse_time(tx.start_time)))
+        control.started_at = min(starts, default=to_epoch(self.svc.now()))
 
     def _strategy(self, control: ChargerControl, charger: Charger | None = None) -> Strategy | None:
         """The strategy the charger is on now (None: none works, it cannot be limited)."""
@@ -474,7 +469,7 @@ class SiteController:
         if not cap:
             return None
         until = cap.get("until")
-        if until is not None and _epoch(parse_datetime(until)) <= now:
+        if until is not None and to_epoch(parse_time(until)) <= now:
             return None
         return float(cap["limitA"])
 
@@ -521,7 +516,7 @@ class SiteController:
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         half_lease = self.policy.lease_time / 2
-        read_at = self.reading.taken_at.timestamp()
+        read_at = to_epoch(self.reading.taken_at)
         for cid, control in controls.items():
             totals[cid] = 0.0
             if not control.transactions:
@@ -652,7 +647,7 @@ class SiteController:
                 control.safe_a = safe_value
                 control.safe_strategy = control.strategy_index
             if update is not None:
-                sent = _epoch(self.svc.now())
+                sent = to_epoch(self.svc.now())
                 before = self._effective_total(control, sent)
                 non_ev = self.non_ev_a
                 if not await self._set(
@@ -691,7 +686,7 @@ class SiteController:
             safe=safe,
             limit_a=value,
             now=now,
-            valid_to=None if valid_to is None else datetime.fromtimestamp(valid_to, UTC),
+            valid_to=None if valid_to is None else from_epoch(valid_to),
         )
         payload = {"connectorId": 0, "csChargingProfiles": render_profile(profile)}
         kind = "safe" if safe else "lease"
@@ -759,7 +754,7 @@ class SiteController:
 
     def statistics(self) -> SiteStatistics:
         """A frozen snapshot of the site for the API, the metrics and the page."""
-        now = self.svc.now().timestamp()
+        now = to_epoch(self.svc.now())
         reading = self.reading
         plan = self.plan
         allocation = plan.allocation if plan is not None else None

@@ -7,20 +7,15 @@ the controller's live state.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from edge.metrics import Metrics
-from edge.ocppj import format_datetime
 from edge.site.statistics import ChargerStatistics, SiteStatistics
+from edge.times import epoch_text, format_time
 
 __all__ = ["charger_json", "register_site_metrics", "site_json"]
 
 Json = dict[str, Any]
-
-
-def _time_text(epoch: float | None) -> str | None:
-    return None if epoch is None else format_datetime(datetime.fromtimestamp(epoch, UTC))
 
 
 def _triple(values: Iterable[float]) -> list[float]:
@@ -38,7 +33,7 @@ def charger_json(c: ChargerStatistics) -> Json:
         "allocationA": c.allocation_a,
         "targetA": c.target_a,
         "leaseA": c.lease_a,
-        "leaseExpires": _time_text(c.lease_expires),
+        "leaseExpires": epoch_text(c.lease_expires),
         "leaseActive": c.lease_active,
         "safeA": c.safe_a,
         "safeInstalledA": c.safe_installed_a,
@@ -72,7 +67,7 @@ def site_json(stats: SiteStatistics) -> Json:
     if reading is not None and m.age_s is not None:
         meter.update(
             reading={
-                "takenAt": format_datetime(reading.taken_at),
+                "takenAt": format_time(reading.taken_at),
                 "currentA": _triple(reading.current_a),
                 "voltageV": _triple(reading.voltage_v),
                 "powerW": _triple(reading.power_w),
@@ -88,7 +83,7 @@ def site_json(stats: SiteStatistics) -> Json:
         "state": stats.state,
         "fallback": {
             "active": stats.fallback,
-            "since": _time_text(stats.fallback_since),
+            "since": epoch_text(stats.fallback_since),
             "reason": stats.fallback_reason,
         },
         "meter": meter,

@@ -9,7 +9,7 @@
 
 from .documents import AtomicJSONStorage, DocumentStore, DocumentStoreStatistics
 from .errors import JournalClosedError, StoreError
-from .journal import Journal, iso_z
+from .journal import Journal
 from .records import JournalStatistics, MeterSample, StatusRecord, TransactionRecord
 
 __all__ = [
@@ -23,5 +23,4 @@ __all__ = [
     "StatusRecord",
     "StoreError",
     "TransactionRecord",
-    "iso_z",
 ]

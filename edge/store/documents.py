@@ -27,7 +27,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,6 +36,7 @@ from tinydb.storages import Storage
 from tinydb.table import Table
 
 from edge.store.atomic import fsync_directory, remove_leftovers, write_atomic
+from edge.times import file_stamp, utc_now
 
 __all__ = ["AtomicJSONStorage", "DocumentStore", "DocumentStoreStatistics"]
 
@@ -131,7 +131,7 @@ class AtomicJSONStorage(Storage):
         return cast(_Tables, data)
 
     def _set_aside(self, why: str) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = file_stamp(utc_now())
         target = f"{self.path}.corrupt-{stamp}"
         n = 1
         while os.path.exists(target):

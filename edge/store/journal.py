@@ -30,11 +30,13 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from edge.times import file_stamp, format_time, to_epoch, utc_now
 
 from . import _queries as q
 from ._buckets import bucket_chunks, newest_first
@@ -47,7 +49,7 @@ from ._schema import prepare
 from .errors import JournalClosedError
 from .records import JournalStatistics, MeterSample, StatusRecord, TransactionRecord
 
-__all__ = ["DEFAULT_PAGE_SIZE", "Journal", "iso_z"]
+__all__ = ["DEFAULT_PAGE_SIZE", "Journal"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,15 +61,6 @@ _CHECKPOINT_MAX_AGE = 30.0  # s: a quiet site still folds its WAL in regularly
 # arriving meanwhile share its fsync. A lone message is never delayed.
 DEFAULT_COMMIT_INTERVAL = 0.002
 _JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint
-
-
-def iso_z(moment: datetime) -> str:
-    """Format an aware datetime as ISO 8601 UTC with milliseconds and ``Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Journal:
@@ -91,7 +84,7 @@ class Journal:
         page_size: int = DEFAULT_PAGE_SIZE,
         max_batch: int = 1000,
         commit_interval: float = DEFAULT_COMMIT_INTERVAL,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         synchronous = synchronous.upper()
         if synchronous not in _SYNCHRONOUS:
@@ -205,7 +198,7 @@ class Journal:
         return int(time.time())
 
     def _set_aside(self, exc: sqlite3.DatabaseError) -> None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        stamp = file_stamp(utc_now())
         for suffix in ("", "-wal", "-shm", "-journal"):
             source = Path(f"{self.path}{suffix}")
             if source.exists():
@@ -263,7 +256,7 @@ class Journal:
         and the existing record unchanged if the transaction was already
         stopped, so a retried StopTransaction never counts twice.
         """
-        stopped_at = iso_z(self._clock())
+        stopped_at = format_time(self._clock())
 
         def run(conn: sqlite3.Connection) -> TransactionRecord | None:
             row = conn.execute(q.SELECT_TRANSACTION, (transaction_id,)).fetchone()
@@ -297,7 +290,7 @@ class Journal:
         samples: Sequence[MeterSample],
     ) -> asyncio.Future[None]:
         """Append the MeterValue elements of one message."""
-        received = int(self._clock().timestamp())
+        received = int(to_epoch(self._clock()))
         # Serialise here, on the loop thread: the caller may reuse its lists
         # while the writer thread runs. Compression happens on the writer thread.
         try:
@@ -384,9 +377,9 @@ class Journal:
         commit each), so other writes interleave.
         """
         state = PruneState(
-            sample_cutoff=int((now - timedelta(days=meter_sample_days)).timestamp()),
-            transaction_cutoff=iso_z(now - timedelta(days=transaction_days)),
-            event_cutoff=iso_z(now - timedelta(days=event_days)),
+            sample_cutoff=int(to_epoch(now - timedelta(days=meter_sample_days))),
+            transaction_cutoff=format_time(now - timedelta(days=transaction_days)),
+            event_cutoff=format_time(now - timedelta(days=event_days)),
         )
         outer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         # Step failures are logged by the writer; this only marks it retrieved.

@@ -17,8 +17,8 @@ from aiohttp import BodyPartReader, web
 
 from edge.features import firmware
 from edge.files.store import CHUNK, FileStore, Grant, TooLarge, valid_name
-from edge.ocppj import format_datetime, parse_datetime
 from edge.operations import Origin
+from edge.times import format_time, parse_time
 from edge.web.common import (
     ApiError,
     Json,
@@ -145,7 +145,7 @@ def _optional_time(body: Json, key: str) -> str | None:
     if value is None:
         return None
     try:
-        return format_datetime(parse_datetime(str(value)))
+        return format_time(parse_time(str(value)))
     except ValueError:
         raise ApiError(400, "invalid_request", f"{key} must be an ISO 8601 time") from None
 
@@ -183,9 +183,7 @@ async def get_diagnostics(request: web.Request) -> web.Response:
         retry_interval=_optional_int(body, "retryInterval"),
         origin=Origin.OPERATOR,
     )  # fmt: skip
-    return json_response(
-        outcome_json(outcome, location=location, expiresAt=format_datetime(expires))
-    )
+    return json_response(outcome_json(outcome, location=location, expiresAt=format_time(expires)))
 
 
 # --- diagnostics: charger upload ------------------------------------------------------

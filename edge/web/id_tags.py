@@ -7,7 +7,7 @@ from datetime import datetime
 from aiohttp import web
 
 from edge.id_tags import MAX_ID_TAG_LENGTH, AuthorizationStatus, IdTag
-from edge.ocppj import parse_datetime
+from edge.times import parse_time
 from edge.web.common import (
     ApiError,
     Json,
@@ -49,7 +49,7 @@ def _parse_id_tag(id_tag: str, body: Json) -> IdTag:
         if not isinstance(raw_expiry, str):
             raise ApiError(400, "invalid_request", "expiryDate must be an ISO 8601 string")
         try:
-            expiry = parse_datetime(raw_expiry)
+            expiry = parse_time(raw_expiry)
         except ValueError:
             raise ApiError(400, "invalid_request", "expiryDate is not ISO 8601") from None
     parent = body.get("parentIdTag")

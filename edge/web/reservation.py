@@ -18,8 +18,8 @@ from aiohttp import web
 
 from edge.features import reservation
 from edge.id_tags import MAX_ID_TAG_LENGTH
-from edge.ocppj import format_datetime, parse_datetime
 from edge.operations import Origin
+from edge.times import format_time, parse_time
 from edge.web.common import (
     ApiError,
     Json,
@@ -70,11 +70,11 @@ async def reserve(request: web.Request) -> web.Response:
         seconds = body["expiresIn"]
         if not _is_int(seconds) or seconds <= 0:
             raise ApiError(400, "invalid_request", "expiresIn must be a number of seconds > 0")
-        expiry_date = format_datetime(svc.now() + timedelta(seconds=seconds))
+        expiry_date = format_time(svc.now() + timedelta(seconds=seconds))
     else:
         expiry_date = body["expiryDate"]
         try:
-            parse_datetime(expiry_date)
+            parse_time(expiry_date)
         except (TypeError, ValueError):
             raise ApiError(400, "invalid_request", "expiryDate must be an ISO 8601 time") from None
     reservation_id = body.get("reservationId")

@@ -15,8 +15,8 @@ from datetime import datetime
 from aiohttp import web
 
 from edge.features import smart_charging
-from edge.ocppj import parse_datetime
 from edge.operations import Origin
+from edge.times import parse_time
 from edge.web.common import (
     ApiError,
     Json,
@@ -48,7 +48,7 @@ async def charger_schedule(request: web.Request) -> web.Response:
     start = svc.now()
     if "start" in request.query:
         try:
-            start = parse_datetime(request.query["start"])
+            start = parse_time(request.query["start"])
         except ValueError:
             raise ApiError(400, "invalid_query", "start must be an ISO 8601 time") from None
     composite = smart_charging.predicted_schedule(
@@ -76,7 +76,7 @@ def _limit_request(
     until = None
     if body.get("until") is not None:
         try:
-            until = parse_datetime(str(body["until"]))
+            until = parse_time(str(body["until"]))
         except ValueError:
             raise ApiError(400, "invalid_request", "until must be an ISO 8601 time") from None
         if until <= now:

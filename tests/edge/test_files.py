@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,3 +95,36 @@ def test_retention_removes_old_and_excess_diagnostics(tmp_path: Path) -> None:
     assert store.prune() == 2
     assert sorted(p.name for p in folder.iterdir()) == ["f2.log", "f3.log"]
     assert [f["name"] for f in store.list_diagnostics("CP1")] == ["f3.log", "f2.log"]
+
+
+async def _chunks(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+def test_times_from_mtime_are_utc(tmp_path: Path, new_york_time: None) -> None:
+    """Without a sidecar, uploadedAt/receivedAt come from the file's mtime, in UTC."""
+    store = FileStore(make_config(tmp_path), lambda: datetime.now(UTC))
+    mtime = 1714564800.25  # 2024-05-01T12:00:00.250Z
+    firmware = store.firmware_dir / "fw.bin"
+    firmware.write_bytes(b"x")
+    os.utime(firmware, (mtime, mtime))
+    (store.diagnostics_dir / "CP1").mkdir()
+    diagnostics = store.diagnostics_dir / "CP1" / "diag.log"
+    diagnostics.write_bytes(b"y")
+    os.utime(diagnostics, (mtime, mtime))
+    assert store.list_firmware()[0]["uploadedAt"] == "2024-05-01T12:00:00.250Z"
+    assert store.list_diagnostics("CP1")[0]["receivedAt"] == "2024-05-01T12:00:00.250Z"
+
+
+async def test_a_naive_clock_reading_is_utc(tmp_path: Path, new_york_time: None) -> None:
+    """Stored times, diagnostics file names and link expiry never shift by the local zone."""
+    store = FileStore(make_config(tmp_path), lambda: datetime(2024, 5, 1, 12))
+    assert store.now() == 1714564800.0
+    meta = await store.save_firmware("fw.bin", _chunks(b"x"))
+    assert meta["uploadedAt"] == "2024-05-01T12:00:00.000Z"
+    grant = store.create_grant("CP1", "http")
+    assert grant.expires == 1714564800.0 + store.config.link_validity
+    meta = await store.receive_diagnostics(grant, "diag.log", _chunks(b"y"), via="http")
+    assert meta["receivedAt"] == "2024-05-01T12:00:00.000Z"
+    assert meta["name"] == "20240501T120000Z-diag.log"

@@ -1,9 +1,9 @@
-"""Schema validation, error-code mapping, and the timestamp helpers."""
+"""Schema validation and error-code mapping."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,10 @@ from edge.ocppj import (
     PropertyConstraintViolation,
     TypeConstraintViolation,
     compile_all_validators,
-    format_datetime,
-    parse_datetime,
     validate_request,
     validate_response,
 )
+from edge.times import format_time
 
 SCHEMAS = Path(__file__).parents[2] / "edge" / "ocppj" / "schemas"
 
@@ -257,59 +256,10 @@ def test_invalid_date_time_rejected_in_both(timestamp: str) -> None:
         )
 
 
-def test_parse_datetime_variants() -> None:
-    """parse_datetime returns aware UTC for Z, offsets, naive and lower-case input."""
-    expected = datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC)
-    for text in (
-        "2024-05-01T12:00:00.123Z",
-        "2024-05-01t12:00:00.123z",
-        "2024-05-01T12:00:00.123",
-        "2024-05-01T14:00:00.123+02:00",
-        "2024-05-01T07:00:00.123-0500",
-        "20240501T120000.123Z",
-    ):
-        parsed = parse_datetime(text)
-        assert parsed == expected
-        assert parsed.tzinfo is UTC
-
-
-def test_parse_datetime_leap_second() -> None:
-    """A leap second (":60", allowed by RFC 3339) becomes the next second."""
-    assert parse_datetime("2016-12-31T23:59:60Z") == datetime(2017, 1, 1, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "garbage",
-        "2024-05-01",
-        "2024-05-01 12:00:00",
-        "2024-05-01X12:00",
-        "0001-01-01T00:00+01:00",
-    ],
-)
-def test_parse_datetime_rejects(text: str) -> None:
-    """Non date-times, wrong separators and out-of-range values raise ValueError."""
-    with pytest.raises(ValueError):
-        parse_datetime(text)
-
-
-def test_format_datetime() -> None:
-    """format_datetime writes UTC with milliseconds and Z; naive input counts as UTC."""
-    aware = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
-    assert format_datetime(aware) == "2024-05-01T12:00:00.123Z"
-    plus2 = datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
-    assert format_datetime(plus2) == "2024-05-01T12:00:00.000Z"
-    assert format_datetime(datetime(2024, 5, 1, 12)) == "2024-05-01T12:00:00.000Z"
-
-
-def test_format_then_parse_round_trips_and_passes_strict() -> None:
-    """Formatted timestamps parse back (to ms precision) and pass strict validation."""
-    moment = datetime(2031, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
-    text = format_datetime(moment)
-    assert parse_datetime(text) == moment
-    validate_request("MeterValues", meter_values(text), strict=True)
+def test_formatted_times_pass_strict() -> None:
+    """What edge.times.format_time writes is an RFC 3339 date-time, as strict wants."""
+    for moment in (datetime(2031, 2, 3, 4, 5, 6, 789000, tzinfo=UTC), datetime(2024, 5, 1)):
+        validate_request("MeterValues", meter_values(format_time(moment)), strict=True)
 
 
 # --------------------------------------------------------------------------- schemas

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from edge.store import Journal, JournalClosedError, MeterSample, StatusRecord, iso_z
+from edge.store import Journal, JournalClosedError, MeterSample, StatusRecord
+from edge.times import format_time
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ def start(
         meter_start=meter,
         start_time=kw.get("start_time", "2026-01-01T10:00:00Z"),
         reservation_id=kw.get("reservation_id"),
-        created_at=kw.get("created_at", iso_z(T0)),
+        created_at=kw.get("created_at", format_time(T0)),
     )
 
 
@@ -341,17 +342,17 @@ async def test_prune_keeps_active_transactions_and_recent_rows(
         charger_id="CP3", connector_id=0, transaction_id=None, samples=[sample(3)]
     )
     await stop(journal, old_closed, 3000)
-    journal.add_status(status("CP1", 1, "Charging", iso_z(T0)))
-    journal.add_status(status("CP1", 1, "Finishing", iso_z(T0)))
-    await journal.add_event(charger_id="CP1", kind="Boot", data={}, at=iso_z(T0))
+    journal.add_status(status("CP1", 1, "Charging", format_time(T0)))
+    journal.add_status(status("CP1", 1, "Finishing", format_time(T0)))
+    await journal.add_event(charger_id="CP1", kind="Boot", data={}, at=format_time(T0))
 
     clock.now = T0 + timedelta(days=40)
-    recent = await start(journal, "CP4", created_at=iso_z(clock.now))
+    recent = await start(journal, "CP4", created_at=format_time(clock.now))
     await journal.add_meter_samples(
         charger_id="CP4", connector_id=1, transaction_id=recent, samples=[sample(4)]
     )
     await stop(journal, recent, 2000)
-    await journal.add_event(charger_id="CP1", kind="Boot", data={}, at=iso_z(clock.now))
+    await journal.add_event(charger_id="CP1", kind="Boot", data={}, at=format_time(clock.now))
 
     deleted = await journal.prune(
         now=clock.now, meter_sample_days=30, transaction_days=30, event_days=30
@@ -375,9 +376,14 @@ async def test_prune_keeps_active_transactions_and_recent_rows(
 async def test_prune_runs_in_bounded_steps(journal: Journal, clock: Clock) -> None:
     """A large prune is split into several commits and still deletes everything old."""
     await asyncio.gather(
-        *(journal.add_event(charger_id=None, kind="E", data={}, at=iso_z(T0)) for _ in range(2500))
+        *(
+            journal.add_event(charger_id=None, kind="E", data={}, at=format_time(T0))
+            for _ in range(2500)
+        )
     )
-    await journal.add_event(charger_id=None, kind="E", data={}, at=iso_z(T0 + timedelta(days=5)))
+    await journal.add_event(
+        charger_id=None, kind="E", data={}, at=format_time(T0 + timedelta(days=5))
+    )
     commits = journal.statistics().commits
     deleted = await journal.prune(
         now=T0 + timedelta(days=5), meter_sample_days=1, transaction_days=1, event_days=1

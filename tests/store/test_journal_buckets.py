@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.store import Journal, MeterSample, iso_z
+from edge.store import Journal, MeterSample
 from edge.store import _queries as q
 from edge.store import journal as journal_module
 from edge.store._codec import encode_sampled_value
+from edge.times import format_time
 
 from .test_journal import T0, Clock, start, status, stop, wal_size
 
@@ -203,10 +204,10 @@ async def test_prune_keeps_latest_statuses_not_yet_in_the_snapshot(tmp_path: Pat
     clock = Clock()
     async with Journal(tmp_path / "journal.db", clock=clock) as journal:
         for record in [
-            status("CP1", 1, "Preparing", iso_z(T0)),
-            status("CP1", 1, "Charging", iso_z(T0)),
-            status("CP1", 2, "Available", iso_z(T0)),
-            status("CP1", 1, "Finishing", iso_z(T0 + timedelta(days=39))),
+            status("CP1", 1, "Preparing", format_time(T0)),
+            status("CP1", 1, "Charging", format_time(T0)),
+            status("CP1", 2, "Available", format_time(T0)),
+            status("CP1", 1, "Finishing", format_time(T0 + timedelta(days=39))),
         ]:
             journal.add_status(record)
         now = T0 + timedelta(days=40)
