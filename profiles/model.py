@@ -10,12 +10,14 @@ Nothing here reads a clock or does I/O.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from profiles.times import format_time
+from profiles.times import parse_time as _parse_time
 
 __all__ = [
     "DEFAULT_NUMBER_PHASES",
@@ -85,51 +87,16 @@ class ProfileFormatError(ValueError):
     """
 
 
-# The time rules are edge.times' (this package does not import edge; a test keeps the two
-# in agreement). fromisoformat (3.11) accepts any single character as the date/time
-# separator; ISO 8601 and RFC 3339 only allow "T" (and "t"). Calendar or week date,
-# extended or basic format, ASCII digits only.
-_DATE_AND_T = re.compile(r"[0-9]{4}(?:-[0-9]{2}-[0-9]{2}|[0-9]{4}|-W[0-9]{2}-[0-9]|W[0-9]{3})[Tt]")
-# RFC 3339 allows a leap second (":60"); datetime does not.
-_LEAP_SECOND = re.compile(r"(?<=T[0-9]{2}:[0-9]{2}:)60(?![0-9])")
-
-
 def parse_time(value: str) -> datetime:
-    """ISO 8601 date-time to an aware UTC datetime; a naive time counts as UTC.
+    """ISO 8601 date-time to an aware UTC datetime (`profiles.times.parse_time`).
 
-    Accepts what `edge.times.parse_time` accepts: a `T`/`t` separator, `Z`/`z`, `±hh:mm`
-    or `±hhmm` offsets or none, fractional seconds of any length, a leap second (`:60`,
-    read as the next second). Raises ProfileFormatError (a ValueError) for anything else.
+    Raises:
+        ProfileFormatError: not such a date-time.
     """
-    match = _DATE_AND_T.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ProfileFormatError(f"not an ISO 8601 time: {value!r}")
-    sep = match.end() - 1
-    text = value[:sep] + "T" + value[sep + 1 :]
-    if text.endswith("z"):
-        text = text[:-1] + "Z"
-    leap = timedelta(0)
-    if _LEAP_SECOND.search(text):
-        text = _LEAP_SECOND.sub("59", text, count=1)
-        leap = timedelta(seconds=1)
     try:
-        moment = datetime.fromisoformat(text) + leap
-        if moment.utcoffset() is None:
-            return moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
-    except (ValueError, OverflowError):
+        return _parse_time(value)
+    except ValueError:
         raise ProfileFormatError(f"not an ISO 8601 time: {value!r}") from None
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and Z, e.g. 2024-05-01T12:00:00.000Z.
-
-    Milliseconds are truncated, not rounded; a naive datetime counts as UTC, never as
-    local time (as `edge.times.format_time`).
-    """
-    if moment.utcoffset() is not None:
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def render_limit(value: float) -> float:
