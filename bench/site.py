@@ -132,7 +132,7 @@ class Probe:
             thread0, process0 = time.thread_time(), time.process_time()
             cycle()
             thread1, process1 = time.thread_time(), time.process_time()
-            reading = site.reading
+            reading = site.grid.reading
             self.cycles.append(
                 Cycle(
                     at,

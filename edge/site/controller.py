@@ -33,7 +33,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from typing import Any
 
-from drivers import Meter, MeterError, MeterReading
+from drivers import Meter
 from edge.chargers import Charger, Registration
 from edge.events import (
     Booted,
@@ -59,6 +59,7 @@ from edge.site.control import (
     merge_ramp,
     ramp_credit,
 )
+from edge.site.grid_meter import GridMeter
 from edge.site.statistics import ChargerStatistics, MeterStatistics, SiteStatistics
 from edge.times import from_epoch, parse_time, to_epoch
 from edge.transactions.meter_values import import_currents, physical_currents
@@ -128,22 +129,15 @@ class SiteController:
         self.svc = svc
         self.ops = ops
         self.sessions = ops.sessions
-        self.meter = meter
         self.spawn = spawn
         self.monotonic = monotonic
         self.meter_config = svc.config.meter
+        self.grid = GridMeter(svc, meter, wake=self.wake, monotonic=monotonic)
         self.site = svc.config.site
         self.policy = LeasePolicy(
             lease_time=self.site.lease_time, min_interval=self.site.min_update_interval
         )
         self.controls: dict[str, ChargerControl] = {}
-        self.reading: MeterReading | None = None
-        self.meter_error: str | None = None
-        self.reads_ok = 0
-        self.reads_failed = 0
-        self.fallback = False
-        self.fallback_since: float | None = None
-        self.started = monotonic()
         self.plan: _Plan | None = None
         self.cycles = 0
         self.cycle_cpu_s = 0.0
@@ -164,11 +158,11 @@ class SiteController:
         self.svc.events.subscribe(self.on_event)
         try:
             async with asyncio.TaskGroup() as tasks:
-                poller = tasks.create_task(self._poll(stop), name="site-meter-poller")
+                poller = tasks.create_task(self.grid.poll(stop), name="site-meter-poller")
                 await self._control(stop)
                 poller.cancel()  # stopping: do not wait for the poll interval
         finally:
-            await self.meter.close()
+            await self.grid.meter.close()
 
     async def _control(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -185,36 +179,6 @@ class SiteController:
                 self.cycle()
             except Exception:
                 log.exception("site control cycle failed")
-
-    async def _poll(self, stop: asyncio.Event) -> None:
-        interval = self.meter_config.poll_interval
-        while not stop.is_set():
-            began = self.monotonic()
-            try:
-                reading = await self.meter.read()
-            except MeterError as err:
-                self._read_failed(str(err))
-            except Exception as err:
-                # A driver bug or an error pymodbus did not map: a failed read like any
-                # other (the site goes to fallback when they last), logged in full once.
-                if self.meter_error != f"unexpected error: {err!r}":
-                    log.exception("grid meter: unexpected error")
-                self._read_failed(f"unexpected error: {err!r}", logged=True)
-            else:
-                self.reads_ok += 1
-                if self.meter_error is not None:
-                    log.info("grid meter answers again")
-                self.meter_error = None
-                self.reading = reading
-                self._wake.set()
-            await asyncio.sleep(max(0.0, interval - (self.monotonic() - began)))
-
-    def _read_failed(self, error: str, *, logged: bool = False) -> None:
-        self.reads_failed += 1
-        self.svc.metrics.inc("edge_site_meter_errors_total")
-        if self.meter_error != error and not logged:
-            log.warning("grid meter: %s", error)
-        self.meter_error = error
 
     def wake(self) -> None:
         """Run a cycle now (something changed)."""
@@ -318,14 +282,14 @@ class SiteController:
         """Decide and send: one control cycle (synchronous; the calls run as tasks)."""
         cpu = time.process_time()
         now = to_epoch(self.svc.now())
-        fresh = self._judge_meter()
+        fresh = self.grid.judge()
         controls = self._refresh_controls(now)
         safe = self._safe_values(controls, now)
         allocation: Allocation | None = None
         if fresh:
             allocation, totals = self._allocate(controls, now)
             targets = {cid: self._lease_value(controls[cid], a) for cid, a in totals.items()}
-        elif self.reading is None and not self._stale_since_start():
+        elif self.grid.reading is None and not self.grid.stale_since_start():
             targets = {}  # starting: wait for the first reading
         else:
             targets = {cid: value for cid, value in safe.limits_a.items() if cid in controls}
@@ -333,38 +297,13 @@ class SiteController:
             if cid in targets and control.cap_a is not None:
                 targets[cid] = min(targets[cid], self._lease_value(control, control.cap_a))
             control.target_a = targets.get(cid)
-        self.plan = _Plan(now, self.fallback, allocation, safe.limits_a, safe.fits, safe.zeroed)
+        self.plan = _Plan(
+            now, self.grid.fallback, allocation, safe.limits_a, safe.fits, safe.zeroed
+        )
         self._dispatch(controls, targets, safe.limits_a, now)
         self.cycles += 1
         self.cycle_cpu_s = time.process_time() - cpu
         self.cycle_cpu_total_s += self.cycle_cpu_s
-
-    def _stale_since_start(self) -> bool:
-        return self.monotonic() - self.started > self.meter_config.stale_after
-
-    def _judge_meter(self) -> bool:
-        """Whether the reading is fresh; enters or leaves fallback (and says so)."""
-        stale_after = self.meter_config.stale_after
-        reading = self.reading
-        mono = self.monotonic()
-        fresh = reading is not None and mono - reading.monotonic <= stale_after
-        stale = not fresh and (reading is not None or self._stale_since_start())
-        if stale and not self.fallback:
-            self.fallback = True
-            self.fallback_since = to_epoch(self.svc.now())
-            age = (
-                "no reading yet" if reading is None
-                else f"last reading {reading.age(mono):.1f} s ago"
-            )  # fmt: skip
-            log.warning("grid meter stale (%s): site in fallback, chargers at safe values", age)
-            reason = self.meter_error or age
-            self.svc.record(None, "SiteFallback", {"active": True, "reason": reason})
-        elif fresh and self.fallback:
-            self.fallback = False
-            self.fallback_since = None
-            log.info("grid meter readings are back: site leaves fallback")
-            self.svc.record(None, "SiteFallback", {"active": False})
-        return fresh
 
     def _refresh_controls(self, now: float) -> dict[str, ChargerControl]:
         """A ChargerControl for every accepted charger (created on first sight), brought
@@ -509,14 +448,14 @@ class SiteController:
         A charger that cannot be steered now (not connected, or no strategy works) is
         budgeted at the most it may draw: its known limit, or its maximum.
         """
-        assert self.reading is not None
+        assert self.grid.reading is not None
         reserved = [0.0, 0.0, 0.0]
         reserved_draw = [0.0, 0.0, 0.0]
         ramps: list[tuple[ChargerControl, Ramp, Phases | None, float]] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         half_lease = self.policy.lease_time / 2
-        read_at = to_epoch(self.reading.taken_at)
+        read_at = to_epoch(self.grid.reading.taken_at)
         for cid, control in controls.items():
             totals[cid] = 0.0
             if not control.transactions:
@@ -565,7 +504,7 @@ class SiteController:
                     hold=not due,
                 )
             )
-        meter = self.reading.current_a
+        meter = self.grid.reading.current_a
         adjusted: Phases = (
             meter[0] - reserved_draw[0],
             meter[1] - reserved_draw[1],
@@ -755,7 +694,7 @@ class SiteController:
     def statistics(self) -> SiteStatistics:
         """A frozen snapshot of the site for the API, the metrics and the page."""
         now = to_epoch(self.svc.now())
-        reading = self.reading
+        reading = self.grid.reading
         plan = self.plan
         allocation = plan.allocation if plan is not None else None
         waiting = tuple(cid for cid, _ in allocation.waiting) if allocation else ()
@@ -766,9 +705,9 @@ class SiteController:
             stale_after=self.meter_config.stale_after,
             reading=reading,
             age_s=reading.age(self.monotonic()) if reading is not None else None,
-            last_error=self.meter_error,
-            reads_ok=self.reads_ok,
-            reads_failed=self.reads_failed,
+            last_error=self.grid.error,
+            reads_ok=self.grid.reads_ok,
+            reads_failed=self.grid.reads_failed,
         )
         chargers = tuple(
             ChargerStatistics(
@@ -777,7 +716,7 @@ class SiteController:
                 wiring=control.wiring,
                 ev_phases=control.ev_phases,
                 transactions=tuple(sorted(control.transactions)),
-                allocation_a=control.allocation_a if not self.fallback else None,
+                allocation_a=control.allocation_a if not self.grid.fallback else None,
                 target_a=control.target_a,
                 lease_a=control.lease_a,
                 lease_expires=control.valid_to,
@@ -797,10 +736,10 @@ class SiteController:
         )
         return SiteStatistics(
             at=now,
-            state="fallback" if self.fallback else ("starting" if plan is None else "normal"),
-            fallback=self.fallback,
-            fallback_since=self.fallback_since,
-            fallback_reason=(self.meter_error or "no valid reading") if self.fallback else None,
+            state="fallback" if self.grid.fallback else ("starting" if plan is None else "normal"),
+            fallback=self.grid.fallback,
+            fallback_since=self.grid.fallback_since,
+            fallback_reason=(self.grid.error or "no valid reading") if self.grid.fallback else None,
             meter=meter,
             max_current_a=self.site.max_current,
             margin_a=self.site.margin,

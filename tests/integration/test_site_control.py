@@ -283,12 +283,12 @@ async def test_metrics_and_the_journal_tell_the_site_state(
         assert 'edge_site_allocated_amperes{charger="CP1"} 0' in text
         assert 'edge_site_leases_sent_total{reason="refresh"}' in text
         await meter.stop()
-        await until(lambda: app.site is not None and app.site.fallback)
+        await until(lambda: app.site is not None and app.site.grid.fallback)
         site = await api.get("/api/site")
         assert site["state"] == "fallback" and site["fallback"]["active"] is True
         assert site["meter"]["lastError"]
         await meter.start()
-        await until(lambda: app.site is not None and not app.site.fallback)
+        await until(lambda: app.site is not None and not app.site.grid.fallback)
 
         def fallback_events() -> list[object]:
             journal = app.services.journal
@@ -350,8 +350,8 @@ async def test_an_unexpected_meter_failure_is_reported_and_polling_goes_on(
     async with running(config) as (app, api):
         site = app.site
         assert site is not None
-        await until(lambda: site.reads_ok > 0)
-        real_read = site.meter.read
+        await until(lambda: site.grid.reads_ok > 0)
+        real_read = site.grid.meter.read
         failures = 0
 
         async def broken_read() -> Any:
@@ -359,11 +359,11 @@ async def test_an_unexpected_meter_failure_is_reported_and_polling_goes_on(
             failures += 1
             raise RuntimeError("driver bug")
 
-        monkeypatch.setattr(site.meter, "read", broken_read)
+        monkeypatch.setattr(site.grid.meter, "read", broken_read)
         await until(lambda: failures >= 3)
         body = await api.get("/api/site")
         assert "RuntimeError('driver bug')" in body["meter"]["lastError"]
         assert body["meter"]["readsFailed"] >= 3
-        monkeypatch.setattr(site.meter, "read", real_read)
-        ok = site.reads_ok
-        await until(lambda: site.reads_ok > ok and site.meter_error is None)
+        monkeypatch.setattr(site.grid.meter, "read", real_read)
+        ok = site.grid.reads_ok
+        await until(lambda: site.grid.reads_ok > ok and site.grid.error is None)
