@@ -14,6 +14,7 @@ import pytest
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
 from tests.conftest import API_TOKEN, Api, ocpp_url
+from tests.helpers import iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "CP-API-1"
@@ -26,14 +27,6 @@ HASH_DATA = {
     "issuerKeyHash": "d4e5f6",
     "serialNumber": "0123",
 }
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def now() -> str:
-    return iso(datetime.now(UTC))
 
 
 def later() -> str:
@@ -85,7 +78,7 @@ async def start(cp: RawCharger, id_tag: str, connector_id: int, meter_start: int
             "connectorId": connector_id,
             "idTag": id_tag,
             "meterStart": meter_start,
-            "timestamp": now(),
+            "timestamp": now_iso(),
         },
     )
     assert conf["idTagInfo"]["status"] == "Accepted"
@@ -629,7 +622,7 @@ async def test_transactions_list_and_filters(app: App, api: Api) -> None:
         done = await start(a, "TAG1", 1, 100)
         conf = await a.call(
             "StopTransaction",
-            {"transactionId": done, "meterStop": 600, "timestamp": now(), "reason": "Local"},
+            {"transactionId": done, "meterStop": 600, "timestamp": now_iso(), "reason": "Local"},
         )
         assert "idTagInfo" not in conf
         running_a = await start(a, "TAG1", 2, 1000)
@@ -669,7 +662,7 @@ async def test_get_transaction_with_meter_values(app: App, api: Api) -> None:
     async with online(app) as cp:
         tx_id = await start(cp, "TAG1", 1, 2000)
         sampled = [{"value": "2600", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
-        stamp = now()
+        stamp = now_iso()
         conf = await cp.call(
             "MeterValues",
             {

@@ -18,6 +18,7 @@ import pytest
 
 from edge.app import App
 from tests.conftest import Api, ocpp_url
+from tests.helpers import iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "OCTT-CP"
@@ -31,15 +32,6 @@ Json = dict[str, Any]
 
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and Z, as chargers send it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def now() -> str:
-    return iso(datetime.now(UTC))
 
 
 def same_instant(api_time: str | None, sent: str) -> bool:
@@ -103,7 +95,7 @@ async def start_transaction(
             "connectorId": connector_id,
             "idTag": id_tag,
             "meterStart": meter_start,
-            "timestamp": timestamp or now(),
+            "timestamp": timestamp or now_iso(),
         },
     )
     assert conf["idTagInfo"]["status"] == expect, conf
@@ -124,7 +116,7 @@ async def stop_transaction(
     payload: Json = {
         "transactionId": transaction_id,
         "meterStop": meter_stop,
-        "timestamp": timestamp or now(),
+        "timestamp": timestamp or now_iso(),
     }
     if reason is not None:
         payload["reason"] = reason
@@ -252,7 +244,7 @@ async def test_tc_003_regular_charging_session_plugin_first(app: App, api: Api) 
         assert await cp.status(1, "Preparing") == {}
         assert (await connector(api, 1))["status"] == "Preparing"
         assert await authorize(cp) == "Accepted"
-        started = now()
+        started = now_iso()
         tx_id = await start_transaction(cp, meter_start=2500, timestamp=started)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
@@ -597,7 +589,7 @@ async def test_tc_032_1_power_failure_boot_stop_transactions(app: App, api: Api)
                 "transactionId": tx_id,
                 "meterValue": [
                     {
-                        "timestamp": now(),
+                        "timestamp": now_iso(),
                         "sampledValue": [
                             {
                                 "value": "10800",

@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import API_TOKEN, TIME_SCALE, Api
+from tests.helpers import now_iso
 from tests.integration.charger import RawCharger
 
 pytestmark = pytest.mark.slow
@@ -33,10 +33,6 @@ START_TIMEOUT = 30 * TIME_SCALE
 TEST_TIMEOUT = 90 * TIME_SCALE
 OCPP_LINE = re.compile(r"listening for OCPP 1\.6J on ws://127\.0\.0\.1:(\d+)/")
 HTTP_LINE = re.compile(r"listening for HTTP on http://127\.0\.0\.1:(\d+)/")
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def write_config(path: Path, data_dir: Path) -> Path:
@@ -159,7 +155,12 @@ async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) ->
                 await cp.status(1, "Preparing")
                 started = await cp.call(
                     "StartTransaction",
-                    {"connectorId": 1, "idTag": "TAG1", "meterStart": 10_000, "timestamp": now()},
+                    {
+                        "connectorId": 1,
+                        "idTag": "TAG1",
+                        "meterStart": 10_000,
+                        "timestamp": now_iso(),
+                    },
                 )
                 tx_id = started["transactionId"]
                 await cp.status(1, "Charging")
@@ -188,7 +189,7 @@ async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) ->
                     {
                         "transactionId": tx_id,
                         "meterStop": 11_500,
-                        "timestamp": now(),
+                        "timestamp": now_iso(),
                         "idTag": "TAG1",
                         "reason": "Local",
                         "transactionData": [meter_value(11_500)],
@@ -230,7 +231,7 @@ async def test_kill_right_after_boot_keeps_the_registration(tmp_path: Path) -> N
 
 def meter_value(register: int) -> dict[str, Any]:
     return {
-        "timestamp": now(),
+        "timestamp": now_iso(),
         "sampledValue": [
             {"measurand": "Energy.Active.Import.Register", "unit": "Wh", "value": str(register)},
             {"measurand": "Current.Import", "unit": "A", "phase": "L1", "value": "16.0"},
@@ -272,7 +273,7 @@ async def charge_until_killed(url: str, acked: Acked, ready: asyncio.Event) -> N
                     "connectorId": 1,
                     "idTag": acked.charger_id,
                     "meterStart": acked.meter_start,
-                    "timestamp": now(),
+                    "timestamp": now_iso(),
                 },
             )
             acked.transaction_id = started["transactionId"]
@@ -337,7 +338,7 @@ async def test_kill_during_concurrent_meter_values(tmp_path: Path) -> None:
                 last = acked[0].registers[-1] + 1000
                 await cp.call(
                     "StopTransaction",
-                    {"transactionId": tx_id, "meterStop": last, "timestamp": now()},
+                    {"transactionId": tx_id, "meterStop": last, "timestamp": now_iso()},
                 )
             done = await api.get(f"/api/transactions/{tx_id}")
             assert done["active"] is False
@@ -357,7 +358,7 @@ async def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
                 assert (await cp.boot())["status"] == "Accepted"
             started = await chargers[0].call(
                 "StartTransaction",
-                {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": now()},
+                {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": now_iso()},
             )
             t0 = time.monotonic()
             rc = await svc.signal(signal.SIGTERM, timeout=10 * TIME_SCALE)

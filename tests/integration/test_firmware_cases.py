@@ -24,6 +24,7 @@ import pytest
 from edge.app import App
 from edge.config import Config, FilesConfig
 from tests.conftest import API_TOKEN, Api, make_config, ocpp_url
+from tests.helpers import now_iso
 from tests.integration.charger import RawCharger
 
 CP = "FW-CP"
@@ -39,10 +40,6 @@ async def events(api: Api, kind: str, count: int) -> list[dict[str, object]]:
             return found
         await asyncio.sleep(0.02)
     raise AssertionError(f"{len(found)} {kind} events, expected {count}")
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @asynccontextmanager
@@ -63,7 +60,7 @@ async def dsn(cp: RawCharger, status: str) -> None:
 
 
 async def update_firmware(api: Api, cp: RawCharger) -> None:
-    payload = {"location": LOCATION, "retrieveDate": iso(datetime.now(UTC))}
+    payload = {"location": LOCATION, "retrieveDate": now_iso()}
     code, body = await api.operation(CP, "UpdateFirmware", payload)
     assert (code, body) == (200, {"response": {}})
     assert await cp.wait_for_call("UpdateFirmware") == payload

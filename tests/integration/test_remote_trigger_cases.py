@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from edge.app import App
 from tests.conftest import Api, ocpp_url
+from tests.helpers import now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RT-CP"
 Json = dict[str, Any]
 NUMBER_OF_CONNECTORS = 2
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 @asynccontextmanager

@@ -21,6 +21,7 @@ import pytest
 from edge.app import App
 from edge.config import Config
 from tests.conftest import Api, make_config, ocpp_url
+from tests.helpers import iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RS-CP"
@@ -41,10 +42,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @pytest.fixture
@@ -93,7 +90,7 @@ async def charging(
         "connectorId": connector_id,
         "idTag": tag,
         "meterStart": 0,
-        "timestamp": iso(datetime.now(UTC)),
+        "timestamp": now_iso(),
     }
     if reservation_id is not None:
         req["reservationId"] = reservation_id
@@ -249,7 +246,7 @@ async def test_tc_053_reserved_connector_used_by_group_member(app: App, api: Api
                 "transactionId": transaction_id,
                 "idTag": MEMBER,
                 "meterStop": 100,
-                "timestamp": iso(datetime.now(UTC)),
+                "timestamp": now_iso(),
             },
         )
         assert stop["idTagInfo"] == {"status": "Accepted", "parentIdTag": GROUP}

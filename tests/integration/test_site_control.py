@@ -24,6 +24,7 @@ from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import Api, make_config, ocpp_url
+from tests.helpers import iso
 from tests.integration.charger import Payload, RawCharger
 
 Json = dict[str, Any]
@@ -327,7 +328,7 @@ async def test_a_charger_clock_ahead_of_ours_is_reported(
                     "transactionId": transaction_id,
                     "meterValue": [
                         {
-                            "timestamp": ahead.isoformat().replace("+00:00", "Z"),
+                            "timestamp": iso(ahead),
                             "sampledValue": [
                                 {"value": "6.0", "measurand": "Current.Import", "phase": "L1",
                                  "unit": "A"}

@@ -12,6 +12,7 @@ import pytest
 from drivers import KNOWN_MODELS, ModbusMeter
 from edge.app import App
 from tests.conftest import Api, ocpp_url
+from tests.helpers import iso
 from tests.integration.site_sim import SimSite, step_load
 
 TAG = "SITETAG1"
@@ -28,7 +29,7 @@ def profile(profile_id: int, purpose: str, limit: float, *, stack_level: int = 0
         "chargingProfileKind": "Absolute",
         "chargingSchedule": {
             "chargingRateUnit": "A",
-            "startSchedule": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "startSchedule": iso(start),
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
         },
     }

@@ -22,15 +22,12 @@ import pytest
 from edge.app import App
 from edge.config import ChargerSettings, Config
 from tests.conftest import Api, make_config, ocpp_url
+from tests.helpers import iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
 TAG = "SCTAG01"
 Json = dict[str, Any]
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def profile(
@@ -95,7 +92,7 @@ async def charging(cp: RawCharger, connector_id: int = 1) -> int:
             "connectorId": connector_id,
             "idTag": TAG,
             "meterStart": 0,
-            "timestamp": iso(datetime.now(UTC)),
+            "timestamp": now_iso(),
         },
     )
     assert conf["idTagInfo"]["status"] == "Accepted"
@@ -162,7 +159,7 @@ async def test_tc_057_tx_profile_and_its_end(app: App, api: Api) -> None:
             {
                 "transactionId": transaction_id,
                 "meterStop": 100,
-                "timestamp": iso(datetime.now(UTC)),
+                "timestamp": now_iso(),
             },
         )
         assert await installed(api) == []
