@@ -435,7 +435,7 @@ async def test_operation_pending_on_a_replaced_connection(app: App, api: Api) ->
     url = ocpp_url(app, "DUP3")
     async with asyncio.timeout(TIMEOUT), RawCharger.connect(url) as old:
         assert (await old.boot())["status"] == "Accepted"
-        old.answers["ClearCache"] = "silent"  # type: ignore[assignment]
+        old.answers["ClearCache"] = "silent"
         pending = asyncio.create_task(api.operation("DUP3", "ClearCache", {}))
         await old.wait_for_call("ClearCache")
         async with RawCharger.connect(url) as new:
@@ -452,7 +452,7 @@ async def test_charger_calls_cross_a_pending_csms_call(app: App, api: Api) -> No
     """While the CSMS waits for the charger's answer, the charger's own CALLs are still served."""
     async with asyncio.timeout(TIMEOUT), RawCharger.connect(ocpp_url(app, "CROSS1")) as cp:
         assert (await cp.boot())["status"] == "Accepted"
-        cp.answers["GetConfiguration"] = "silent"  # type: ignore[assignment]
+        cp.answers["GetConfiguration"] = "silent"
         pending = asyncio.create_task(api.operation("CROSS1", "GetConfiguration", {}))
         await cp.wait_for_call("GetConfiguration")
         await asyncio.wait_for(cp.call("Heartbeat", {}), 1.0 * TIME_SCALE)
