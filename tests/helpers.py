@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tests.conftest import ocpp_url
+from tests.integration.charger import Answer, Payload, RawCharger
+
+if TYPE_CHECKING:
+    from edge.app import App
 
 
 def iso(moment: datetime) -> str:
@@ -15,3 +24,27 @@ def iso(moment: datetime) -> str:
 def now_iso() -> str:
     """The current time as `iso` writes it."""
     return iso(datetime.now(UTC))
+
+
+@asynccontextmanager
+async def booted(
+    app: App,
+    charger_id: str,
+    *,
+    available: Iterable[int] = (0, 1),
+    answers: Mapping[str, Answer] | None = None,
+    boot: Payload | None = None,
+) -> AsyncIterator[RawCharger]:
+    """A `RawCharger` connected to `app` as `charger_id`, its BootNotification Accepted, then
+    each connector of `available` reported Available (none with `available=()`).
+
+    `answers` are set before the boot, so that calls the CSMS makes after a boot find them;
+    `boot` is the BootNotification payload, `RawCharger.boot`'s vendor and model by default.
+    """
+    async with RawCharger.connect(ocpp_url(app, charger_id)) as cp:
+        cp.answers.update(answers or {})
+        conf = await (cp.boot() if boot is None else cp.call("BootNotification", boot))
+        assert conf["status"] == "Accepted", conf
+        for connector_id in available:
+            assert await cp.status(connector_id, "Available") == {}
+        yield cp

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,13 +14,14 @@ import pytest
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
 from tests.conftest import API_TOKEN, Api, ocpp_url
-from tests.helpers import iso, now_iso
+from tests.helpers import booted, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "CP-API-1"
 Json = dict[str, Any]
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+BOOT = {"chargePointVendor": "Vendor", "chargePointModel": "Model", "firmwareVersion": "2.1"}
 HASH_DATA = {
     "hashAlgorithm": "SHA256",
     "issuerNameHash": "a1b2c3",
@@ -37,22 +38,11 @@ def is_error(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("error"), str)
 
 
-@asynccontextmanager
-async def online(app: App, charger_id: str = CP, connectors: int = 1) -> AsyncIterator[RawCharger]:
-    """A charger connected, booted Accepted, every connector Available."""
-    async with RawCharger.connect(ocpp_url(app, charger_id)) as cp:
-        conf = await cp.call(
-            "BootNotification",
-            {
-                "chargePointVendor": "Vendor",
-                "chargePointModel": "Model",
-                "firmwareVersion": "2.1",
-            },
-        )
-        assert conf["status"] == "Accepted"
-        for connector_id in range(connectors + 1):
-            assert await cp.status(connector_id, "Available") == {}
-        yield cp
+def online(
+    app: App, charger_id: str = CP, connectors: int = 1
+) -> AbstractAsyncContextManager[RawCharger]:
+    """A charger connected, booted Accepted with `BOOT`, every connector Available."""
+    return booted(app, charger_id, available=range(connectors + 1), boot=BOOT)
 
 
 async def raw(api: Api, method: str, path: str, data: bytes) -> tuple[int, Any]:

@@ -19,6 +19,7 @@ import pytest
 
 from edge.app import App
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
+from tests.helpers import booted
 from tests.integration.charger import RawCharger
 from tests.integration.spec import ERROR_CODES
 
@@ -61,8 +62,7 @@ async def assert_nothing_answered(cp: RawCharger) -> None:
 
 @pytest.fixture
 async def cp(app: App) -> AsyncIterator[RawCharger]:
-    async with asyncio.timeout(TIMEOUT), RawCharger.connect(ocpp_url(app, "ERR1")) as charger:
-        assert (await charger.boot())["status"] == "Accepted"
+    async with asyncio.timeout(TIMEOUT), booted(app, "ERR1", available=()) as charger:
         yield charger
 
 

@@ -9,8 +9,6 @@ the state the CSMS keeps, as the operator API shows it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,11 +16,12 @@ import pytest
 
 from edge.app import App
 from tests.conftest import Api, ocpp_url
-from tests.helpers import iso, now_iso
+from tests.helpers import booted, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "OCTT-CP"
 CONNECTORS = 2  # the tool's NumberOfConnectors
+CONNECTOR_IDS = range(CONNECTORS + 1)  # connector 0, the charger as a whole, and each one
 VALID_TAG = "VALIDTAG01"
 EXPIRED_TAG = "EXPIREDTAG"
 BLOCKED_TAG = "BLOCKEDTAG"
@@ -50,18 +49,6 @@ async def seed_id_tags(api: Api) -> None:
     ):
         code, body = await api.request("PUT", f"/api/id-tags/{tag}", {"status": status})
         assert code == 201, (code, body)
-
-
-@asynccontextmanager
-async def online(app: App, *, boot: bool = True) -> AsyncIterator[RawCharger]:
-    """The tool's charger connected; booted (state Booted) unless `boot` is False."""
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        if boot:
-            conf = await cp.boot()
-            assert conf["status"] == "Accepted"
-            for connector_id in range(CONNECTORS + 1):
-                assert await cp.status(connector_id, "Available") == {}
-        yield cp
 
 
 async def operate(api: Api, action: str, payload: Json) -> Json:
@@ -214,7 +201,7 @@ async def test_tc_001_cold_boot(app: App, api: Api) -> None:
         assert conf["status"] == "Accepted"
         assert conf["interval"] == app.config.ocpp.heartbeat_interval
         assert datetime.fromisoformat(conf["currentTime"]).tzinfo is not None
-        for connector_id in range(CONNECTORS + 1):
+        for connector_id in CONNECTOR_IDS:
             assert await cp.status(connector_id, "Available") == {}
         beat = await cp.call("Heartbeat", {})
         assert set(beat) == {"currentTime"}
@@ -230,7 +217,7 @@ async def test_tc_001_cold_boot(app: App, api: Api) -> None:
             "1.0.0",
         )
         assert [(c["connectorId"], c["status"], c["errorCode"]) for c in data["connectors"]] == [
-            (n, "Available", "NoError") for n in range(CONNECTORS + 1)
+            (n, "Available", "NoError") for n in CONNECTOR_IDS
         ]
         # Quiet mode: the CSMS sent nothing the scenario does not ask for.
         assert cp.received_calls == []
@@ -240,7 +227,7 @@ async def test_tc_003_regular_charging_session_plugin_first(app: App, api: Api) 
     """Plug-in first: Authorize and StartTransaction are Accepted and a transaction id is issued and
     recorded.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
         assert (await connector(api, 1))["status"] == "Preparing"
         assert await authorize(cp) == "Accepted"
@@ -259,7 +246,7 @@ async def test_tc_004_1_regular_charging_session_identification_first(app: App, 
     """Identification first (state Charging): Authorize then StartTransaction are Accepted and the
     transaction runs.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         tx_id = await charging(cp, connector_id=2, meter_start=0)
         tx = await assert_running(api, tx_id, connector_id=2)
         assert tx["idTag"] == VALID_TAG and tx["meterStart"] == 0
@@ -271,7 +258,7 @@ async def test_tc_004_2_identification_first_connection_timeout(app: App, api: A
     """An authorization that never becomes a transaction leaves no transaction and an Available
     connector.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         # ConnectionTimeOut expires on the charger: no cable was plugged in.
@@ -285,7 +272,7 @@ async def test_tc_005_1_ev_side_disconnected(app: App, api: Api) -> None:
     """A stop with reason EVDisconnected is accepted and the transaction recorded as finished with
     its energy.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         tx_id = await charging(cp, meter_start=1000)
         assert await cp.status(1, "SuspendedEV") == {}
         await assert_running(api, tx_id)
@@ -305,7 +292,7 @@ async def test_tc_007_regular_start_charging_session_cached_id(app: App, api: Ap
     """A StartTransaction without a preceding Authorize is validated by the CSMS itself and
     Accepted.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
         tx_id = await start_transaction(cp, meter_start=300)
         assert await cp.status(1, "Charging") == {}
@@ -315,7 +302,7 @@ async def test_tc_007_regular_start_charging_session_cached_id(app: App, api: Ap
 
 async def test_tc_061_clear_authorization_data_in_cache(app: App, api: Api) -> None:
     """The operator sends ClearCache with an empty payload and gets the charger's Accepted back."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["ClearCache"] = {"status": "Accepted"}
         assert await operate(api, "ClearCache", {}) == {"status": "Accepted"}
         assert cp.received_calls == [("ClearCache", {})]
@@ -328,7 +315,7 @@ async def test_tc_010_remote_start_cable_plugged_in_first(app: App, api: Api) ->
     """RemoteStartTransaction carries the operator's idTag and connector; the session that follows
     is Accepted.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
         cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
@@ -345,7 +332,7 @@ async def test_tc_011_1_remote_start_remote_start_first(app: App, api: Api) -> N
     """Remote start before plug-in: Authorize and StartTransaction are Accepted and the transaction
     runs.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
@@ -361,7 +348,7 @@ async def test_tc_011_2_remote_start_time_out(app: App, api: Api) -> None:
     """An accepted remote start that times out on the charger leaves no transaction and the CSMS
     responsive.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
@@ -378,7 +365,7 @@ async def test_tc_012_remote_stop_charging_session(app: App, api: Api) -> None:
     """RemoteStopTransaction carries the running transaction's id; the Remote stop that follows is
     recorded.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         tx_id = await charging(cp, meter_start=100)
         cp.answers["RemoteStopTransaction"] = {"status": "Accepted"}
         response = await operate(api, "RemoteStopTransaction", {"transactionId": tx_id})
@@ -396,12 +383,12 @@ async def test_tc_012_remote_stop_charging_session(app: App, api: Api) -> None:
 
 
 async def _reset(app: App, api: Api, reset_type: str) -> None:
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["Reset"] = {"status": "Accepted"}
         assert await operate(api, "Reset", {"type": reset_type}) == {"status": "Accepted"}
         assert cp.received_calls == [("Reset", {"type": reset_type})]
     # The charger reboots: a new connection, BootNotification, StatusNotification 0..n.
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         data = await charger(api)
         assert data["connected"] is True
         assert data["registration"] == "Accepted"
@@ -421,7 +408,7 @@ async def test_tc_014_soft_reset(app: App, api: Api) -> None:
 
 
 async def _unlock(app: App, api: Api, connector_id: int, answer: str) -> None:
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["UnlockConnector"] = {"status": answer}
         response = await operate(api, "UnlockConnector", {"connectorId": connector_id})
         assert response == {"status": answer}
@@ -441,7 +428,7 @@ async def test_tc_017_2_unlock_connector_no_session_fixed_cable(app: App, api: A
 
 async def test_tc_018_1_unlock_connector_with_charging_session(app: App, api: Api) -> None:
     """Unlocking during a session: the UnlockCommand stop that follows is accepted and recorded."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         tx_id = await charging(cp, meter_start=5000)
         cp.answers["UnlockConnector"] = {"status": "Unlocked"}
         assert await operate(api, "UnlockConnector", {"connectorId": 1}) == {"status": "Unlocked"}
@@ -466,7 +453,7 @@ async def test_tc_019_1_retrieve_all_configuration_keys(app: App, api: Api) -> N
         {"key": "NumberOfConnectors", "readonly": True, "value": str(CONNECTORS)},
         {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core"},
     ]
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["GetConfiguration"] = {"configurationKey": all_keys}
         assert await operate(api, "GetConfiguration", {}) == {"configurationKey": all_keys}
         assert cp.received_calls == [("GetConfiguration", {})]
@@ -479,7 +466,7 @@ async def test_tc_019_1_retrieve_all_configuration_keys(app: App, api: Api) -> N
 async def test_tc_019_2_retrieve_specific_configuration_key(app: App, api: Api) -> None:
     """GetConfiguration carries exactly the requested key and its reported value is recorded."""
     entry = {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core,SmartCharging"}
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["GetConfiguration"] = {"configurationKey": [entry]}
         request = {"key": ["SupportedFeatureProfiles"]}
         assert await operate(api, "GetConfiguration", request) == {"configurationKey": [entry]}
@@ -491,7 +478,7 @@ async def test_tc_019_2_retrieve_specific_configuration_key(app: App, api: Api) 
 
 async def test_tc_021_change_set_configuration(app: App, api: Api) -> None:
     """ChangeConfiguration carries the exact key and value, and the Accepted value is recorded."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["ChangeConfiguration"] = {"status": "Accepted"}
         request = {"key": "MeterValueSampleInterval", "value": "60"}
         assert await operate(api, "ChangeConfiguration", request) == {"status": "Accepted"}
@@ -505,14 +492,14 @@ async def test_tc_021_change_set_configuration(app: App, api: Api) -> None:
 
 async def test_tc_023_1_authorize_invalid(app: App, api: Api) -> None:
     """An unknown idTag is answered Invalid, and StartTransaction is not needed for that."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp, UNKNOWN_TAG) == "Invalid"
         await assert_no_transaction(api)
 
 
 async def test_tc_023_2_authorize_expired(app: App, api: Api) -> None:
     """An idTag stored as Expired (or Accepted with a past expiry date) is answered Expired."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp, EXPIRED_TAG) == "Expired"
         past = iso(datetime.now(UTC) - timedelta(days=1))
         code, _ = await api.request(
@@ -524,13 +511,13 @@ async def test_tc_023_2_authorize_expired(app: App, api: Api) -> None:
 
 async def test_tc_023_3_authorize_blocked(app: App, api: Api) -> None:
     """An idTag stored as Blocked is answered Blocked."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp, BLOCKED_TAG) == "Blocked"
 
 
 async def test_tc_024_start_charging_session_lock_failure(app: App, api: Api) -> None:
     """A Faulted/ConnectorLockFailure status is answered and shown on the connector."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         assert await cp.status(1, "Faulted", "ConnectorLockFailure") == {}
@@ -541,7 +528,7 @@ async def test_tc_024_start_charging_session_lock_failure(app: App, api: Api) ->
 
 async def test_tc_026_remote_start_charging_session_rejected(app: App, api: Api) -> None:
     """A RemoteStartTransaction the charger Rejects is reported to the operator, starts nothing."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["RemoteStartTransaction"] = {"status": "Rejected"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Rejected"}
@@ -553,7 +540,7 @@ async def test_tc_028_remote_stop_transaction_rejected(app: App, api: Api) -> No
     """A RemoteStopTransaction with an unknown transactionId is sent as given; Rejected leaves the
     session running.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         tx_id = await charging(cp)
         unknown_id = tx_id + 1000
         cp.answers["RemoteStopTransaction"] = {"status": "Rejected"}
@@ -580,7 +567,7 @@ async def test_tc_032_1_power_failure_boot_stop_transactions(app: App, api: Api)
     """A transaction survives the charger's reboot; its PowerLoss stop afterwards is recorded with
     its energy.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         tx_id = await charging(cp, meter_start=10_000)
         conf = await cp.call(
             "MeterValues",
@@ -629,11 +616,11 @@ async def test_tc_037_1_offline_start_transaction_valid_id_tag(app: App, api: Ap
     """A StartTransaction queued while offline, with a historical timestamp, is Accepted and dated
     as sent.
     """
-    async with online(app):
+    async with booted(app, CP, available=CONNECTOR_IDS):
         pass
     started = iso(datetime.now(UTC) - timedelta(hours=2))
     # Back online after a network outage: no new BootNotification.
-    async with online(app, boot=False) as cp:
+    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
         tx_id = await start_transaction(cp, meter_start=700, timestamp=started)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
@@ -645,10 +632,10 @@ async def test_tc_037_3_offline_start_transaction_invalid_id_tag(app: App, api: 
     """An offline start with an invalid idTag gets Invalid and still a transactionId; the
     DeAuthorized stop is recorded.
     """
-    async with online(app):
+    async with booted(app, CP, available=CONNECTOR_IDS):
         pass
     started = iso(datetime.now(UTC) - timedelta(minutes=30))
-    async with online(app, boot=False) as cp:
+    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
         tx_id = await start_transaction(
             cp, UNKNOWN_TAG, meter_start=0, timestamp=started, expect="Invalid"
         )
@@ -668,11 +655,11 @@ async def test_tc_039_offline_transaction(app: App, api: Api) -> None:
     """A whole transaction queued offline (historical start and Local stop) is Accepted and recorded
     as it happened.
     """
-    async with online(app):
+    async with booted(app, CP, available=CONNECTOR_IDS):
         pass
     started = iso(datetime.now(UTC) - timedelta(hours=3))
     stopped = iso(datetime.now(UTC) - timedelta(hours=2))
-    async with online(app, boot=False) as cp:
+    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
         tx_id = await start_transaction(cp, meter_start=1234, timestamp=started)
         conf = await stop_transaction(cp, tx_id, meter_stop=9234, reason="Local", timestamp=stopped)
         assert conf.get("idTagInfo", {}).get("status", "Accepted") == "Accepted"
@@ -686,7 +673,7 @@ async def test_tc_040_1_configuration_keys_not_supported(app: App, api: Api) -> 
     """ChangeConfiguration with a key the charger does not know is sent as given; NotSupported
     records nothing.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["ChangeConfiguration"] = {"status": "NotSupported"}
         request = {"key": "OcttUnknownKey", "value": "1"}
         assert await operate(api, "ChangeConfiguration", request) == {"status": "NotSupported"}
@@ -696,7 +683,7 @@ async def test_tc_040_1_configuration_keys_not_supported(app: App, api: Api) -> 
 
 async def test_tc_040_2_configuration_keys_invalid_value(app: App, api: Api) -> None:
     """ChangeConfiguration with value "-1" is sent as given; Rejected keeps the recorded value."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["GetConfiguration"] = {
             "configurationKey": [
                 {"key": "MeterValueSampleInterval", "readonly": False, "value": "60"}
@@ -715,7 +702,7 @@ async def test_tc_064_data_transfer_to_a_central_system(app: App, api: Api) -> N
     """A DataTransfer with a vendorId the CSMS does not know is answered UnknownVendorId without
     data.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         conf = await cp.call(
             "DataTransfer",
             {"vendorId": "org.octt.unknown", "messageId": "TestMessage", "data": "payload"},

@@ -7,8 +7,7 @@ import asyncio
 import dataclasses
 import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,7 +18,8 @@ import pytest
 
 from edge.app import App
 from edge.config import Config, FilesConfig, FtpConfig
-from tests.conftest import API_TOKEN, Api, make_config, ocpp_url
+from tests import helpers
+from tests.conftest import API_TOKEN, Api, make_config
 from tests.integration.charger import RawCharger
 
 CP = "DIAG-CP"
@@ -36,12 +36,11 @@ def config(tmp_path: Path) -> Config:
     )
 
 
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        cp.answers["GetDiagnostics"] = {"fileName": "diag.tar.gz"}
-        yield cp
+def booted(app: App) -> AbstractAsyncContextManager[RawCharger]:
+    """The charger of these cases: it reports no connector status and answers GetDiagnostics."""
+    return helpers.booted(
+        app, CP, available=(), answers={"GetDiagnostics": {"fileName": "diag.tar.gz"}}
+    )
 
 
 async def request_upload(api: Api, cp: RawCharger, **body: Any) -> str:

@@ -12,8 +12,6 @@ import asyncio
 import dataclasses
 import hashlib
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -23,8 +21,8 @@ import pytest
 
 from edge.app import App
 from edge.config import Config, FilesConfig
-from tests.conftest import API_TOKEN, Api, make_config, ocpp_url
-from tests.helpers import now_iso
+from tests.conftest import API_TOKEN, Api, make_config
+from tests.helpers import booted, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "FW-CP"
@@ -40,15 +38,6 @@ async def events(api: Api, kind: str, count: int) -> list[dict[str, object]]:
             return found
         await asyncio.sleep(0.02)
     raise AssertionError(f"{len(found)} {kind} events, expected {count}")
-
-
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in (0, 1):
-            await cp.status(connector_id, "Available")
-        yield cp
 
 
 async def fsn(cp: RawCharger, status: str) -> None:
@@ -85,7 +74,7 @@ async def firmware_status(api: Api) -> str:
 
 async def test_tc_044_1_download_and_install(app: App, api: Api) -> None:
     """TC_044_1: UpdateFirmware carries the configured location; every step is answered."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         await update_firmware(api, cp)
         await install(cp, "Installed")
         assert await firmware_status(api) == "Installed"
@@ -94,7 +83,7 @@ async def test_tc_044_1_download_and_install(app: App, api: Api) -> None:
 
 async def test_tc_044_2_download_failed(app: App, api: Api) -> None:
     """TC_044_2: Downloading then DownloadFailed are answered and recorded."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         await update_firmware(api, cp)
         await fsn(cp, "Downloading")
         await fsn(cp, "DownloadFailed")
@@ -103,7 +92,7 @@ async def test_tc_044_2_download_failed(app: App, api: Api) -> None:
 
 async def test_tc_044_3_installation_failed(app: App, api: Api) -> None:
     """TC_044_3: as TC_044_1 but the installation fails after the reboot."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         await update_firmware(api, cp)
         await install(cp, "InstallationFailed")
         assert await firmware_status(api) == "InstallationFailed"
@@ -112,7 +101,7 @@ async def test_tc_044_3_installation_failed(app: App, api: Api) -> None:
 @pytest.mark.parametrize("last", ["Uploaded", "UploadFailed"])
 async def test_tc_045_get_diagnostics(app: App, api: Api, last: str) -> None:
     """TC_045_1/2: GetDiagnostics carries the location; Uploading and the outcome are answered."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["GetDiagnostics"] = {"fileName": "diag.log"}
         location = "ftp://logs.example.com/upload/"
         code, body = await api.operation(CP, "GetDiagnostics", {"location": location})
@@ -152,7 +141,7 @@ async def test_charger_downloads_the_uploaded_image(app: App, api: Api, upload: 
     assert code == 201 and meta["sha256"] == digest and meta["size"] == len(data)
     [listed] = await api.get("/api/firmware")
     assert listed["name"] == "fw-2.1.bin" and listed["sha256"] == digest
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         code, body = await api.request(
             "POST", f"/api/chargers/{CP}/firmware-update", {"file": "fw-2.1.bin", "retries": 3}
         )
@@ -205,7 +194,7 @@ async def test_firmware_routes_need_the_token(app: App, api: Api) -> None:
 
 async def test_update_of_unknown_image_is_404(app: App, api: Api) -> None:
     """firmware-update with a file that was never uploaded sends nothing."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         code, body = await api.request(
             "POST", f"/api/chargers/{CP}/firmware-update", {"file": "nope.bin"}
         )

@@ -8,11 +8,11 @@ recorded per requested message (`GET /api/chargers/{id}/triggers`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from edge.app import App
+from tests import helpers
 from tests.conftest import Api, ocpp_url
 from tests.helpers import now_iso
 from tests.integration.charger import RawCharger
@@ -22,14 +22,14 @@ Json = dict[str, Any]
 NUMBER_OF_CONNECTORS = 2
 
 
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in range(NUMBER_OF_CONNECTORS + 1):
-            await cp.status(connector_id, "Available")
-        cp.answers["TriggerMessage"] = {"status": "Accepted"}
-        yield cp
+def booted(app: App) -> AbstractAsyncContextManager[RawCharger]:
+    """The charger of these cases, with NUMBER_OF_CONNECTORS connectors; accepts TriggerMessage."""
+    return helpers.booted(
+        app,
+        CP,
+        available=range(NUMBER_OF_CONNECTORS + 1),
+        answers={"TriggerMessage": {"status": "Accepted"}},
+    )
 
 
 async def trigger(api: Api, cp: RawCharger, message: str, connector_id: int | None = None) -> Json:

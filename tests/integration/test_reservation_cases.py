@@ -10,7 +10,7 @@ needs no waiting.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ import pytest
 
 from edge.app import App
 from edge.config import Config
-from tests.conftest import Api, make_config, ocpp_url
+from tests import helpers
+from tests.conftest import Api, make_config
 from tests.helpers import iso, now_iso
 from tests.integration.charger import RawCharger
 
@@ -64,15 +65,14 @@ async def seed(api: Api) -> None:
         assert code == 201
 
 
-@asynccontextmanager
-async def booted(app: App, charger_id: str = CP) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, charger_id)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in (0, 1, 2):
-            await cp.status(connector_id, "Available")
-        cp.answers["ReserveNow"] = {"status": "Accepted"}
-        cp.answers["CancelReservation"] = {"status": "Accepted"}
-        yield cp
+def booted(app: App, charger_id: str = CP) -> AbstractAsyncContextManager[RawCharger]:
+    """A charger with two connectors; it accepts ReserveNow and CancelReservation."""
+    return helpers.booted(
+        app,
+        charger_id,
+        available=(0, 1, 2),
+        answers={"ReserveNow": {"status": "Accepted"}, "CancelReservation": {"status": "Accepted"}},
+    )
 
 
 async def reserve(api: Api, body: Json, charger_id: str = CP) -> tuple[int, Json]:

@@ -23,9 +23,9 @@ from drivers import KNOWN_MODELS, MeterServer, serve_meter
 from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
-from tests.conftest import Api, make_config, ocpp_url
-from tests.helpers import iso
-from tests.integration.charger import Payload, RawCharger
+from tests.conftest import Api, make_config
+from tests.helpers import booted, iso
+from tests.integration.charger import Answer, Payload, RawCharger
 
 Json = dict[str, Any]
 
@@ -60,28 +60,21 @@ async def meter() -> AsyncIterator[MeterServer]:
         yield server
 
 
-def accepting(received: list[Payload]) -> Callable[[RawCharger], None]:
-    """Set a charger up to answer SetChargingProfile Accepted, keeping what it gets."""
+def accepting(received: list[Payload]) -> dict[str, Answer]:
+    """Answers SetChargingProfile Accepted, keeping what it gets in `received`."""
 
-    def setup(cp: RawCharger) -> None:
-        def answer(payload: Payload) -> Payload:
-            received.append(payload["csChargingProfiles"])
-            return {"status": "Accepted"}
+    def answer(payload: Payload) -> Payload:
+        received.append(payload["csChargingProfiles"])
+        return {"status": "Accepted"}
 
-        cp.answers["SetChargingProfile"] = answer
-
-    return setup
+    return {"SetChargingProfile": answer}
 
 
 async def connect(
-    stack: AsyncExitStack, app: App, charger_id: str, answer: Callable[[RawCharger], Any]
+    stack: AsyncExitStack, app: App, charger_id: str, answers: dict[str, Answer]
 ) -> RawCharger:
-    """A booted charger whose answers `answer` sets up."""
-    cp = await stack.enter_async_context(RawCharger.connect(ocpp_url(app, charger_id)))
-    answer(cp)
-    await cp.boot()
-    await cp.status(1, "Available")
-    return cp
+    """A booted charger with one connector, answering with `answers`, open until `stack` closes."""
+    return await stack.enter_async_context(booted(app, charger_id, available=(1,), answers=answers))
 
 
 async def controlled(
@@ -169,10 +162,9 @@ async def test_a_charger_without_smart_charging_is_budgeted_at_its_maximum(
         chargers={"CP1": ChargerSettings(max_current=20.0), "CP2": ChargerSettings()},
     )
     async with running(config) as (app, api), AsyncExitStack() as stack:
-
-        def unsupported(cp: RawCharger) -> None:
-            cp.answers["SetChargingProfile"] = ("NotSupported", "no smart charging")
-
+        unsupported: dict[str, Answer] = {
+            "SetChargingProfile": ("NotSupported", "no smart charging")
+        }
         cp1 = await connect(stack, app, "CP1", unsupported)
         cp2 = await connect(stack, app, "CP2", accepting([]))
         await start(cp1, api, "TAG1")
@@ -213,11 +205,7 @@ async def test_a_silent_charger_gets_one_call_at_a_time_and_backs_off(
     config = replace(site_config(tmp_path, meter.port), ocpp=replace(make_config(tmp_path).ocpp,
                                                                      call_timeout=0.5))  # fmt: skip
     async with running(config) as (app, api), AsyncExitStack() as stack:
-
-        def silent(cp: RawCharger) -> None:
-            cp.answers["SetChargingProfile"] = "silent"
-
-        cp = await connect(stack, app, "CP1", silent)
+        cp = await connect(stack, app, "CP1", {"SetChargingProfile": "silent"})
         await asyncio.sleep(3.0)
         sets = [a for a, _ in cp.received_calls if a == "SetChargingProfile"]
         # 0.5 s timeout, then 2, 4 s back-off: a handful, never a call per cycle.

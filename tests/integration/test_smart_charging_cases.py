@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,13 +20,18 @@ import pytest
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
-from tests.conftest import Api, make_config, ocpp_url
+from tests import helpers
+from tests.conftest import Api, make_config
 from tests.helpers import iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
 TAG = "SCTAG01"
 Json = dict[str, Any]
+ACCEPTING = {
+    "SetChargingProfile": {"status": "Accepted"},
+    "ClearChargingProfile": {"status": "Accepted"},
+}
 
 
 def profile(
@@ -71,15 +75,9 @@ async def seed(api: Api) -> None:
     assert code == 201
 
 
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in (0, 1, 2):
-            await cp.status(connector_id, "Available")
-        cp.answers["SetChargingProfile"] = {"status": "Accepted"}
-        cp.answers["ClearChargingProfile"] = {"status": "Accepted"}
-        yield cp
+def booted(app: App) -> AbstractAsyncContextManager[RawCharger]:
+    """The charger of these cases: two connectors; accepts Set- and ClearChargingProfile."""
+    return helpers.booted(app, CP, available=(0, 1, 2), answers=ACCEPTING)
 
 
 async def charging(cp: RawCharger, connector_id: int = 1) -> int:
@@ -507,9 +505,7 @@ async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any
                     {"connectorId": connector_id, "csChargingProfiles": sent},
                 )
                 assert code == 200
-        async with RawCharger.connect(ocpp_url(app, CP)) as rebooted:
-            rebooted.answers["SetChargingProfile"] = {"status": "Accepted"}
-            assert (await rebooted.boot())["status"] == "Accepted"
+        async with helpers.booted(app, CP, available=(), answers=ACCEPTING) as rebooted:
             await rebooted.wait_for_call("SetChargingProfile")
             for _ in range(50):
                 if len(rebooted.received_calls) >= 2:
@@ -519,15 +515,11 @@ async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any
                 p["csChargingProfiles"]["chargingProfileId"] for _, p in rebooted.received_calls
             }
             assert resent == {91, 92}
-        async with RawCharger.connect(ocpp_url(app, "SC-QUIET")) as quiet:
-            assert (await quiet.boot())["status"] == "Accepted"
-            quiet.answers["SetChargingProfile"] = {"status": "Accepted"}
+        async with helpers.booted(app, "SC-QUIET", available=(), answers=ACCEPTING):
             code, _ = await api.operation(
                 "SC-QUIET", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": default}
             )
             assert code == 200
-        async with RawCharger.connect(ocpp_url(app, "SC-QUIET")) as quiet:
-            assert (await quiet.boot())["status"] == "Accepted"
-            await quiet.status(0, "Available")
+        async with helpers.booted(app, "SC-QUIET", available=(0,)) as quiet:
             await asyncio.sleep(0.2)
             assert quiet.received_calls == []  # recorded, but not configured to re-apply
