@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tests.conftest import ocpp_url
+from tests.conftest import TIME_SCALE, ocpp_url
 from tests.integration.charger import Answer, Payload, RawCharger
 
 if TYPE_CHECKING:
     from edge.app import App
+
+T = TypeVar("T")
 
 
 def iso(moment: datetime) -> str:
@@ -24,6 +28,39 @@ def iso(moment: datetime) -> str:
 def now_iso() -> str:
     """The current time as `iso` writes it."""
     return iso(datetime.now(UTC))
+
+
+@overload
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T], *, timeout: float = ..., interval: float = ...
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    *,
+    timeout: float = 5 * TIME_SCALE,
+    interval: float = 0.02,
+) -> Any:
+    """Call `probe` (plain or async) until it gives a true value, and return that value.
+
+    For what a test can only look at, not wait on: what the API shows, the journal written
+    behind the answer, the App's state. TimeoutError after `timeout` seconds.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            value = probe()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value
+            await asyncio.sleep(interval)
 
 
 @asynccontextmanager

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +12,7 @@ import pytest
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
 from tests.conftest import API_TOKEN, Api, ocpp_url
-from tests.helpers import booted, iso, now_iso
+from tests.helpers import booted, eventually, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "CP-API-1"
@@ -51,14 +49,6 @@ async def raw(api: Api, method: str, path: str, data: bytes) -> tuple[int, Any]:
     async with api.session.request(method, api.base + path, data=data, headers=headers) as resp:
         assert resp.content_type == "application/json", resp.content_type
         return resp.status, await resp.json()
-
-
-async def eventually(probe: Callable[[], Awaitable[bool]], timeout: float = 3.0) -> None:
-    """Wait until `probe()` is true (journal events are written behind the answer)."""
-    deadline = time.monotonic() + timeout
-    while not await probe():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def start(cp: RawCharger, id_tag: str, connector_id: int, meter_start: int) -> int:

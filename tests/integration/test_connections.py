@@ -24,6 +24,7 @@ from websockets.typing import Data
 from edge.app import App
 from edge.config import ChargerSettings, Config
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
+from tests.helpers import eventually
 from tests.integration.charger import RawCharger
 
 TIMEOUT = 10 * TIME_SCALE
@@ -108,13 +109,6 @@ def basic(user: str, password: str) -> dict[str, str]:
 async def charger_json(api: Api, charger_id: str) -> dict[str, Any]:
     chargers = {c["id"]: c for c in await api.get("/api/chargers")}
     return chargers[charger_id]
-
-
-async def eventually(predicate: Any, timeout: float = 5 * TIME_SCALE) -> None:
-    """Poll an async predicate until it holds."""
-    async with asyncio.timeout(timeout):
-        while not await predicate():  # noqa: ASYNC110 - the state is only visible via the API
-            await asyncio.sleep(0.02)
 
 
 # --- subprotocol ----------------------------------------------------------------------------

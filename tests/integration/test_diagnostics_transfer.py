@@ -20,6 +20,7 @@ from edge.app import App
 from edge.config import Config, FilesConfig, FtpConfig
 from tests import helpers
 from tests.conftest import API_TOKEN, Api, make_config
+from tests.helpers import eventually
 from tests.integration.charger import RawCharger
 
 CP = "DIAG-CP"
@@ -68,12 +69,13 @@ async def http_form(api: Api, url: str, data: bytes, filename: str) -> int:
 
 
 async def listed(api: Api, count: int) -> list[dict[str, Any]]:
-    for _ in range(100):
+    """The charger's diagnostics files once there are `count` (an upload is listed when done)."""
+
+    async def enough() -> list[dict[str, Any]]:
         files: list[dict[str, Any]] = await api.get(f"/api/diagnostics?chargerId={CP}")
-        if len(files) >= count:
-            return files
-        await asyncio.sleep(0.02)
-    raise AssertionError("files not listed")
+        return files if len(files) >= count else []
+
+    return await eventually(enough)
 
 
 async def download(api: Api, name: str) -> bytes:
@@ -222,11 +224,7 @@ async def test_ftp_password_is_not_journalled(app: App, api: Api) -> None:
         location = await request_upload(api, cp, protocol="ftp")
         password = urlsplit(location).password
         assert password
-        for _ in range(100):
-            events = await api.get(f"/api/chargers/{CP}/events?kind=Operation")
-            if events:
-                break
-            await asyncio.sleep(0.02)
+        events = await eventually(lambda: api.get(f"/api/chargers/{CP}/events?kind=Operation"))
         text = json.dumps(events)
         assert "GetDiagnostics" in text and ":***@" in text
         assert password not in text

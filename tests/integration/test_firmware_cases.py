@@ -8,7 +8,6 @@ signed link the CSMS put in UpdateFirmware.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import os
@@ -22,7 +21,7 @@ import pytest
 from edge.app import App
 from edge.config import Config, FilesConfig
 from tests.conftest import API_TOKEN, Api, make_config
-from tests.helpers import booted, now_iso
+from tests.helpers import booted, eventually, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "FW-CP"
@@ -32,12 +31,12 @@ LOCATION = "ftp://fw.example.com/firmware/v2.bin"
 
 async def events(api: Api, kind: str, count: int) -> list[dict[str, object]]:
     """The charger's journal events of `kind` once there are `count` (the journal is async)."""
-    for _ in range(100):
+
+    async def enough() -> list[dict[str, object]]:
         found: list[dict[str, object]] = await api.get(f"/api/chargers/{CP}/events?kind={kind}")
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{len(found)} {kind} events, expected {count}")
+        return found if len(found) >= count else []
+
+    return await eventually(enough)
 
 
 async def fsn(cp: RawCharger, status: str) -> None:

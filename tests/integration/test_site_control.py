@@ -8,10 +8,11 @@ does, and what the API and metrics show.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import Api, make_config
-from tests.helpers import booted, iso
+from tests.helpers import booted, eventually, iso
 from tests.integration.charger import Answer, Payload, RawCharger
 
 Json = dict[str, Any]
@@ -107,10 +108,8 @@ async def start(cp: RawCharger, api: Api, tag: str) -> int:
     return int(conf["transactionId"])
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 8.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - state of the App, not an event of ours
-            await asyncio.sleep(0.05)
+# `eventually` at the site controller's pace: leases and meter polls take seconds.
+until = partial(eventually, timeout=8.0, interval=0.05)
 
 
 async def site_entry(api: Api, charger_id: str) -> Json:
@@ -170,20 +169,14 @@ async def test_a_charger_without_smart_charging_is_budgeted_at_its_maximum(
         await start(cp1, api, "TAG1")
         await start(cp2, api, "TAG2")
         await until(lambda: cp1.received_calls and True)
-        entry: Json = {}
 
-        async def settled() -> None:
-            nonlocal entry
-            while True:
-                entry = await site_entry(api, "CP2")
-                if entry["leaseA"] == 32.0 - 0.0 or entry["leaseA"] == 40.0:
-                    return
-                await asyncio.sleep(0.1)
+        async def settled() -> Json:
+            entry = await site_entry(api, "CP2")
+            return entry if entry["leaseA"] in (32.0, 40.0) else {}
 
         # 63 - 1 margin - 2 meter (nothing drawn is known) - 20 reserved for CP1 = 40,
         # capped at CP2's 32 A maximum.
-        async with asyncio.timeout(8):
-            await settled()
+        entry = await until(settled)
         assert entry["leaseA"] == 32.0
         one = await site_entry(api, "CP1")
         assert one["controllable"] is False and one["strategy"] is None

@@ -22,7 +22,7 @@ from edge.app import App
 from edge.config import ChargerSettings, Config
 from tests import helpers
 from tests.conftest import Api, make_config
-from tests.helpers import iso, now_iso
+from tests.helpers import eventually, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
@@ -507,10 +507,7 @@ async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any
                 assert code == 200
         async with helpers.booted(app, CP, available=(), answers=ACCEPTING) as rebooted:
             await rebooted.wait_for_call("SetChargingProfile")
-            for _ in range(50):
-                if len(rebooted.received_calls) >= 2:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(lambda: len(rebooted.received_calls) >= 2)
             resent = {
                 p["csChargingProfiles"]["chargingProfileId"] for _, p in rebooted.received_calls
             }
