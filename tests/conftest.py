@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,13 @@ class Api:
 async def api(app: App) -> AsyncIterator[Api]:
     async with aiohttp.ClientSession() as session:
         yield Api(session, f"http://127.0.0.1:{app.web_port}")
+
+
+@asynccontextmanager
+async def running(config: Config) -> AsyncIterator[tuple[App, Api]]:
+    """An App for `config` with its API client, for a test that starts (or restarts) its own."""
+    async with App(config) as app, aiohttp.ClientSession() as session:
+        yield app, Api(session, f"http://127.0.0.1:{app.web_port}")
 
 
 def ocpp_url(app: App, charger_id: str, prefix: str = "/ocpp") -> str:

@@ -11,11 +11,9 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -23,19 +21,12 @@ from websockets.typing import Data
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
-from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
+from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url, running
 from tests.helpers import eventually
 from tests.integration.charger import RawCharger
 
 TIMEOUT = 10 * TIME_SCALE
 PASSWORD = "0123456789abcdef"
-
-
-@contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[App, Api]]:
-    """An App for a custom configuration, with its API client."""
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        yield app, Api(session, f"http://127.0.0.1:{app.web_port}")
 
 
 async def ws_connect(

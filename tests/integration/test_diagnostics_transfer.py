@@ -19,7 +19,7 @@ import pytest
 from edge.app import App
 from edge.config import Config, FilesConfig, FtpConfig
 from tests import helpers
-from tests.conftest import API_TOKEN, Api, make_config
+from tests.conftest import API_TOKEN, Api, make_config, running
 from tests.helpers import eventually
 from tests.integration.charger import RawCharger
 
@@ -206,14 +206,12 @@ async def test_ftp_oversize_upload_is_discarded(app: App, api: Api) -> None:
 
 async def test_grants_survive_a_restart(config: Config) -> None:
     """A grant issued before a restart still accepts the upload afterwards."""
-    async with App(config) as first, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{first.web_port}")
-        async with booted(first) as cp:
-            location = await request_upload(api, cp)
+    async with running(config) as (first, api), booted(first) as cp:
+        location = await request_upload(api, cp)
     path = urlsplit(location).path
-    async with App(config) as again, aiohttp.ClientSession() as session:
+    async with running(config) as (again, api):
         url = f"http://127.0.0.1:{again.web_port}{path}late.log"
-        async with session.put(url, data=b"after restart") as resp:
+        async with api.session.put(url, data=b"after restart") as resp:
             assert resp.status == 201
         assert [f["size"] for f in again.files.list_diagnostics(CP)] == [13]
 

@@ -15,13 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from edge.app import App
 from edge.config import Config
 from tests import helpers
-from tests.conftest import Api, make_config
+from tests.conftest import Api, make_config, running
 from tests.helpers import iso, now_iso
 from tests.integration.charger import RawCharger
 
@@ -310,8 +309,7 @@ async def test_ids_unique_across_chargers_and_restarts(tmp_path: Path) -> None:
     config = make_config(tmp_path / "data")
     ids: list[int] = []
     for _ in range(2):
-        async with App(config) as app, aiohttp.ClientSession() as session:
-            api = Api(session, f"http://127.0.0.1:{app.web_port}")
+        async with running(config) as (app, api):
             await api.request("PUT", f"/api/id-tags/{TAG}", {"status": "Accepted"})
             async with booted(app, "RS-A") as a, booted(app, "RS-B"):
                 for charger_id in ("RS-A", "RS-B"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -24,7 +24,7 @@ from drivers import KNOWN_MODELS, MeterServer, serve_meter
 from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
-from tests.conftest import Api, make_config
+from tests.conftest import Api, make_config, running
 from tests.helpers import booted, eventually, iso
 from tests.integration.charger import Answer, Payload, RawCharger
 
@@ -46,12 +46,6 @@ def site_config(data_dir: Path, meter_port: int, **site: Any) -> Config:
         site=SiteConfig(**settings),
         chargers={"CP1": ChargerSettings(), "CP2": ChargerSettings()},
     )
-
-
-@asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[App, Api]]:
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        yield app, Api(session, f"http://127.0.0.1:{app.web_port}")
 
 
 @pytest.fixture

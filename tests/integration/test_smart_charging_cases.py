@@ -15,13 +15,12 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
 from tests import helpers
-from tests.conftest import Api, make_config
+from tests.conftest import Api, make_config, running
 from tests.helpers import eventually, iso, now_iso
 from tests.integration.charger import RawCharger
 
@@ -389,16 +388,14 @@ async def test_tc_067_clear_charging_profile_2025(app: App, api: Api) -> None:
 async def test_profiles_survive_a_csms_restart(config: Config) -> None:
     """What the CSMS believes a charger holds is kept across its own restart."""
     sent = profile(81, "TxDefaultProfile", [(0, 12.0)], kind="Relative")
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+    async with running(config) as (app, api):
         await api.request("PUT", f"/api/id-tags/{TAG}", {"status": "Accepted"})
         async with booted(app):
             code, _ = await api.operation(
                 CP, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": sent}
             )
             assert code == 200
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+    async with running(config) as (app, api):
         assert await installed(api) == [{"connectorId": 1, "chargingProfile": sent}]
 
 
@@ -488,8 +485,7 @@ async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any
     config = dataclasses.replace(
         base, chargers={CP: ChargerSettings(reapply_profiles=True), "SC-QUIET": ChargerSettings()}
     )
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+    async with running(config) as (app, api):
         await api.request("PUT", f"/api/id-tags/{TAG}", {"status": "Accepted"})
         default = profile(91, "TxDefaultProfile", [(0, 10.0)], kind="Relative")
         maximum = profile(92, "ChargePointMaxProfile", [(0, 32.0)], kind="Relative")
