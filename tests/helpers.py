@@ -15,6 +15,7 @@ from tests.integration.charger import Answer, Payload, RawCharger
 if TYPE_CHECKING:
     from edge.app import App
 
+Json = dict[str, Any]
 T = TypeVar("T")
 
 

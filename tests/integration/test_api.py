@@ -12,11 +12,10 @@ import pytest
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
 from tests.conftest import API_TOKEN, Api, ocpp_url
-from tests.helpers import booted, eventually, iso, now_iso
+from tests.helpers import Json, booted, eventually, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "CP-API-1"
-Json = dict[str, Any]
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
 BOOT = {"chargePointVendor": "Vendor", "chargePointModel": "Model", "firmwareVersion": "2.1"}

@@ -10,13 +10,12 @@ the state the CSMS keeps, as the operator API shows it.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from edge.app import App
 from tests.conftest import Api, ocpp_url
-from tests.helpers import booted, iso, now_iso
+from tests.helpers import Json, booted, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "OCTT-CP"
@@ -26,8 +25,6 @@ VALID_TAG = "VALIDTAG01"
 EXPIRED_TAG = "EXPIREDTAG"
 BLOCKED_TAG = "BLOCKEDTAG"
 UNKNOWN_TAG = "UNKNOWNTAG"
-
-Json = dict[str, Any]
 
 
 # --- helpers ------------------------------------------------------------------------------

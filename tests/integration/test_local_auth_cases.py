@@ -9,15 +9,12 @@ then believes the charger holds (`GET /api/chargers/{id}/local-list`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from edge.app import App
 from tests.conftest import Api
-from tests.helpers import booted
+from tests.helpers import Json, booted
 from tests.integration.charger import RawCharger
 
 CP = "LAL-CP"
-Json = dict[str, Any]
 LIST = f"/api/chargers/{CP}/local-list"
 
 

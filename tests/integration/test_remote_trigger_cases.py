@@ -9,16 +9,14 @@ recorded per requested message (`GET /api/chargers/{id}/triggers`).
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import Any
 
 from edge.app import App
 from tests import helpers
 from tests.conftest import Api, ocpp_url
-from tests.helpers import now_iso
+from tests.helpers import Json, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RT-CP"
-Json = dict[str, Any]
 NUMBER_OF_CONNECTORS = 2
 
 

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,14 +20,13 @@ from edge.app import App
 from edge.config import Config
 from tests import helpers
 from tests.conftest import Api, make_config, running
-from tests.helpers import iso, now_iso
+from tests.helpers import Json, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RS-CP"
 TAG = "RSTAG01"
 MEMBER = "RSTAG02"
 GROUP = "RSGROUP"
-Json = dict[str, Any]
 
 
 class Clock:

@@ -39,9 +39,8 @@ from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import API_TOKEN, TIME_SCALE, Api, make_config, ocpp_url
+from tests.helpers import Json
 from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint, step_load
-
-Json = dict[str, Any]
 
 TICK = 0.1  # s between two simulation ticks (meter update, Current.Import report)
 POLL = 0.2  # meter poll_interval

@@ -25,10 +25,8 @@ from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import Api, make_config, running
-from tests.helpers import booted, eventually, iso
+from tests.helpers import Json, booted, eventually, iso
 from tests.integration.charger import Answer, Payload, RawCharger
-
-Json = dict[str, Any]
 
 
 def site_config(data_dir: Path, meter_port: int, **site: Any) -> Config:

@@ -21,12 +21,11 @@ from edge.app import App
 from edge.config import ChargerSettings, Config
 from tests import helpers
 from tests.conftest import Api, make_config, running
-from tests.helpers import eventually, iso, now_iso
+from tests.helpers import Json, eventually, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
 TAG = "SCTAG01"
-Json = dict[str, Any]
 ACCEPTING = {
     "SetChargingProfile": {"status": "Accepted"},
     "ClearChargingProfile": {"status": "Accepted"},
