@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from tests.conftest import TIME_SCALE, ocpp_url
+from tests.conftest import TIME_SCALE, Api, ocpp_url
 from tests.integration.charger import Answer, Payload, RawCharger
 
 if TYPE_CHECKING:
@@ -62,6 +62,17 @@ async def eventually(
             if value:
                 return value
             await asyncio.sleep(interval)
+
+
+async def eventually_listed(api: Api, path: str, count: int = 1) -> list[Json]:
+    """What GET `path` lists once it lists `count` items or more: for lists the App fills
+    behind its answers (journal events, received files)."""
+
+    async def enough() -> list[Json]:
+        found: list[Json] = await api.get(path)
+        return found if len(found) >= count else []
+
+    return await eventually(enough)
 
 
 @asynccontextmanager

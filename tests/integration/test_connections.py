@@ -22,7 +22,7 @@ from websockets.typing import Data
 from edge.app import App
 from edge.config import ChargerSettings, Config
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url, running
-from tests.helpers import eventually
+from tests.helpers import eventually, eventually_listed
 from tests.integration.charger import RawCharger
 
 TIMEOUT = 10 * TIME_SCALE
@@ -578,10 +578,6 @@ async def until_closed(ws: ClientConnection, timeout: float = 5 * TIME_SCALE) ->
     return received
 
 
-async def _has_event(api: Api, charger_id: str, kind: str) -> bool:
-    return bool(await api.get(f"/api/chargers/{charger_id}/events?kind={kind}"))
-
-
 async def test_binary_frame_is_refused_with_1003(app: App, api: Api) -> None:
     """A BootNotification CALL in a binary frame gets no answer, changes nothing and closes 1003."""
     async with asyncio.timeout(TIMEOUT):
@@ -598,7 +594,7 @@ async def test_binary_frame_is_refused_with_1003(app: App, api: Api) -> None:
         assert charger["vendor"] is None, charger
         # The journal writes in order and asynchronously: once the disconnect is there,
         # whatever the binary frame could have caused is there too.
-        await eventually(lambda: _has_event(api, "BIN1", "Disconnected"))
+        await eventually_listed(api, "/api/chargers/BIN1/events?kind=Disconnected")
         events = await api.get("/api/chargers/BIN1/events")
         kinds = [event["kind"] for event in reversed(events)]
         assert kinds == ["Connected", "BinaryFrameRefused", "Disconnected"], events

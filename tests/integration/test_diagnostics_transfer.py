@@ -20,11 +20,12 @@ from edge.app import App
 from edge.config import Config, FilesConfig, FtpConfig
 from tests import helpers
 from tests.conftest import API_TOKEN, Api, make_config, running
-from tests.helpers import eventually
+from tests.helpers import eventually_listed
 from tests.integration.charger import RawCharger
 
 CP = "DIAG-CP"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+FILES = f"/api/diagnostics?chargerId={CP}"
 
 
 @pytest.fixture
@@ -68,16 +69,6 @@ async def http_form(api: Api, url: str, data: bytes, filename: str) -> int:
         return resp.status
 
 
-async def listed(api: Api, count: int) -> list[dict[str, Any]]:
-    """The charger's diagnostics files once there are `count` (an upload is listed when done)."""
-
-    async def enough() -> list[dict[str, Any]]:
-        files: list[dict[str, Any]] = await api.get(f"/api/diagnostics?chargerId={CP}")
-        return files if len(files) >= count else []
-
-    return await eventually(enough)
-
-
 async def download(api: Api, name: str) -> bytes:
     async with api.session.get(f"{api.base}/api/diagnostics/{CP}/{name}", headers=AUTH) as r:
         assert r.status == 200
@@ -109,7 +100,7 @@ async def test_http_put_and_multipart_uploads(app: App, api: Api) -> None:
         assert location.endswith("/")
         assert await http_put(api, location + "diag.tar.gz", first) == 201
         assert await http_form(api, location, second, "diag2.tar.gz") == 201
-    files = await listed(api, 2)
+    files = await eventually_listed(api, FILES, 2)
     by_name = {f["name"].split("-", 1)[1]: f for f in files}
     assert by_name["diag.tar.gz"]["size"] == len(first)
     assert {f["via"] for f in files} == {"http"} and {f["chargerId"] for f in files} == {CP}
@@ -144,7 +135,7 @@ async def test_ftp_upload(app: App, api: Api) -> None:
     assert (host, port) == ("127.0.0.1", app.ftp_address[1])  # type: ignore[index]
     assert user and password
     await ftp_upload(location, "diag.tar.gz", data)
-    [received] = await listed(api, 1)
+    [received] = await eventually_listed(api, FILES, 1)
     assert received["via"] == "ftp" and received["size"] == len(data)
     assert await download(api, received["name"]) == data
 
@@ -187,7 +178,7 @@ async def test_ftp_user_is_confined(app: App, api: Api) -> None:
                     await stream.write(b"second")
         async with client.upload_stream("../../../escape.log") as stream:
             await stream.write(b"clamped")
-    files = await listed(api, 2)
+    files = await eventually_listed(api, FILES, 2)
     assert sorted(f["name"].split("-", 1)[1] for f in files) == ["a.log", "escape.log"]
     assert not (app.config.storage.data_dir.parent / "escape.log").exists()
     [first] = [f for f in files if f["name"].endswith("a.log")]
@@ -222,7 +213,7 @@ async def test_ftp_password_is_not_journalled(app: App, api: Api) -> None:
         location = await request_upload(api, cp, protocol="ftp")
         password = urlsplit(location).password
         assert password
-        events = await eventually(lambda: api.get(f"/api/chargers/{CP}/events?kind=Operation"))
+        events = await eventually_listed(api, f"/api/chargers/{CP}/events?kind=Operation")
         text = json.dumps(events)
         assert "GetDiagnostics" in text and ":***@" in text
         assert password not in text

@@ -21,22 +21,13 @@ import pytest
 from edge.app import App
 from edge.config import Config, FilesConfig
 from tests.conftest import API_TOKEN, Api, make_config
-from tests.helpers import booted, eventually, now_iso
+from tests.helpers import booted, eventually_listed, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "FW-CP"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 LOCATION = "ftp://fw.example.com/firmware/v2.bin"
-
-
-async def events(api: Api, kind: str, count: int) -> list[dict[str, object]]:
-    """The charger's journal events of `kind` once there are `count` (the journal is async)."""
-
-    async def enough() -> list[dict[str, object]]:
-        found: list[dict[str, object]] = await api.get(f"/api/chargers/{CP}/events?kind={kind}")
-        return found if len(found) >= count else []
-
-    return await eventually(enough)
+EVENTS = f"/api/chargers/{CP}/events"
 
 
 async def fsn(cp: RawCharger, status: str) -> None:
@@ -77,7 +68,7 @@ async def test_tc_044_1_download_and_install(app: App, api: Api) -> None:
         await update_firmware(api, cp)
         await install(cp, "Installed")
         assert await firmware_status(api) == "Installed"
-    assert len(await events(api, "FirmwareStatusNotification", 4)) == 4
+    assert len(await eventually_listed(api, f"{EVENTS}?kind=FirmwareStatusNotification", 4)) == 4
 
 
 async def test_tc_044_2_download_failed(app: App, api: Api) -> None:
@@ -152,7 +143,7 @@ async def test_charger_downloads_the_uploaded_image(app: App, api: Api, upload: 
         assert status == 200 and hashlib.sha256(got).hexdigest() == digest
         status, part = await fetch(api, request["location"], Range="bytes=100-199")
         assert status == 206 and part == data[100:200]
-    assert len(await events(api, "FirmwareDownload", 2)) == 2
+    assert len(await eventually_listed(api, f"{EVENTS}?kind=FirmwareDownload", 2)) == 2
 
 
 async def test_bad_or_expired_link_is_forbidden(app: App, api: Api) -> None:
