@@ -6,7 +6,7 @@ import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from tests.conftest import TIME_SCALE, Api, ocpp_url
@@ -29,6 +29,19 @@ def iso(moment: datetime) -> str:
 def now_iso() -> str:
     """The current time as `iso` writes it."""
     return iso(datetime.now(UTC))
+
+
+class Clock:
+    """A clock the test sets or moves by hand, for an App's or a Journal's `clock`."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = datetime.now(UTC) if now is None else now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @overload

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,26 +20,13 @@ from edge.app import App
 from edge.config import Config
 from tests import helpers
 from tests.conftest import Api, make_config, running
-from tests.helpers import Json, iso, now_iso
+from tests.helpers import Clock, Json, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RS-CP"
 TAG = "RSTAG01"
 MEMBER = "RSTAG02"
 GROUP = "RSGROUP"
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -13,23 +13,14 @@ from typing import Any
 import pytest
 
 from edge.store import Journal, JournalClosedError, MeterSample, StatusRecord, iso_z
+from tests.helpers import Clock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class Clock:
-    """A settable server clock."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
