@@ -88,6 +88,64 @@ async def eventually_listed(api: Api, path: str, count: int = 1) -> list[Json]:
     return await eventually(enough)
 
 
+async def authorize(cp: RawCharger, id_tag: str) -> str:
+    """Authorize `id_tag`; the idTagInfo status the CSMS answers."""
+    conf = await cp.call("Authorize", {"idTag": id_tag})
+    assert set(conf) == {"idTagInfo"}, conf
+    status: str = conf["idTagInfo"]["status"]
+    return status
+
+
+async def start_transaction(
+    cp: RawCharger,
+    id_tag: str,
+    *,
+    connector_id: int = 1,
+    meter_start: int = 0,
+    timestamp: str | None = None,
+    reservation_id: int | None = None,
+    expect: str = "Accepted",
+) -> int:
+    """StartTransaction (stamped now unless `timestamp`), answered with idTagInfo status
+    `expect`; the transaction id the CSMS issued."""
+    request: Json = {
+        "connectorId": connector_id,
+        "idTag": id_tag,
+        "meterStart": meter_start,
+        "timestamp": timestamp or now_iso(),
+    }
+    if reservation_id is not None:
+        request["reservationId"] = reservation_id
+    conf = await cp.call("StartTransaction", request)
+    assert conf["idTagInfo"]["status"] == expect, conf
+    transaction_id = conf["transactionId"]
+    assert isinstance(transaction_id, int) and not isinstance(transaction_id, bool), conf
+    return transaction_id
+
+
+async def charging(
+    cp: RawCharger,
+    id_tag: str,
+    *,
+    connector_id: int = 1,
+    meter_start: int = 0,
+    reservation_id: int | None = None,
+) -> int:
+    """The reusable state Charging: Authorize Accepted, Preparing, StartTransaction Accepted
+    (carrying `reservation_id` if given), Charging; the transaction id the CSMS issued."""
+    assert await authorize(cp, id_tag) == "Accepted"
+    assert await cp.status(connector_id, "Preparing") == {}
+    transaction_id = await start_transaction(
+        cp,
+        id_tag,
+        connector_id=connector_id,
+        meter_start=meter_start,
+        reservation_id=reservation_id,
+    )
+    assert await cp.status(connector_id, "Charging") == {}
+    return transaction_id
+
+
 @asynccontextmanager
 async def booted(
     app: App,

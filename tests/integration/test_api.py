@@ -12,7 +12,7 @@ import pytest
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
 from tests.conftest import API_TOKEN, Api, ocpp_url
-from tests.helpers import Json, booted, eventually, iso, now_iso
+from tests.helpers import Json, booted, eventually, iso, now_iso, start_transaction
 from tests.integration.charger import RawCharger
 
 CP = "CP-API-1"
@@ -48,21 +48,6 @@ async def raw(api: Api, method: str, path: str, data: bytes) -> tuple[int, Any]:
     async with api.session.request(method, api.base + path, data=data, headers=headers) as resp:
         assert resp.content_type == "application/json", resp.content_type
         return resp.status, await resp.json()
-
-
-async def start(cp: RawCharger, id_tag: str, connector_id: int, meter_start: int) -> int:
-    conf = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": connector_id,
-            "idTag": id_tag,
-            "meterStart": meter_start,
-            "timestamp": now_iso(),
-        },
-    )
-    assert conf["idTagInfo"]["status"] == "Accepted"
-    transaction_id: int = conf["transactionId"]
-    return transaction_id
 
 
 # --- health and authentication ------------------------------------------------------------
@@ -566,7 +551,7 @@ async def test_id_tag_lookup_is_case_insensitive(app: App, api: Api) -> None:
     async with online(app) as cp:
         conf = await cp.call("Authorize", {"idTag": "abc"})
         assert conf["idTagInfo"]["status"] == "Accepted"
-        await start(cp, "aBc", 1, 0)
+        await start_transaction(cp, "aBc", connector_id=1, meter_start=0)
     code, _ = await api.request("PUT", "/api/id-tags/abc", {"status": "Blocked"})
     assert code == 200
     assert [(t["idTag"].casefold(), t["status"]) for t in await api.get("/api/id-tags")] == [
@@ -598,14 +583,14 @@ async def test_transactions_list_and_filters(app: App, api: Api) -> None:
     """
     assert (await api.request("PUT", "/api/id-tags/TAG1", {"status": "Accepted"}))[0] == 201
     async with online(app, "CP-A", connectors=2) as a, online(app, "CP-B") as b:
-        done = await start(a, "TAG1", 1, 100)
+        done = await start_transaction(a, "TAG1", connector_id=1, meter_start=100)
         conf = await a.call(
             "StopTransaction",
             {"transactionId": done, "meterStop": 600, "timestamp": now_iso(), "reason": "Local"},
         )
         assert "idTagInfo" not in conf
-        running_a = await start(a, "TAG1", 2, 1000)
-        running_b = await start(b, "TAG1", 1, 5000)
+        running_a = await start_transaction(a, "TAG1", connector_id=2, meter_start=1000)
+        running_b = await start_transaction(b, "TAG1", connector_id=1, meter_start=5000)
 
         async def ids(query: str) -> set[int]:
             return {t["transactionId"] for t in await api.get(f"/api/transactions{query}")}
@@ -639,7 +624,7 @@ async def test_get_transaction_with_meter_values(app: App, api: Api) -> None:
     """
     assert (await api.request("PUT", "/api/id-tags/TAG1", {"status": "Accepted"}))[0] == 201
     async with online(app) as cp:
-        tx_id = await start(cp, "TAG1", 1, 2000)
+        tx_id = await start_transaction(cp, "TAG1", connector_id=1, meter_start=2000)
         sampled = [{"value": "2600", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
         stamp = now_iso()
         conf = await cp.call(

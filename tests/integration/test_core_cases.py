@@ -15,7 +15,7 @@ import pytest
 
 from edge.app import App
 from tests.conftest import Api, ocpp_url
-from tests.helpers import Json, booted, iso, now_iso
+from tests.helpers import Json, authorize, booted, charging, iso, now_iso, start_transaction
 from tests.integration.charger import RawCharger
 
 CP = "OCTT-CP"
@@ -57,37 +57,6 @@ async def operate(api: Api, action: str, payload: Json) -> Json:
     return response
 
 
-async def authorize(cp: RawCharger, id_tag: str = VALID_TAG) -> str:
-    conf = await cp.call("Authorize", {"idTag": id_tag})
-    assert set(conf) == {"idTagInfo"}, conf
-    status: str = conf["idTagInfo"]["status"]
-    return status
-
-
-async def start_transaction(
-    cp: RawCharger,
-    id_tag: str = VALID_TAG,
-    *,
-    connector_id: int = 1,
-    meter_start: int = 1000,
-    timestamp: str | None = None,
-    expect: str = "Accepted",
-) -> int:
-    conf = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": connector_id,
-            "idTag": id_tag,
-            "meterStart": meter_start,
-            "timestamp": timestamp or now_iso(),
-        },
-    )
-    assert conf["idTagInfo"]["status"] == expect, conf
-    transaction_id = conf["transactionId"]
-    assert isinstance(transaction_id, int) and not isinstance(transaction_id, bool), conf
-    return transaction_id
-
-
 async def stop_transaction(
     cp: RawCharger,
     transaction_id: int,
@@ -107,15 +76,6 @@ async def stop_transaction(
     if id_tag is not None:
         payload["idTag"] = id_tag
     return await cp.call("StopTransaction", payload)
-
-
-async def charging(cp: RawCharger, *, connector_id: int = 1, meter_start: int = 1000) -> int:
-    """Reusable state Charging: Authorized, Preparing, StartTransaction, Charging."""
-    assert await authorize(cp) == "Accepted"
-    assert await cp.status(connector_id, "Preparing") == {}
-    transaction_id = await start_transaction(cp, connector_id=connector_id, meter_start=meter_start)
-    assert await cp.status(connector_id, "Charging") == {}
-    return transaction_id
 
 
 async def transaction(api: Api, transaction_id: int) -> Json:
@@ -227,9 +187,9 @@ async def test_tc_003_regular_charging_session_plugin_first(app: App, api: Api) 
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
         assert (await connector(api, 1))["status"] == "Preparing"
-        assert await authorize(cp) == "Accepted"
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         started = now_iso()
-        tx_id = await start_transaction(cp, meter_start=2500, timestamp=started)
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=2500, timestamp=started)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert tx["idTag"] == VALID_TAG
@@ -244,7 +204,7 @@ async def test_tc_004_1_regular_charging_session_identification_first(app: App, 
     transaction runs.
     """
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        tx_id = await charging(cp, connector_id=2, meter_start=0)
+        tx_id = await charging(cp, VALID_TAG, connector_id=2, meter_start=0)
         tx = await assert_running(api, tx_id, connector_id=2)
         assert tx["idTag"] == VALID_TAG and tx["meterStart"] == 0
         assert (await connector(api, 2))["status"] == "Charging"
@@ -256,7 +216,7 @@ async def test_tc_004_2_identification_first_connection_timeout(app: App, api: A
     connector.
     """
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        assert await authorize(cp) == "Accepted"
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         # ConnectionTimeOut expires on the charger: no cable was plugged in.
         assert await cp.status(1, "Available") == {}
@@ -270,7 +230,7 @@ async def test_tc_005_1_ev_side_disconnected(app: App, api: Api) -> None:
     its energy.
     """
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        tx_id = await charging(cp, meter_start=1000)
+        tx_id = await charging(cp, VALID_TAG, meter_start=1000)
         assert await cp.status(1, "SuspendedEV") == {}
         await assert_running(api, tx_id)
         conf = await stop_transaction(cp, tx_id, meter_stop=4200, reason="EVDisconnected")
@@ -291,7 +251,7 @@ async def test_tc_007_regular_start_charging_session_cached_id(app: App, api: Ap
     """
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
-        tx_id = await start_transaction(cp, meter_start=300)
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=300)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert (tx["idTag"], tx["meterStart"]) == (VALID_TAG, 300)
@@ -318,8 +278,8 @@ async def test_tc_010_remote_start_cable_plugged_in_first(app: App, api: Api) ->
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
         assert cp.received_calls == [("RemoteStartTransaction", request)]
-        assert await authorize(cp) == "Accepted"
-        tx_id = await start_transaction(cp)
+        assert await authorize(cp, VALID_TAG) == "Accepted"
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=1000)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert tx["idTag"] == VALID_TAG
@@ -334,9 +294,9 @@ async def test_tc_011_1_remote_start_remote_start_first(app: App, api: Api) -> N
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
         assert cp.received_calls == [("RemoteStartTransaction", request)]
-        assert await authorize(cp) == "Accepted"
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
-        tx_id = await start_transaction(cp)
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=1000)
         assert await cp.status(1, "Charging") == {}
         await assert_running(api, tx_id)
 
@@ -349,7 +309,7 @@ async def test_tc_011_2_remote_start_time_out(app: App, api: Api) -> None:
         cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
-        assert await authorize(cp) == "Accepted"
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         assert await cp.status(1, "Available") == {}
         await assert_no_transaction(api)
@@ -363,7 +323,7 @@ async def test_tc_012_remote_stop_charging_session(app: App, api: Api) -> None:
     recorded.
     """
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        tx_id = await charging(cp, meter_start=100)
+        tx_id = await charging(cp, VALID_TAG, meter_start=100)
         cp.answers["RemoteStopTransaction"] = {"status": "Accepted"}
         response = await operate(api, "RemoteStopTransaction", {"transactionId": tx_id})
         assert response == {"status": "Accepted"}
@@ -426,7 +386,7 @@ async def test_tc_017_2_unlock_connector_no_session_fixed_cable(app: App, api: A
 async def test_tc_018_1_unlock_connector_with_charging_session(app: App, api: Api) -> None:
     """Unlocking during a session: the UnlockCommand stop that follows is accepted and recorded."""
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        tx_id = await charging(cp, meter_start=5000)
+        tx_id = await charging(cp, VALID_TAG, meter_start=5000)
         cp.answers["UnlockConnector"] = {"status": "Unlocked"}
         assert await operate(api, "UnlockConnector", {"connectorId": 1}) == {"status": "Unlocked"}
         assert cp.received_calls == [("UnlockConnector", {"connectorId": 1})]
@@ -515,7 +475,7 @@ async def test_tc_023_3_authorize_blocked(app: App, api: Api) -> None:
 async def test_tc_024_start_charging_session_lock_failure(app: App, api: Api) -> None:
     """A Faulted/ConnectorLockFailure status is answered and shown on the connector."""
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        assert await authorize(cp) == "Accepted"
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         assert await cp.status(1, "Faulted", "ConnectorLockFailure") == {}
         state = await connector(api, 1)
@@ -538,7 +498,7 @@ async def test_tc_028_remote_stop_transaction_rejected(app: App, api: Api) -> No
     session running.
     """
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        tx_id = await charging(cp)
+        tx_id = await charging(cp, VALID_TAG, meter_start=1000)
         unknown_id = tx_id + 1000
         cp.answers["RemoteStopTransaction"] = {"status": "Rejected"}
         response = await operate(api, "RemoteStopTransaction", {"transactionId": unknown_id})
@@ -565,7 +525,7 @@ async def test_tc_032_1_power_failure_boot_stop_transactions(app: App, api: Api)
     its energy.
     """
     async with booted(app, CP, available=CONNECTOR_IDS) as cp:
-        tx_id = await charging(cp, meter_start=10_000)
+        tx_id = await charging(cp, VALID_TAG, meter_start=10_000)
         conf = await cp.call(
             "MeterValues",
             {
@@ -618,7 +578,7 @@ async def test_tc_037_1_offline_start_transaction_valid_id_tag(app: App, api: Ap
     started = iso(datetime.now(UTC) - timedelta(hours=2))
     # Back online after a network outage: no new BootNotification.
     async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        tx_id = await start_transaction(cp, meter_start=700, timestamp=started)
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=700, timestamp=started)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert (tx["idTag"], tx["meterStart"]) == (VALID_TAG, 700)
@@ -657,7 +617,7 @@ async def test_tc_039_offline_transaction(app: App, api: Api) -> None:
     started = iso(datetime.now(UTC) - timedelta(hours=3))
     stopped = iso(datetime.now(UTC) - timedelta(hours=2))
     async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        tx_id = await start_transaction(cp, meter_start=1234, timestamp=started)
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=1234, timestamp=started)
         conf = await stop_transaction(cp, tx_id, meter_stop=9234, reason="Local", timestamp=stopped)
         assert conf.get("idTagInfo", {}).get("status", "Accepted") == "Accepted"
         tx = await assert_stopped(api, tx_id, meter_start=1234, meter_stop=9234, reason="Local")

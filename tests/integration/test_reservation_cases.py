@@ -20,7 +20,7 @@ from edge.app import App
 from edge.config import Config
 from tests import helpers
 from tests.conftest import Api, make_config, running
-from tests.helpers import Clock, Json, iso, now_iso
+from tests.helpers import Clock, Json, charging, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RS-CP"
@@ -64,26 +64,6 @@ async def reserve(api: Api, body: Json, charger_id: str = CP) -> tuple[int, Json
     return code, data
 
 
-async def charging(
-    cp: RawCharger, connector_id: int = 1, reservation_id: int | None = None, tag: str = TAG
-) -> int:
-    """The reusable state Charging, its StartTransaction carrying `reservation_id`."""
-    assert (await cp.call("Authorize", {"idTag": tag}))["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Preparing")
-    req: Json = {
-        "connectorId": connector_id,
-        "idTag": tag,
-        "meterStart": 0,
-        "timestamp": now_iso(),
-    }
-    if reservation_id is not None:
-        req["reservationId"] = reservation_id
-    conf = await cp.call("StartTransaction", req)
-    assert conf["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Charging")
-    return int(conf["transactionId"])
-
-
 async def listed(api: Api, query: str = "") -> list[Json]:
     data: list[Json] = await api.get(f"/api/reservations{query}")
     return data
@@ -103,7 +83,7 @@ async def test_tc_046_reservation_used_by_transaction(app: App, api: Api) -> Non
         assert body["reservation"]["status"] == "Active"
         assert body["reservation"]["expiryDate"] == sent["expiryDate"]
         await cp.status(1, "Reserved")
-        transaction_id = await charging(cp, 1, reservation_id)
+        transaction_id = await charging(cp, TAG, reservation_id=reservation_id)
         [entry] = await listed(api)
         assert entry["status"] == "Used"
         assert entry["transactionId"] == transaction_id
@@ -173,7 +153,9 @@ async def test_tc_049_reserve_the_charge_point(app: App, api: Api) -> None:
         sent = await cp.wait_for_call("ReserveNow")
         assert sent["connectorId"] == 0 and "expiryDate" in sent and "reservationId" in sent
         await cp.status(1, "Reserved")
-        transaction_id = await charging(cp, 2, sent["reservationId"])
+        transaction_id = await charging(
+            cp, TAG, connector_id=2, reservation_id=sent["reservationId"]
+        )
         [entry] = await listed(api)
         assert (entry["connectorId"], entry["status"]) == (0, "Used")
         assert entry["transactionId"] == transaction_id
@@ -221,7 +203,7 @@ async def test_tc_053_reserved_connector_used_by_group_member(app: App, api: Api
         sent = await cp.wait_for_call("ReserveNow")
         assert sent["parentIdTag"] == GROUP
         await cp.status(1, "Reserved")
-        transaction_id = await charging(cp, 1, sent["reservationId"])
+        transaction_id = await charging(cp, TAG, reservation_id=sent["reservationId"])
         info = (await cp.call("Authorize", {"idTag": MEMBER}))["idTagInfo"]
         assert info == {"status": "Accepted", "parentIdTag": GROUP}
         stop = await cp.call(

@@ -21,7 +21,7 @@ from edge.app import App
 from edge.config import ChargerSettings, Config
 from tests import helpers
 from tests.conftest import Api, make_config, running
-from tests.helpers import Json, eventually, iso, now_iso
+from tests.helpers import Json, charging, eventually, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
@@ -78,24 +78,6 @@ def booted(app: App) -> AbstractAsyncContextManager[RawCharger]:
     return helpers.booted(app, CP, available=(0, 1, 2), answers=ACCEPTING)
 
 
-async def charging(cp: RawCharger, connector_id: int = 1) -> int:
-    """The reusable state Charging: returns the transaction id the CSMS issued."""
-    assert (await cp.call("Authorize", {"idTag": TAG}))["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Preparing")
-    conf = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": connector_id,
-            "idTag": TAG,
-            "meterStart": 0,
-            "timestamp": now_iso(),
-        },
-    )
-    assert conf["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Charging")
-    return int(conf["transactionId"])
-
-
 async def installed(api: Api) -> list[Json]:
     charger = await api.get(f"/api/chargers/{CP}")
     profiles: list[Json] = charger["chargingProfiles"]
@@ -141,7 +123,7 @@ async def test_rejected_profile_is_not_recorded(app: App, api: Api) -> None:
 async def test_tc_057_tx_profile_and_its_end(app: App, api: Api) -> None:
     """TC_057: a TxProfile with the CSMS transactionId is recorded; it ends with the transaction."""
     async with booted(app) as cp:
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         sent = profile(21, "TxProfile", [(0, 16.0)], kind="Relative", transaction_id=transaction_id)
         code, _ = await api.operation(
             CP, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": sent}
@@ -219,7 +201,7 @@ async def test_tc_059_remote_start_with_profile(app: App, api: Api) -> None:
             ]
             == 0
         )
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         [recorded] = await installed(api)
         assert recorded["connectorId"] == 1
         assert recorded["chargingProfile"]["chargingProfileId"] == 31
@@ -244,7 +226,7 @@ async def test_tc_066_composite_schedule_and_prediction(app: App, api: Api) -> N
     """TC_066: GetCompositeSchedule with the configured parameters; the charger's answer is kept
     beside the CSMS's own prediction, and the prediction reproduces the reference vector."""
     async with booted(app) as cp:
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         start = datetime.now(UTC).replace(microsecond=0)
         profiles = [
             (0, profile(41, "ChargePointMaxProfile", [(0, 10.0)], start=start, duration=86400)),
@@ -354,7 +336,7 @@ async def test_tc_067_clear_charging_profile_2025(app: App, api: Api) -> None:
     """TC_067 (2025-11): ChargePointMax, TxDefault and TxProfile at one stack level; clearing by
     TxDefault criteria removes only the TxDefault; Unknown removes nothing."""
     async with booted(app) as cp:
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         for connector_id, sent in (
             (0, profile(71, "ChargePointMaxProfile", [(0, 32.0)], stack_level=1, kind="Relative")),
             (1, profile(72, "TxDefaultProfile", [(0, 16.0)], stack_level=1, kind="Relative")),
@@ -489,7 +471,7 @@ async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any
         default = profile(91, "TxDefaultProfile", [(0, 10.0)], kind="Relative")
         maximum = profile(92, "ChargePointMaxProfile", [(0, 32.0)], kind="Relative")
         async with booted(app) as cp:
-            transaction_id = await charging(cp)
+            transaction_id = await charging(cp, TAG)
             tx = profile(
                 93, "TxProfile", [(0, 8.0)], kind="Relative", transaction_id=transaction_id
             )
