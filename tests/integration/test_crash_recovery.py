@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.conftest import API_TOKEN, TIME_SCALE, Api
+from tests.conftest import API_TOKEN, TIME_SCALE, api_client
 from tests.helpers import now_iso
 from tests.integration.charger import RawCharger
 
@@ -129,12 +128,6 @@ async def service(tmp_path: Path, name: str) -> AsyncIterator[Service]:
         await svc.stop()
 
 
-@contextlib.asynccontextmanager
-async def api_for(svc: Service) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, f"http://127.0.0.1:{svc.web_port}")
-
-
 def assert_clean_start(svc: Service) -> None:
     text = svc.text()
     assert "Traceback" not in text, text
@@ -144,7 +137,7 @@ def assert_clean_start(svc: Service) -> None:
 async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) -> None:
     """A transaction cut by kill -9 finishes after a restart with its energy and samples."""
     async with asyncio.timeout(TEST_TIMEOUT):
-        async with service(tmp_path, "first") as svc, api_for(svc) as api:
+        async with service(tmp_path, "first") as svc, api_client(svc.web_port) as api:
             status, _ = await api.request("PUT", "/api/id-tags/TAG1", {"status": "Accepted"})
             assert status == 201
             async with RawCharger.connect(svc.url("CRASH1")) as cp:
@@ -168,7 +161,7 @@ async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) ->
                     await cp.call("MeterValues", meter_values(tx_id, register))
                 assert (await svc.signal(signal.SIGKILL)) == -signal.SIGKILL
 
-        async with service(tmp_path, "second") as svc, api_for(svc) as api:
+        async with service(tmp_path, "second") as svc, api_client(svc.web_port) as api:
             assert await api.get("/api/health") == {"status": "ok"}
             live = await api.get(f"/api/transactions/{tx_id}")
             assert live["active"] is True
@@ -315,7 +308,7 @@ async def test_kill_during_concurrent_meter_values(tmp_path: Path) -> None:
         sent = sum(len(a.registers) for a in acked)
         assert sent >= n
 
-        async with service(tmp_path, "second") as svc, api_for(svc) as api:
+        async with service(tmp_path, "second") as svc, api_client(svc.web_port) as api:
             assert await api.get("/api/health") == {"status": "ok"}
             assert_clean_start(svc)
             for a in acked:
@@ -376,7 +369,7 @@ async def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
     async with (
         asyncio.timeout(TEST_TIMEOUT),
         service(tmp_path, "again") as svc,
-        api_for(svc) as api,
+        api_client(svc.web_port) as api,
     ):
         tx = await api.get(f"/api/transactions/{started['transactionId']}")
         assert tx["active"] is True

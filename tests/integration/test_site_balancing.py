@@ -32,13 +32,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
-from tests.conftest import API_TOKEN, TIME_SCALE, Api, make_config, ocpp_url
+from tests.conftest import API_TOKEN, TIME_SCALE, Api, api_client, make_config, ocpp_url
 from tests.helpers import Json
 from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint, step_load
 
@@ -268,8 +267,7 @@ async def rig(
                 config, chargers={cid: ChargerSettings(phases=w) for cid, w in wirings.items()}
             )
         app = await stack.enter_async_context(running_app(config))
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+        api = await stack.enter_async_context(api_client(app.web_port))
         running = Rig(sim_site, app, api, metered, mv_every)
         stack.push_async_callback(running.stop)
         running.start()
@@ -662,9 +660,8 @@ async def test_killed_controller_leaves_chargers_at_safe_values_within_one_lease
         await site.tick()
         async with (
             service(tmp_path, site.meter_port, 63.0, lease_time) as svc,
-            aiohttp.ClientSession() as session,
+            api_client(svc.web_port) as api,
         ):
-            api = Api(session, f"http://127.0.0.1:{svc.web_port}")
             sims: dict[str, SimCharger] = {}
             runner = asyncio.ensure_future(site.run(1e6, step=TICK, meter_values_every=TICK))
             try:
