@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,111 +18,24 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_TOKEN, TIME_SCALE, api_client
+from tests.conftest import TIME_SCALE, api_client
 from tests.helpers import now_iso
 from tests.integration.charger import RawCharger
+from tests.integration.service import Service, config_toml, serve
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30 * TIME_SCALE
 TEST_TIMEOUT = 90 * TIME_SCALE
-OCPP_LINE = re.compile(r"listening for OCPP 1\.6J on ws://127\.0\.0\.1:(\d+)/")
-HTTP_LINE = re.compile(r"listening for HTTP on http://127\.0\.0\.1:(\d+)/")
-
-
-def write_config(path: Path, data_dir: Path) -> Path:
-    path.write_text(
-        "[ocpp]\n"
-        'host = "127.0.0.1"\n'
-        "port = 0\n"
-        'unknown_chargers = "accept"\n'
-        "heartbeat_interval = 60\n"
-        f"call_timeout = {5.0 * TIME_SCALE}\n"
-        "\n[web]\n"
-        'host = "127.0.0.1"\n'
-        "port = 0\n"
-        f'api_token = "{API_TOKEN}"\n'
-        "\n[storage]\n"
-        f'data_dir = "{data_dir}"\n'
-    )
-    return path
-
-
-@dataclass
-class Service:
-    """One run of `python -m edge serve` with its stderr in a file."""
-
-    config: Path
-    log: Path
-    proc: asyncio.subprocess.Process | None = None
-    ocpp_port: int = 0
-    web_port: int = 0
-    _log_file: Any = field(default=None, repr=False)
-
-    async def start(self) -> None:
-        self._log_file = self.log.open("wb")
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "edge",
-            "serve",
-            "--config",
-            str(self.config),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=self._log_file,
-            cwd=REPO,
-            env=env,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            text = self.text()
-            ocpp, web = OCPP_LINE.search(text), HTTP_LINE.search(text)
-            if ocpp and web:
-                self.ocpp_port, self.web_port = int(ocpp[1]), int(web[1])
-                return
-            if self.proc.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"service did not start (rc={self.proc.returncode}):\n{self.text()}")
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def url(self, charger_id: str) -> str:
-        return f"ws://127.0.0.1:{self.ocpp_port}/ocpp/{charger_id}"
-
-    async def signal(self, signum: int, timeout: float = 15 * TIME_SCALE) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-        return await asyncio.wait_for(self.proc.wait(), timeout)
-
-    async def stop(self) -> None:
-        """Make sure the process is gone (cleanup after a failed test too)."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), 10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
 
 @contextlib.asynccontextmanager
 async def service(tmp_path: Path, name: str) -> AsyncIterator[Service]:
-    data_dir = tmp_path / "data"
+    """The service on tmp_path's data (configured by the first run), logging to `name`.log."""
     config = tmp_path / "config.toml"
     if not config.exists():
-        write_config(config, data_dir)
-    svc = Service(config=config, log=tmp_path / f"{name}.log")
-    try:
-        await svc.start()
+        config.write_text(config_toml(tmp_path / "data", call_timeout=5.0 * TIME_SCALE))
+    async with serve(config, tmp_path / f"{name}.log") as svc:
         yield svc
-    finally:
-        await svc.stop()
 
 
 def assert_clean_start(svc: Service) -> None:
