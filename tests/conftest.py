@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -106,10 +107,24 @@ class Api:
         return await self.request("POST", f"/api/chargers/{charger_id}/ocpp/{action}", payload)
 
 
+@asynccontextmanager
+async def api_client(web_port: int) -> AsyncIterator[Api]:
+    """An API client for the operator API on `web_port` (an App's, or a service's)."""
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, f"http://127.0.0.1:{web_port}")
+
+
 @pytest.fixture
 async def api(app: App) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, f"http://127.0.0.1:{app.web_port}")
+    async with api_client(app.web_port) as client:
+        yield client
+
+
+@asynccontextmanager
+async def running(config: Config) -> AsyncIterator[tuple[App, Api]]:
+    """An App for `config` with its API client, for a test that starts (or restarts) its own."""
+    async with App(config) as app, api_client(app.web_port) as api:
+        yield app, api
 
 
 def ocpp_url(app: App, charger_id: str, prefix: str = "/ocpp") -> str:

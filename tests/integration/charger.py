@@ -9,13 +9,15 @@ import asyncio
 import itertools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 Payload = dict[str, Any]
-Answer = Payload | Callable[[Payload], Payload] | tuple[str, str]  # (errorCode, description)
+# What the charger answers a CALL with: a payload, a function of the request's payload,
+# (errorCode, description) for a CALLERROR, or "silent" for no answer at all.
+Answer = Payload | Callable[[Payload], Payload] | tuple[str, str] | Literal["silent"]
 
 _ids = itertools.count(1)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,26 +12,19 @@ import pytest
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
 from tests.conftest import API_TOKEN, Api, ocpp_url
+from tests.helpers import Json, booted, eventually, iso, now_iso, start_transaction
 from tests.integration.charger import RawCharger
 
 CP = "CP-API-1"
-Json = dict[str, Any]
 
 CERT = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
+BOOT = {"chargePointVendor": "Vendor", "chargePointModel": "Model", "firmwareVersion": "2.1"}
 HASH_DATA = {
     "hashAlgorithm": "SHA256",
     "issuerNameHash": "a1b2c3",
     "issuerKeyHash": "d4e5f6",
     "serialNumber": "0123",
 }
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def now() -> str:
-    return iso(datetime.now(UTC))
 
 
 def later() -> str:
@@ -44,22 +35,11 @@ def is_error(body: Any) -> bool:
     return isinstance(body, dict) and isinstance(body.get("error"), str)
 
 
-@asynccontextmanager
-async def online(app: App, charger_id: str = CP, connectors: int = 1) -> AsyncIterator[RawCharger]:
-    """A charger connected, booted Accepted, every connector Available."""
-    async with RawCharger.connect(ocpp_url(app, charger_id)) as cp:
-        conf = await cp.call(
-            "BootNotification",
-            {
-                "chargePointVendor": "Vendor",
-                "chargePointModel": "Model",
-                "firmwareVersion": "2.1",
-            },
-        )
-        assert conf["status"] == "Accepted"
-        for connector_id in range(connectors + 1):
-            assert await cp.status(connector_id, "Available") == {}
-        yield cp
+def online(
+    app: App, charger_id: str = CP, connectors: int = 1
+) -> AbstractAsyncContextManager[RawCharger]:
+    """A charger connected, booted Accepted with `BOOT`, every connector Available."""
+    return booted(app, charger_id, available=range(connectors + 1), boot=BOOT)
 
 
 async def raw(api: Api, method: str, path: str, data: bytes) -> tuple[int, Any]:
@@ -68,29 +48,6 @@ async def raw(api: Api, method: str, path: str, data: bytes) -> tuple[int, Any]:
     async with api.session.request(method, api.base + path, data=data, headers=headers) as resp:
         assert resp.content_type == "application/json", resp.content_type
         return resp.status, await resp.json()
-
-
-async def eventually(probe: Callable[[], Awaitable[bool]], timeout: float = 3.0) -> None:
-    """Wait until `probe()` is true (journal events are written behind the answer)."""
-    deadline = time.monotonic() + timeout
-    while not await probe():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
-
-
-async def start(cp: RawCharger, id_tag: str, connector_id: int, meter_start: int) -> int:
-    conf = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": connector_id,
-            "idTag": id_tag,
-            "meterStart": meter_start,
-            "timestamp": now(),
-        },
-    )
-    assert conf["idTagInfo"]["status"] == "Accepted"
-    transaction_id: int = conf["transactionId"]
-    return transaction_id
 
 
 # --- health and authentication ------------------------------------------------------------
@@ -306,7 +263,7 @@ async def test_operation_call_error(app: App, api: Api) -> None:
 async def test_operation_timeout(app: App, api: Api) -> None:
     """A charger that never answers gives 504 after call_timeout; the next operation works."""
     async with online(app) as cp:
-        cp.answers["Reset"] = "silent"  # type: ignore[assignment]
+        cp.answers["Reset"] = "silent"
         begun = time.monotonic()
         code, body = await api.operation(CP, "Reset", {"type": "Soft"})
         elapsed = time.monotonic() - begun
@@ -594,7 +551,7 @@ async def test_id_tag_lookup_is_case_insensitive(app: App, api: Api) -> None:
     async with online(app) as cp:
         conf = await cp.call("Authorize", {"idTag": "abc"})
         assert conf["idTagInfo"]["status"] == "Accepted"
-        await start(cp, "aBc", 1, 0)
+        await start_transaction(cp, "aBc", connector_id=1, meter_start=0)
     code, _ = await api.request("PUT", "/api/id-tags/abc", {"status": "Blocked"})
     assert code == 200
     assert [(t["idTag"].casefold(), t["status"]) for t in await api.get("/api/id-tags")] == [
@@ -626,14 +583,14 @@ async def test_transactions_list_and_filters(app: App, api: Api) -> None:
     """
     assert (await api.request("PUT", "/api/id-tags/TAG1", {"status": "Accepted"}))[0] == 201
     async with online(app, "CP-A", connectors=2) as a, online(app, "CP-B") as b:
-        done = await start(a, "TAG1", 1, 100)
+        done = await start_transaction(a, "TAG1", connector_id=1, meter_start=100)
         conf = await a.call(
             "StopTransaction",
-            {"transactionId": done, "meterStop": 600, "timestamp": now(), "reason": "Local"},
+            {"transactionId": done, "meterStop": 600, "timestamp": now_iso(), "reason": "Local"},
         )
         assert "idTagInfo" not in conf
-        running_a = await start(a, "TAG1", 2, 1000)
-        running_b = await start(b, "TAG1", 1, 5000)
+        running_a = await start_transaction(a, "TAG1", connector_id=2, meter_start=1000)
+        running_b = await start_transaction(b, "TAG1", connector_id=1, meter_start=5000)
 
         async def ids(query: str) -> set[int]:
             return {t["transactionId"] for t in await api.get(f"/api/transactions{query}")}
@@ -667,9 +624,9 @@ async def test_get_transaction_with_meter_values(app: App, api: Api) -> None:
     """
     assert (await api.request("PUT", "/api/id-tags/TAG1", {"status": "Accepted"}))[0] == 201
     async with online(app) as cp:
-        tx_id = await start(cp, "TAG1", 1, 2000)
+        tx_id = await start_transaction(cp, "TAG1", connector_id=1, meter_start=2000)
         sampled = [{"value": "2600", "measurand": "Energy.Active.Import.Register", "unit": "Wh"}]
-        stamp = now()
+        stamp = now_iso()
         conf = await cp.call(
             "MeterValues",
             {

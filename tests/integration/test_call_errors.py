@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from edge.app import App
-from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
+from tests.conftest import TIME_SCALE, make_config, ocpp_url, running
+from tests.helpers import booted
 from tests.integration.charger import RawCharger
 from tests.integration.spec import ERROR_CODES
 
@@ -61,8 +62,7 @@ async def assert_nothing_answered(cp: RawCharger) -> None:
 
 @pytest.fixture
 async def cp(app: App) -> AsyncIterator[RawCharger]:
-    async with asyncio.timeout(TIMEOUT), RawCharger.connect(ocpp_url(app, "ERR1")) as charger:
-        assert (await charger.boot())["status"] == "Accepted"
+    async with asyncio.timeout(TIMEOUT), booted(app, "ERR1", available=()) as charger:
         yield charger
 
 
@@ -452,39 +452,37 @@ async def test_call_before_any_boot_is_a_security_error(app: App) -> None:
 
 async def test_pending_charger_gets_security_error(tmp_path: Path) -> None:
     """A Pending charger gets SecurityError for all but BootNotification until accepted."""
-    import aiohttp
-
     config = make_config(tmp_path / "data", unknown_chargers="pending")
-    async with asyncio.timeout(TIMEOUT), App(config) as app, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
-        async with RawCharger.connect(ocpp_url(app, "PEND1")) as cp:
-            boot = await cp.boot()
-            assert boot["status"] == "Pending"
-            for action, payload in (
-                ("Heartbeat", {}),
-                (
-                    "StatusNotification",
-                    {"connectorId": 0, "errorCode": "NoError", "status": "Available"},
-                ),
-                (
-                    "StartTransaction",
-                    {
-                        "connectorId": 1,
-                        "idTag": "T1",
-                        "meterStart": 0,
-                        "timestamp": "2024-05-01T12:00:00Z",
-                    },
-                ),
-                ("DataTransfer", {"vendorId": "acme"}),
-            ):
-                description = assert_call_error(await cp.call_raw(action, payload), "SecurityError")
-                assert description  # says why
-            # The schema still comes first for a broken CALL: it is not a security matter.
-            assert_call_error(await cp.call_raw("Nope", {}), "NotImplemented")
+    async with (
+        asyncio.timeout(TIMEOUT),
+        running(config) as (app, api),
+        RawCharger.connect(ocpp_url(app, "PEND1")) as cp,
+    ):
+        boot = await cp.boot()
+        assert boot["status"] == "Pending"
+        for action, payload in (
+            ("Heartbeat", {}),
+            (
+                "StatusNotification",
+                {"connectorId": 0, "errorCode": "NoError", "status": "Available"},
+            ),
+            (
+                "StartTransaction",
+                {
+                    "connectorId": 1,
+                    "idTag": "T1",
+                    "meterStart": 0,
+                    "timestamp": "2024-05-01T12:00:00Z",
+                },
+            ),
+            ("DataTransfer", {"vendorId": "acme"}),
+        ):
+            description = assert_call_error(await cp.call_raw(action, payload), "SecurityError")
+            assert description  # says why
+        # The schema still comes first for a broken CALL: it is not a security matter.
+        assert_call_error(await cp.call_raw("Nope", {}), "NotImplemented")
 
-            status, _ = await api.request(
-                "PUT", "/api/chargers/PEND1", {"registration": "Accepted"}
-            )
-            assert status == 200
-            assert (await cp.boot())["status"] == "Accepted"
-            await assert_alive(cp)
+        status, _ = await api.request("PUT", "/api/chargers/PEND1", {"registration": "Accepted"})
+        assert status == 200
+        assert (await cp.boot())["status"] == "Accepted"
+        await assert_alive(cp)

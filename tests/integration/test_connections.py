@@ -11,11 +11,9 @@ import asyncio
 import base64
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -23,18 +21,12 @@ from websockets.typing import Data
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
-from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
+from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url, running
+from tests.helpers import eventually, eventually_listed
 from tests.integration.charger import RawCharger
 
 TIMEOUT = 10 * TIME_SCALE
 PASSWORD = "0123456789abcdef"
-
-
-@contextlib.asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[App, Api]]:
-    """An App for a custom configuration, with its API client."""
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        yield app, Api(session, f"http://127.0.0.1:{app.web_port}")
 
 
 async def ws_connect(
@@ -108,13 +100,6 @@ def basic(user: str, password: str) -> dict[str, str]:
 async def charger_json(api: Api, charger_id: str) -> dict[str, Any]:
     chargers = {c["id"]: c for c in await api.get("/api/chargers")}
     return chargers[charger_id]
-
-
-async def eventually(predicate: Any, timeout: float = 5 * TIME_SCALE) -> None:
-    """Poll an async predicate until it holds."""
-    async with asyncio.timeout(timeout):
-        while not await predicate():  # noqa: ASYNC110 - the state is only visible via the API
-            await asyncio.sleep(0.02)
 
 
 # --- subprotocol ----------------------------------------------------------------------------
@@ -435,7 +420,7 @@ async def test_operation_pending_on_a_replaced_connection(app: App, api: Api) ->
     url = ocpp_url(app, "DUP3")
     async with asyncio.timeout(TIMEOUT), RawCharger.connect(url) as old:
         assert (await old.boot())["status"] == "Accepted"
-        old.answers["ClearCache"] = "silent"  # type: ignore[assignment]
+        old.answers["ClearCache"] = "silent"
         pending = asyncio.create_task(api.operation("DUP3", "ClearCache", {}))
         await old.wait_for_call("ClearCache")
         async with RawCharger.connect(url) as new:
@@ -452,7 +437,7 @@ async def test_charger_calls_cross_a_pending_csms_call(app: App, api: Api) -> No
     """While the CSMS waits for the charger's answer, the charger's own CALLs are still served."""
     async with asyncio.timeout(TIMEOUT), RawCharger.connect(ocpp_url(app, "CROSS1")) as cp:
         assert (await cp.boot())["status"] == "Accepted"
-        cp.answers["GetConfiguration"] = "silent"  # type: ignore[assignment]
+        cp.answers["GetConfiguration"] = "silent"
         pending = asyncio.create_task(api.operation("CROSS1", "GetConfiguration", {}))
         await cp.wait_for_call("GetConfiguration")
         await asyncio.wait_for(cp.call("Heartbeat", {}), 1.0 * TIME_SCALE)
@@ -593,10 +578,6 @@ async def until_closed(ws: ClientConnection, timeout: float = 5 * TIME_SCALE) ->
     return received
 
 
-async def _has_event(api: Api, charger_id: str, kind: str) -> bool:
-    return bool(await api.get(f"/api/chargers/{charger_id}/events?kind={kind}"))
-
-
 async def test_binary_frame_is_refused_with_1003(app: App, api: Api) -> None:
     """A BootNotification CALL in a binary frame gets no answer, changes nothing and closes 1003."""
     async with asyncio.timeout(TIMEOUT):
@@ -613,7 +594,7 @@ async def test_binary_frame_is_refused_with_1003(app: App, api: Api) -> None:
         assert charger["vendor"] is None, charger
         # The journal writes in order and asynchronously: once the disconnect is there,
         # whatever the binary frame could have caused is there too.
-        await eventually(lambda: _has_event(api, "BIN1", "Disconnected"))
+        await eventually_listed(api, "/api/chargers/BIN1/events?kind=Disconnected")
         events = await api.get("/api/chargers/BIN1/events")
         kinds = [event["kind"] for event in reversed(events)]
         assert kinds == ["Connected", "BinaryFrameRefused", "Disconnected"], events

@@ -9,37 +9,25 @@ the state the CSMS keeps, as the operator API shows it.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from edge.app import App
 from tests.conftest import Api, ocpp_url
+from tests.helpers import Json, authorize, booted, charging, iso, now_iso, start_transaction
 from tests.integration.charger import RawCharger
 
 CP = "OCTT-CP"
 CONNECTORS = 2  # the tool's NumberOfConnectors
+CONNECTOR_IDS = range(CONNECTORS + 1)  # connector 0, the charger as a whole, and each one
 VALID_TAG = "VALIDTAG01"
 EXPIRED_TAG = "EXPIREDTAG"
 BLOCKED_TAG = "BLOCKEDTAG"
 UNKNOWN_TAG = "UNKNOWNTAG"
 
-Json = dict[str, Any]
-
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-def iso(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and Z, as chargers send it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def now() -> str:
-    return iso(datetime.now(UTC))
 
 
 def same_instant(api_time: str | None, sent: str) -> bool:
@@ -60,18 +48,6 @@ async def seed_id_tags(api: Api) -> None:
         assert code == 201, (code, body)
 
 
-@asynccontextmanager
-async def online(app: App, *, boot: bool = True) -> AsyncIterator[RawCharger]:
-    """The tool's charger connected; booted (state Booted) unless `boot` is False."""
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        if boot:
-            conf = await cp.boot()
-            assert conf["status"] == "Accepted"
-            for connector_id in range(CONNECTORS + 1):
-                assert await cp.status(connector_id, "Available") == {}
-        yield cp
-
-
 async def operate(api: Api, action: str, payload: Json) -> Json:
     """Trigger a CSMS→charger call as the operator; return the charger's answer."""
     code, body = await api.operation(CP, action, payload)
@@ -79,37 +55,6 @@ async def operate(api: Api, action: str, payload: Json) -> Json:
     assert set(body) == {"response"}, body
     response: Json = body["response"]
     return response
-
-
-async def authorize(cp: RawCharger, id_tag: str = VALID_TAG) -> str:
-    conf = await cp.call("Authorize", {"idTag": id_tag})
-    assert set(conf) == {"idTagInfo"}, conf
-    status: str = conf["idTagInfo"]["status"]
-    return status
-
-
-async def start_transaction(
-    cp: RawCharger,
-    id_tag: str = VALID_TAG,
-    *,
-    connector_id: int = 1,
-    meter_start: int = 1000,
-    timestamp: str | None = None,
-    expect: str = "Accepted",
-) -> int:
-    conf = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": connector_id,
-            "idTag": id_tag,
-            "meterStart": meter_start,
-            "timestamp": timestamp or now(),
-        },
-    )
-    assert conf["idTagInfo"]["status"] == expect, conf
-    transaction_id = conf["transactionId"]
-    assert isinstance(transaction_id, int) and not isinstance(transaction_id, bool), conf
-    return transaction_id
 
 
 async def stop_transaction(
@@ -124,22 +69,13 @@ async def stop_transaction(
     payload: Json = {
         "transactionId": transaction_id,
         "meterStop": meter_stop,
-        "timestamp": timestamp or now(),
+        "timestamp": timestamp or now_iso(),
     }
     if reason is not None:
         payload["reason"] = reason
     if id_tag is not None:
         payload["idTag"] = id_tag
     return await cp.call("StopTransaction", payload)
-
-
-async def charging(cp: RawCharger, *, connector_id: int = 1, meter_start: int = 1000) -> int:
-    """Reusable state Charging: Authorized, Preparing, StartTransaction, Charging."""
-    assert await authorize(cp) == "Accepted"
-    assert await cp.status(connector_id, "Preparing") == {}
-    transaction_id = await start_transaction(cp, connector_id=connector_id, meter_start=meter_start)
-    assert await cp.status(connector_id, "Charging") == {}
-    return transaction_id
 
 
 async def transaction(api: Api, transaction_id: int) -> Json:
@@ -222,7 +158,7 @@ async def test_tc_001_cold_boot(app: App, api: Api) -> None:
         assert conf["status"] == "Accepted"
         assert conf["interval"] == app.config.ocpp.heartbeat_interval
         assert datetime.fromisoformat(conf["currentTime"]).tzinfo is not None
-        for connector_id in range(CONNECTORS + 1):
+        for connector_id in CONNECTOR_IDS:
             assert await cp.status(connector_id, "Available") == {}
         beat = await cp.call("Heartbeat", {})
         assert set(beat) == {"currentTime"}
@@ -238,7 +174,7 @@ async def test_tc_001_cold_boot(app: App, api: Api) -> None:
             "1.0.0",
         )
         assert [(c["connectorId"], c["status"], c["errorCode"]) for c in data["connectors"]] == [
-            (n, "Available", "NoError") for n in range(CONNECTORS + 1)
+            (n, "Available", "NoError") for n in CONNECTOR_IDS
         ]
         # Quiet mode: the CSMS sent nothing the scenario does not ask for.
         assert cp.received_calls == []
@@ -248,12 +184,12 @@ async def test_tc_003_regular_charging_session_plugin_first(app: App, api: Api) 
     """Plug-in first: Authorize and StartTransaction are Accepted and a transaction id is issued and
     recorded.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
         assert (await connector(api, 1))["status"] == "Preparing"
-        assert await authorize(cp) == "Accepted"
-        started = now()
-        tx_id = await start_transaction(cp, meter_start=2500, timestamp=started)
+        assert await authorize(cp, VALID_TAG) == "Accepted"
+        started = now_iso()
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=2500, timestamp=started)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert tx["idTag"] == VALID_TAG
@@ -267,8 +203,8 @@ async def test_tc_004_1_regular_charging_session_identification_first(app: App, 
     """Identification first (state Charging): Authorize then StartTransaction are Accepted and the
     transaction runs.
     """
-    async with online(app) as cp:
-        tx_id = await charging(cp, connector_id=2, meter_start=0)
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        tx_id = await charging(cp, VALID_TAG, connector_id=2, meter_start=0)
         tx = await assert_running(api, tx_id, connector_id=2)
         assert tx["idTag"] == VALID_TAG and tx["meterStart"] == 0
         assert (await connector(api, 2))["status"] == "Charging"
@@ -279,8 +215,8 @@ async def test_tc_004_2_identification_first_connection_timeout(app: App, api: A
     """An authorization that never becomes a transaction leaves no transaction and an Available
     connector.
     """
-    async with online(app) as cp:
-        assert await authorize(cp) == "Accepted"
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         # ConnectionTimeOut expires on the charger: no cable was plugged in.
         assert await cp.status(1, "Available") == {}
@@ -293,8 +229,8 @@ async def test_tc_005_1_ev_side_disconnected(app: App, api: Api) -> None:
     """A stop with reason EVDisconnected is accepted and the transaction recorded as finished with
     its energy.
     """
-    async with online(app) as cp:
-        tx_id = await charging(cp, meter_start=1000)
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        tx_id = await charging(cp, VALID_TAG, meter_start=1000)
         assert await cp.status(1, "SuspendedEV") == {}
         await assert_running(api, tx_id)
         conf = await stop_transaction(cp, tx_id, meter_stop=4200, reason="EVDisconnected")
@@ -313,9 +249,9 @@ async def test_tc_007_regular_start_charging_session_cached_id(app: App, api: Ap
     """A StartTransaction without a preceding Authorize is validated by the CSMS itself and
     Accepted.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
-        tx_id = await start_transaction(cp, meter_start=300)
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=300)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert (tx["idTag"], tx["meterStart"]) == (VALID_TAG, 300)
@@ -323,7 +259,7 @@ async def test_tc_007_regular_start_charging_session_cached_id(app: App, api: Ap
 
 async def test_tc_061_clear_authorization_data_in_cache(app: App, api: Api) -> None:
     """The operator sends ClearCache with an empty payload and gets the charger's Accepted back."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["ClearCache"] = {"status": "Accepted"}
         assert await operate(api, "ClearCache", {}) == {"status": "Accepted"}
         assert cp.received_calls == [("ClearCache", {})]
@@ -336,14 +272,14 @@ async def test_tc_010_remote_start_cable_plugged_in_first(app: App, api: Api) ->
     """RemoteStartTransaction carries the operator's idTag and connector; the session that follows
     is Accepted.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await cp.status(1, "Preparing") == {}
         cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
         assert cp.received_calls == [("RemoteStartTransaction", request)]
-        assert await authorize(cp) == "Accepted"
-        tx_id = await start_transaction(cp)
+        assert await authorize(cp, VALID_TAG) == "Accepted"
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=1000)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert tx["idTag"] == VALID_TAG
@@ -353,14 +289,14 @@ async def test_tc_011_1_remote_start_remote_start_first(app: App, api: Api) -> N
     """Remote start before plug-in: Authorize and StartTransaction are Accepted and the transaction
     runs.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
         assert cp.received_calls == [("RemoteStartTransaction", request)]
-        assert await authorize(cp) == "Accepted"
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
-        tx_id = await start_transaction(cp)
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=1000)
         assert await cp.status(1, "Charging") == {}
         await assert_running(api, tx_id)
 
@@ -369,11 +305,11 @@ async def test_tc_011_2_remote_start_time_out(app: App, api: Api) -> None:
     """An accepted remote start that times out on the charger leaves no transaction and the CSMS
     responsive.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["RemoteStartTransaction"] = {"status": "Accepted"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Accepted"}
-        assert await authorize(cp) == "Accepted"
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         assert await cp.status(1, "Available") == {}
         await assert_no_transaction(api)
@@ -386,8 +322,8 @@ async def test_tc_012_remote_stop_charging_session(app: App, api: Api) -> None:
     """RemoteStopTransaction carries the running transaction's id; the Remote stop that follows is
     recorded.
     """
-    async with online(app) as cp:
-        tx_id = await charging(cp, meter_start=100)
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        tx_id = await charging(cp, VALID_TAG, meter_start=100)
         cp.answers["RemoteStopTransaction"] = {"status": "Accepted"}
         response = await operate(api, "RemoteStopTransaction", {"transactionId": tx_id})
         assert response == {"status": "Accepted"}
@@ -404,12 +340,12 @@ async def test_tc_012_remote_stop_charging_session(app: App, api: Api) -> None:
 
 
 async def _reset(app: App, api: Api, reset_type: str) -> None:
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["Reset"] = {"status": "Accepted"}
         assert await operate(api, "Reset", {"type": reset_type}) == {"status": "Accepted"}
         assert cp.received_calls == [("Reset", {"type": reset_type})]
     # The charger reboots: a new connection, BootNotification, StatusNotification 0..n.
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         data = await charger(api)
         assert data["connected"] is True
         assert data["registration"] == "Accepted"
@@ -429,7 +365,7 @@ async def test_tc_014_soft_reset(app: App, api: Api) -> None:
 
 
 async def _unlock(app: App, api: Api, connector_id: int, answer: str) -> None:
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["UnlockConnector"] = {"status": answer}
         response = await operate(api, "UnlockConnector", {"connectorId": connector_id})
         assert response == {"status": answer}
@@ -449,8 +385,8 @@ async def test_tc_017_2_unlock_connector_no_session_fixed_cable(app: App, api: A
 
 async def test_tc_018_1_unlock_connector_with_charging_session(app: App, api: Api) -> None:
     """Unlocking during a session: the UnlockCommand stop that follows is accepted and recorded."""
-    async with online(app) as cp:
-        tx_id = await charging(cp, meter_start=5000)
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        tx_id = await charging(cp, VALID_TAG, meter_start=5000)
         cp.answers["UnlockConnector"] = {"status": "Unlocked"}
         assert await operate(api, "UnlockConnector", {"connectorId": 1}) == {"status": "Unlocked"}
         assert cp.received_calls == [("UnlockConnector", {"connectorId": 1})]
@@ -474,7 +410,7 @@ async def test_tc_019_1_retrieve_all_configuration_keys(app: App, api: Api) -> N
         {"key": "NumberOfConnectors", "readonly": True, "value": str(CONNECTORS)},
         {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core"},
     ]
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["GetConfiguration"] = {"configurationKey": all_keys}
         assert await operate(api, "GetConfiguration", {}) == {"configurationKey": all_keys}
         assert cp.received_calls == [("GetConfiguration", {})]
@@ -487,7 +423,7 @@ async def test_tc_019_1_retrieve_all_configuration_keys(app: App, api: Api) -> N
 async def test_tc_019_2_retrieve_specific_configuration_key(app: App, api: Api) -> None:
     """GetConfiguration carries exactly the requested key and its reported value is recorded."""
     entry = {"key": "SupportedFeatureProfiles", "readonly": True, "value": "Core,SmartCharging"}
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["GetConfiguration"] = {"configurationKey": [entry]}
         request = {"key": ["SupportedFeatureProfiles"]}
         assert await operate(api, "GetConfiguration", request) == {"configurationKey": [entry]}
@@ -499,7 +435,7 @@ async def test_tc_019_2_retrieve_specific_configuration_key(app: App, api: Api) 
 
 async def test_tc_021_change_set_configuration(app: App, api: Api) -> None:
     """ChangeConfiguration carries the exact key and value, and the Accepted value is recorded."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["ChangeConfiguration"] = {"status": "Accepted"}
         request = {"key": "MeterValueSampleInterval", "value": "60"}
         assert await operate(api, "ChangeConfiguration", request) == {"status": "Accepted"}
@@ -513,14 +449,14 @@ async def test_tc_021_change_set_configuration(app: App, api: Api) -> None:
 
 async def test_tc_023_1_authorize_invalid(app: App, api: Api) -> None:
     """An unknown idTag is answered Invalid, and StartTransaction is not needed for that."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp, UNKNOWN_TAG) == "Invalid"
         await assert_no_transaction(api)
 
 
 async def test_tc_023_2_authorize_expired(app: App, api: Api) -> None:
     """An idTag stored as Expired (or Accepted with a past expiry date) is answered Expired."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp, EXPIRED_TAG) == "Expired"
         past = iso(datetime.now(UTC) - timedelta(days=1))
         code, _ = await api.request(
@@ -532,14 +468,14 @@ async def test_tc_023_2_authorize_expired(app: App, api: Api) -> None:
 
 async def test_tc_023_3_authorize_blocked(app: App, api: Api) -> None:
     """An idTag stored as Blocked is answered Blocked."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         assert await authorize(cp, BLOCKED_TAG) == "Blocked"
 
 
 async def test_tc_024_start_charging_session_lock_failure(app: App, api: Api) -> None:
     """A Faulted/ConnectorLockFailure status is answered and shown on the connector."""
-    async with online(app) as cp:
-        assert await authorize(cp) == "Accepted"
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        assert await authorize(cp, VALID_TAG) == "Accepted"
         assert await cp.status(1, "Preparing") == {}
         assert await cp.status(1, "Faulted", "ConnectorLockFailure") == {}
         state = await connector(api, 1)
@@ -549,7 +485,7 @@ async def test_tc_024_start_charging_session_lock_failure(app: App, api: Api) ->
 
 async def test_tc_026_remote_start_charging_session_rejected(app: App, api: Api) -> None:
     """A RemoteStartTransaction the charger Rejects is reported to the operator, starts nothing."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["RemoteStartTransaction"] = {"status": "Rejected"}
         request = {"connectorId": 1, "idTag": VALID_TAG}
         assert await operate(api, "RemoteStartTransaction", request) == {"status": "Rejected"}
@@ -561,8 +497,8 @@ async def test_tc_028_remote_stop_transaction_rejected(app: App, api: Api) -> No
     """A RemoteStopTransaction with an unknown transactionId is sent as given; Rejected leaves the
     session running.
     """
-    async with online(app) as cp:
-        tx_id = await charging(cp)
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        tx_id = await charging(cp, VALID_TAG, meter_start=1000)
         unknown_id = tx_id + 1000
         cp.answers["RemoteStopTransaction"] = {"status": "Rejected"}
         response = await operate(api, "RemoteStopTransaction", {"transactionId": unknown_id})
@@ -588,8 +524,8 @@ async def test_tc_032_1_power_failure_boot_stop_transactions(app: App, api: Api)
     """A transaction survives the charger's reboot; its PowerLoss stop afterwards is recorded with
     its energy.
     """
-    async with online(app) as cp:
-        tx_id = await charging(cp, meter_start=10_000)
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
+        tx_id = await charging(cp, VALID_TAG, meter_start=10_000)
         conf = await cp.call(
             "MeterValues",
             {
@@ -597,7 +533,7 @@ async def test_tc_032_1_power_failure_boot_stop_transactions(app: App, api: Api)
                 "transactionId": tx_id,
                 "meterValue": [
                     {
-                        "timestamp": now(),
+                        "timestamp": now_iso(),
                         "sampledValue": [
                             {
                                 "value": "10800",
@@ -637,12 +573,12 @@ async def test_tc_037_1_offline_start_transaction_valid_id_tag(app: App, api: Ap
     """A StartTransaction queued while offline, with a historical timestamp, is Accepted and dated
     as sent.
     """
-    async with online(app):
+    async with booted(app, CP, available=CONNECTOR_IDS):
         pass
     started = iso(datetime.now(UTC) - timedelta(hours=2))
     # Back online after a network outage: no new BootNotification.
-    async with online(app, boot=False) as cp:
-        tx_id = await start_transaction(cp, meter_start=700, timestamp=started)
+    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=700, timestamp=started)
         assert await cp.status(1, "Charging") == {}
         tx = await assert_running(api, tx_id)
         assert (tx["idTag"], tx["meterStart"]) == (VALID_TAG, 700)
@@ -653,10 +589,10 @@ async def test_tc_037_3_offline_start_transaction_invalid_id_tag(app: App, api: 
     """An offline start with an invalid idTag gets Invalid and still a transactionId; the
     DeAuthorized stop is recorded.
     """
-    async with online(app):
+    async with booted(app, CP, available=CONNECTOR_IDS):
         pass
     started = iso(datetime.now(UTC) - timedelta(minutes=30))
-    async with online(app, boot=False) as cp:
+    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
         tx_id = await start_transaction(
             cp, UNKNOWN_TAG, meter_start=0, timestamp=started, expect="Invalid"
         )
@@ -676,12 +612,12 @@ async def test_tc_039_offline_transaction(app: App, api: Api) -> None:
     """A whole transaction queued offline (historical start and Local stop) is Accepted and recorded
     as it happened.
     """
-    async with online(app):
+    async with booted(app, CP, available=CONNECTOR_IDS):
         pass
     started = iso(datetime.now(UTC) - timedelta(hours=3))
     stopped = iso(datetime.now(UTC) - timedelta(hours=2))
-    async with online(app, boot=False) as cp:
-        tx_id = await start_transaction(cp, meter_start=1234, timestamp=started)
+    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
+        tx_id = await start_transaction(cp, VALID_TAG, meter_start=1234, timestamp=started)
         conf = await stop_transaction(cp, tx_id, meter_stop=9234, reason="Local", timestamp=stopped)
         assert conf.get("idTagInfo", {}).get("status", "Accepted") == "Accepted"
         tx = await assert_stopped(api, tx_id, meter_start=1234, meter_stop=9234, reason="Local")
@@ -694,7 +630,7 @@ async def test_tc_040_1_configuration_keys_not_supported(app: App, api: Api) -> 
     """ChangeConfiguration with a key the charger does not know is sent as given; NotSupported
     records nothing.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["ChangeConfiguration"] = {"status": "NotSupported"}
         request = {"key": "OcttUnknownKey", "value": "1"}
         assert await operate(api, "ChangeConfiguration", request) == {"status": "NotSupported"}
@@ -704,7 +640,7 @@ async def test_tc_040_1_configuration_keys_not_supported(app: App, api: Api) -> 
 
 async def test_tc_040_2_configuration_keys_invalid_value(app: App, api: Api) -> None:
     """ChangeConfiguration with value "-1" is sent as given; Rejected keeps the recorded value."""
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         cp.answers["GetConfiguration"] = {
             "configurationKey": [
                 {"key": "MeterValueSampleInterval", "readonly": False, "value": "60"}
@@ -723,7 +659,7 @@ async def test_tc_064_data_transfer_to_a_central_system(app: App, api: Api) -> N
     """A DataTransfer with a vendorId the CSMS does not know is answered UnknownVendorId without
     data.
     """
-    async with online(app) as cp:
+    async with booted(app, CP, available=CONNECTOR_IDS) as cp:
         conf = await cp.call(
             "DataTransfer",
             {"vendorId": "org.octt.unknown", "messageId": "TestMessage", "data": "payload"},

@@ -9,134 +9,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import re
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.conftest import API_TOKEN, TIME_SCALE, Api
+from tests.conftest import TIME_SCALE, api_client
+from tests.helpers import now_iso
 from tests.integration.charger import RawCharger
+from tests.integration.service import Service, config_toml, serve
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT = 30 * TIME_SCALE
 TEST_TIMEOUT = 90 * TIME_SCALE
-OCPP_LINE = re.compile(r"listening for OCPP 1\.6J on ws://127\.0\.0\.1:(\d+)/")
-HTTP_LINE = re.compile(r"listening for HTTP on http://127\.0\.0\.1:(\d+)/")
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def write_config(path: Path, data_dir: Path) -> Path:
-    path.write_text(
-        "[ocpp]\n"
-        'host = "127.0.0.1"\n'
-        "port = 0\n"
-        'unknown_chargers = "accept"\n'
-        "heartbeat_interval = 60\n"
-        f"call_timeout = {5.0 * TIME_SCALE}\n"
-        "\n[web]\n"
-        'host = "127.0.0.1"\n'
-        "port = 0\n"
-        f'api_token = "{API_TOKEN}"\n'
-        "\n[storage]\n"
-        f'data_dir = "{data_dir}"\n'
-    )
-    return path
-
-
-@dataclass
-class Service:
-    """One run of `python -m edge serve` with its stderr in a file."""
-
-    config: Path
-    log: Path
-    proc: asyncio.subprocess.Process | None = None
-    ocpp_port: int = 0
-    web_port: int = 0
-    _log_file: Any = field(default=None, repr=False)
-
-    async def start(self) -> None:
-        self._log_file = self.log.open("wb")
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "edge",
-            "serve",
-            "--config",
-            str(self.config),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=self._log_file,
-            cwd=REPO,
-            env=env,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            text = self.text()
-            ocpp, web = OCPP_LINE.search(text), HTTP_LINE.search(text)
-            if ocpp and web:
-                self.ocpp_port, self.web_port = int(ocpp[1]), int(web[1])
-                return
-            if self.proc.returncode is not None:
-                break
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"service did not start (rc={self.proc.returncode}):\n{self.text()}")
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def url(self, charger_id: str) -> str:
-        return f"ws://127.0.0.1:{self.ocpp_port}/ocpp/{charger_id}"
-
-    async def signal(self, signum: int, timeout: float = 15 * TIME_SCALE) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signum)
-        return await asyncio.wait_for(self.proc.wait(), timeout)
-
-    async def stop(self) -> None:
-        """Make sure the process is gone (cleanup after a failed test too)."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.proc.wait(), 10)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
 
 @contextlib.asynccontextmanager
 async def service(tmp_path: Path, name: str) -> AsyncIterator[Service]:
-    data_dir = tmp_path / "data"
+    """The service on tmp_path's data (configured by the first run), logging to `name`.log."""
     config = tmp_path / "config.toml"
     if not config.exists():
-        write_config(config, data_dir)
-    svc = Service(config=config, log=tmp_path / f"{name}.log")
-    try:
-        await svc.start()
+        config.write_text(config_toml(tmp_path / "data", call_timeout=5.0 * TIME_SCALE))
+    async with serve(config, tmp_path / f"{name}.log") as svc:
         yield svc
-    finally:
-        await svc.stop()
-
-
-@contextlib.asynccontextmanager
-async def api_for(svc: Service) -> AsyncIterator[Api]:
-    async with aiohttp.ClientSession() as session:
-        yield Api(session, f"http://127.0.0.1:{svc.web_port}")
 
 
 def assert_clean_start(svc: Service) -> None:
@@ -148,7 +47,7 @@ def assert_clean_start(svc: Service) -> None:
 async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) -> None:
     """A transaction cut by kill -9 finishes after a restart with its energy and samples."""
     async with asyncio.timeout(TEST_TIMEOUT):
-        async with service(tmp_path, "first") as svc, api_for(svc) as api:
+        async with service(tmp_path, "first") as svc, api_client(svc.web_port) as api:
             status, _ = await api.request("PUT", "/api/id-tags/TAG1", {"status": "Accepted"})
             assert status == 201
             async with RawCharger.connect(svc.url("CRASH1")) as cp:
@@ -159,7 +58,12 @@ async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) ->
                 await cp.status(1, "Preparing")
                 started = await cp.call(
                     "StartTransaction",
-                    {"connectorId": 1, "idTag": "TAG1", "meterStart": 10_000, "timestamp": now()},
+                    {
+                        "connectorId": 1,
+                        "idTag": "TAG1",
+                        "meterStart": 10_000,
+                        "timestamp": now_iso(),
+                    },
                 )
                 tx_id = started["transactionId"]
                 await cp.status(1, "Charging")
@@ -167,7 +71,7 @@ async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) ->
                     await cp.call("MeterValues", meter_values(tx_id, register))
                 assert (await svc.signal(signal.SIGKILL)) == -signal.SIGKILL
 
-        async with service(tmp_path, "second") as svc, api_for(svc) as api:
+        async with service(tmp_path, "second") as svc, api_client(svc.web_port) as api:
             assert await api.get("/api/health") == {"status": "ok"}
             live = await api.get(f"/api/transactions/{tx_id}")
             assert live["active"] is True
@@ -188,7 +92,7 @@ async def test_kill_mid_transaction_then_finish_after_restart(tmp_path: Path) ->
                     {
                         "transactionId": tx_id,
                         "meterStop": 11_500,
-                        "timestamp": now(),
+                        "timestamp": now_iso(),
                         "idTag": "TAG1",
                         "reason": "Local",
                         "transactionData": [meter_value(11_500)],
@@ -230,7 +134,7 @@ async def test_kill_right_after_boot_keeps_the_registration(tmp_path: Path) -> N
 
 def meter_value(register: int) -> dict[str, Any]:
     return {
-        "timestamp": now(),
+        "timestamp": now_iso(),
         "sampledValue": [
             {"measurand": "Energy.Active.Import.Register", "unit": "Wh", "value": str(register)},
             {"measurand": "Current.Import", "unit": "A", "phase": "L1", "value": "16.0"},
@@ -272,7 +176,7 @@ async def charge_until_killed(url: str, acked: Acked, ready: asyncio.Event) -> N
                     "connectorId": 1,
                     "idTag": acked.charger_id,
                     "meterStart": acked.meter_start,
-                    "timestamp": now(),
+                    "timestamp": now_iso(),
                 },
             )
             acked.transaction_id = started["transactionId"]
@@ -314,7 +218,7 @@ async def test_kill_during_concurrent_meter_values(tmp_path: Path) -> None:
         sent = sum(len(a.registers) for a in acked)
         assert sent >= n
 
-        async with service(tmp_path, "second") as svc, api_for(svc) as api:
+        async with service(tmp_path, "second") as svc, api_client(svc.web_port) as api:
             assert await api.get("/api/health") == {"status": "ok"}
             assert_clean_start(svc)
             for a in acked:
@@ -337,7 +241,7 @@ async def test_kill_during_concurrent_meter_values(tmp_path: Path) -> None:
                 last = acked[0].registers[-1] + 1000
                 await cp.call(
                     "StopTransaction",
-                    {"transactionId": tx_id, "meterStop": last, "timestamp": now()},
+                    {"transactionId": tx_id, "meterStop": last, "timestamp": now_iso()},
                 )
             done = await api.get(f"/api/transactions/{tx_id}")
             assert done["active"] is False
@@ -357,7 +261,7 @@ async def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
                 assert (await cp.boot())["status"] == "Accepted"
             started = await chargers[0].call(
                 "StartTransaction",
-                {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": now()},
+                {"connectorId": 1, "idTag": "T", "meterStart": 0, "timestamp": now_iso()},
             )
             t0 = time.monotonic()
             rc = await svc.signal(signal.SIGTERM, timeout=10 * TIME_SCALE)
@@ -375,7 +279,7 @@ async def test_sigterm_shuts_down_gracefully(tmp_path: Path) -> None:
     async with (
         asyncio.timeout(TEST_TIMEOUT),
         service(tmp_path, "again") as svc,
-        api_for(svc) as api,
+        api_client(svc.web_port) as api,
     ):
         tx = await api.get(f"/api/transactions/{started['transactionId']}")
         assert tx["active"] is True

@@ -7,8 +7,7 @@ import asyncio
 import dataclasses
 import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +18,14 @@ import pytest
 
 from edge.app import App
 from edge.config import Config, FilesConfig, FtpConfig
-from tests.conftest import API_TOKEN, Api, make_config, ocpp_url
+from tests import helpers
+from tests.conftest import API_TOKEN, Api, make_config, running
+from tests.helpers import eventually_listed
 from tests.integration.charger import RawCharger
 
 CP = "DIAG-CP"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+FILES = f"/api/diagnostics?chargerId={CP}"
 
 
 @pytest.fixture
@@ -36,12 +38,11 @@ def config(tmp_path: Path) -> Config:
     )
 
 
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        cp.answers["GetDiagnostics"] = {"fileName": "diag.tar.gz"}
-        yield cp
+def booted(app: App) -> AbstractAsyncContextManager[RawCharger]:
+    """The charger of these cases: it reports no connector status and answers GetDiagnostics."""
+    return helpers.booted(
+        app, CP, available=(), answers={"GetDiagnostics": {"fileName": "diag.tar.gz"}}
+    )
 
 
 async def request_upload(api: Api, cp: RawCharger, **body: Any) -> str:
@@ -66,15 +67,6 @@ async def http_form(api: Api, url: str, data: bytes, filename: str) -> int:
     form.add_field("file", data, filename=filename, content_type="application/gzip")
     async with api.session.post(url, data=form) as resp:
         return resp.status
-
-
-async def listed(api: Api, count: int) -> list[dict[str, Any]]:
-    for _ in range(100):
-        files: list[dict[str, Any]] = await api.get(f"/api/diagnostics?chargerId={CP}")
-        if len(files) >= count:
-            return files
-        await asyncio.sleep(0.02)
-    raise AssertionError("files not listed")
 
 
 async def download(api: Api, name: str) -> bytes:
@@ -108,7 +100,7 @@ async def test_http_put_and_multipart_uploads(app: App, api: Api) -> None:
         assert location.endswith("/")
         assert await http_put(api, location + "diag.tar.gz", first) == 201
         assert await http_form(api, location, second, "diag2.tar.gz") == 201
-    files = await listed(api, 2)
+    files = await eventually_listed(api, FILES, 2)
     by_name = {f["name"].split("-", 1)[1]: f for f in files}
     assert by_name["diag.tar.gz"]["size"] == len(first)
     assert {f["via"] for f in files} == {"http"} and {f["chargerId"] for f in files} == {CP}
@@ -143,7 +135,7 @@ async def test_ftp_upload(app: App, api: Api) -> None:
     assert (host, port) == ("127.0.0.1", app.ftp_address[1])  # type: ignore[index]
     assert user and password
     await ftp_upload(location, "diag.tar.gz", data)
-    [received] = await listed(api, 1)
+    [received] = await eventually_listed(api, FILES, 1)
     assert received["via"] == "ftp" and received["size"] == len(data)
     assert await download(api, received["name"]) == data
 
@@ -186,7 +178,7 @@ async def test_ftp_user_is_confined(app: App, api: Api) -> None:
                     await stream.write(b"second")
         async with client.upload_stream("../../../escape.log") as stream:
             await stream.write(b"clamped")
-    files = await listed(api, 2)
+    files = await eventually_listed(api, FILES, 2)
     assert sorted(f["name"].split("-", 1)[1] for f in files) == ["a.log", "escape.log"]
     assert not (app.config.storage.data_dir.parent / "escape.log").exists()
     [first] = [f for f in files if f["name"].endswith("a.log")]
@@ -205,14 +197,12 @@ async def test_ftp_oversize_upload_is_discarded(app: App, api: Api) -> None:
 
 async def test_grants_survive_a_restart(config: Config) -> None:
     """A grant issued before a restart still accepts the upload afterwards."""
-    async with App(config) as first, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{first.web_port}")
-        async with booted(first) as cp:
-            location = await request_upload(api, cp)
+    async with running(config) as (first, api), booted(first) as cp:
+        location = await request_upload(api, cp)
     path = urlsplit(location).path
-    async with App(config) as again, aiohttp.ClientSession() as session:
+    async with running(config) as (again, api):
         url = f"http://127.0.0.1:{again.web_port}{path}late.log"
-        async with session.put(url, data=b"after restart") as resp:
+        async with api.session.put(url, data=b"after restart") as resp:
             assert resp.status == 201
         assert [f["size"] for f in again.files.list_diagnostics(CP)] == [13]
 
@@ -223,11 +213,7 @@ async def test_ftp_password_is_not_journalled(app: App, api: Api) -> None:
         location = await request_upload(api, cp, protocol="ftp")
         password = urlsplit(location).password
         assert password
-        for _ in range(100):
-            events = await api.get(f"/api/chargers/{CP}/events?kind=Operation")
-            if events:
-                break
-            await asyncio.sleep(0.02)
+        events = await eventually_listed(api, f"/api/chargers/{CP}/events?kind=Operation")
         text = json.dumps(events)
         assert "GetDiagnostics" in text and ":***@" in text
         assert password not in text

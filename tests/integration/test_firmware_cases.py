@@ -8,12 +8,9 @@ signed link the CSMS put in UpdateFirmware.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -23,35 +20,14 @@ import pytest
 
 from edge.app import App
 from edge.config import Config, FilesConfig
-from tests.conftest import API_TOKEN, Api, make_config, ocpp_url
+from tests.conftest import API_TOKEN, Api, make_config
+from tests.helpers import booted, eventually_listed, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "FW-CP"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 LOCATION = "ftp://fw.example.com/firmware/v2.bin"
-
-
-async def events(api: Api, kind: str, count: int) -> list[dict[str, object]]:
-    """The charger's journal events of `kind` once there are `count` (the journal is async)."""
-    for _ in range(100):
-        found: list[dict[str, object]] = await api.get(f"/api/chargers/{CP}/events?kind={kind}")
-        if len(found) >= count:
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{len(found)} {kind} events, expected {count}")
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in (0, 1):
-            await cp.status(connector_id, "Available")
-        yield cp
+EVENTS = f"/api/chargers/{CP}/events"
 
 
 async def fsn(cp: RawCharger, status: str) -> None:
@@ -63,7 +39,7 @@ async def dsn(cp: RawCharger, status: str) -> None:
 
 
 async def update_firmware(api: Api, cp: RawCharger) -> None:
-    payload = {"location": LOCATION, "retrieveDate": iso(datetime.now(UTC))}
+    payload = {"location": LOCATION, "retrieveDate": now_iso()}
     code, body = await api.operation(CP, "UpdateFirmware", payload)
     assert (code, body) == (200, {"response": {}})
     assert await cp.wait_for_call("UpdateFirmware") == payload
@@ -88,16 +64,16 @@ async def firmware_status(api: Api) -> str:
 
 async def test_tc_044_1_download_and_install(app: App, api: Api) -> None:
     """TC_044_1: UpdateFirmware carries the configured location; every step is answered."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         await update_firmware(api, cp)
         await install(cp, "Installed")
         assert await firmware_status(api) == "Installed"
-    assert len(await events(api, "FirmwareStatusNotification", 4)) == 4
+    assert len(await eventually_listed(api, f"{EVENTS}?kind=FirmwareStatusNotification", 4)) == 4
 
 
 async def test_tc_044_2_download_failed(app: App, api: Api) -> None:
     """TC_044_2: Downloading then DownloadFailed are answered and recorded."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         await update_firmware(api, cp)
         await fsn(cp, "Downloading")
         await fsn(cp, "DownloadFailed")
@@ -106,7 +82,7 @@ async def test_tc_044_2_download_failed(app: App, api: Api) -> None:
 
 async def test_tc_044_3_installation_failed(app: App, api: Api) -> None:
     """TC_044_3: as TC_044_1 but the installation fails after the reboot."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         await update_firmware(api, cp)
         await install(cp, "InstallationFailed")
         assert await firmware_status(api) == "InstallationFailed"
@@ -115,7 +91,7 @@ async def test_tc_044_3_installation_failed(app: App, api: Api) -> None:
 @pytest.mark.parametrize("last", ["Uploaded", "UploadFailed"])
 async def test_tc_045_get_diagnostics(app: App, api: Api, last: str) -> None:
     """TC_045_1/2: GetDiagnostics carries the location; Uploading and the outcome are answered."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["GetDiagnostics"] = {"fileName": "diag.log"}
         location = "ftp://logs.example.com/upload/"
         code, body = await api.operation(CP, "GetDiagnostics", {"location": location})
@@ -155,7 +131,7 @@ async def test_charger_downloads_the_uploaded_image(app: App, api: Api, upload: 
     assert code == 201 and meta["sha256"] == digest and meta["size"] == len(data)
     [listed] = await api.get("/api/firmware")
     assert listed["name"] == "fw-2.1.bin" and listed["sha256"] == digest
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         code, body = await api.request(
             "POST", f"/api/chargers/{CP}/firmware-update", {"file": "fw-2.1.bin", "retries": 3}
         )
@@ -167,7 +143,7 @@ async def test_charger_downloads_the_uploaded_image(app: App, api: Api, upload: 
         assert status == 200 and hashlib.sha256(got).hexdigest() == digest
         status, part = await fetch(api, request["location"], Range="bytes=100-199")
         assert status == 206 and part == data[100:200]
-    assert len(await events(api, "FirmwareDownload", 2)) == 2
+    assert len(await eventually_listed(api, f"{EVENTS}?kind=FirmwareDownload", 2)) == 2
 
 
 async def test_bad_or_expired_link_is_forbidden(app: App, api: Api) -> None:
@@ -208,7 +184,7 @@ async def test_firmware_routes_need_the_token(app: App, api: Api) -> None:
 
 async def test_update_of_unknown_image_is_404(app: App, api: Api) -> None:
     """firmware-update with a file that was never uploaded sends nothing."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         code, body = await api.request(
             "POST", f"/api/chargers/{CP}/firmware-update", {"file": "nope.bin"}
         )

@@ -9,16 +9,12 @@ then believes the charger holds (`GET /api/chargers/{id}/local-list`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-
 from edge.app import App
-from tests.conftest import Api, ocpp_url
+from tests.conftest import Api
+from tests.helpers import Json, booted
 from tests.integration.charger import RawCharger
 
 CP = "LAL-CP"
-Json = dict[str, Any]
 LIST = f"/api/chargers/{CP}/local-list"
 
 
@@ -46,15 +42,6 @@ class ListCharger:
                     self.entries.pop(entry["idTag"], None)
         self.version = req["listVersion"]
         return {"status": "Accepted"}
-
-
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in (0, 1):
-            await cp.status(connector_id, "Available")
-        yield cp
 
 
 def sent(cp: RawCharger) -> list[Json]:
@@ -88,7 +75,7 @@ async def set_max_lengths(api: Api, cp: RawCharger, send_max: int, list_max: int
 
 async def test_tc_042_1_get_local_list_version_not_supported(app: App, api: Api) -> None:
     """TC_042_1: listVersion -1 is accepted, recorded as unsupported, and a sync is refused."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["GetLocalListVersion"] = {"listVersion": -1}
         code, body = await api.operation(CP, "GetLocalListVersion", {})
         assert (code, body) == (200, {"response": {"listVersion": -1}})
@@ -104,7 +91,7 @@ async def test_tc_042_1_get_local_list_version_not_supported(app: App, api: Api)
 
 async def test_tc_042_2_get_local_list_version_empty(app: App, api: Api) -> None:
     """TC_042_2: listVersion 0 is recorded as an empty, supported list."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["GetLocalListVersion"] = {"listVersion": 0}
         code, body = await api.operation(CP, "GetLocalListVersion", {})
         assert (code, body) == (200, {"response": {"listVersion": 0}})
@@ -119,7 +106,7 @@ async def test_tc_043_1_send_local_list_not_supported(app: App, api: Api) -> Non
         "updateType": "Full",
         "localAuthorizationList": [{"idTag": "TAG1", "idTagInfo": {"status": "Accepted"}}],
     }
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["SendLocalList"] = {"status": "NotSupported"}
         code, body = await api.operation(CP, "SendLocalList", request)
         assert (code, body) == (200, {"response": {"status": "NotSupported"}})
@@ -136,7 +123,7 @@ async def test_tc_043_3_send_local_list_failed(app: App, api: Api) -> None:
         "updateType": "Full",
         "localAuthorizationList": [{"idTag": "TAG1", "idTagInfo": {"status": "Accepted"}}],
     }
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["SendLocalList"] = {"status": "Failed"}
         code, body = await api.operation(CP, "SendLocalList", request)
         assert (code, body) == (200, {"response": {"status": "Failed"}})
@@ -152,7 +139,7 @@ async def test_tc_043_4_send_local_list_full(app: App, api: Api) -> None:
         {"idTag": "TAG2", "idTagInfo": {"status": "Blocked"}},
     ]
     request = {"listVersion": 1, "updateType": "Full", "localAuthorizationList": entries}
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["SendLocalList"] = {"status": "Accepted"}
         code, body = await api.operation(CP, "SendLocalList", request)
         assert (code, body) == (200, {"response": {"status": "Accepted"}})
@@ -167,7 +154,7 @@ async def test_tc_043_4_send_local_list_full(app: App, api: Api) -> None:
 async def test_tc_043_5_send_local_list_differential(app: App, api: Api) -> None:
     """TC_043_5: with a Full list installed, a Differential with only the new tag and a higher
     version is sent and recorded."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         charger = ListCharger()
         cp.answers["SendLocalList"] = charger
         full = {
@@ -200,7 +187,7 @@ async def test_checks_refuse_reserved_versions_duplicates_and_bare_full_entries(
     app: App, api: Api
 ) -> None:
     """Version 0/-1, duplicate idTags and bare Full entries are refused unless forced."""
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         cp.answers["SendLocalList"] = {"status": "Accepted"}
         for version in (0, -1):
             code, body = await api.operation(
@@ -235,7 +222,7 @@ async def test_sync_full_then_differential_add_and_delete(app: App, api: Api) ->
     """First sync sends every tag as Full; an added tag then goes alone as Differential with a
     higher version; a deleted tag as a Differential entry without idTagInfo."""
     await put_tags(api, {"A1": "Accepted", "B2": "Blocked", "E3": "Expired"})
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         charger = ListCharger()
         cp.answers["SendLocalList"] = charger
         code, body = await sync(api)
@@ -282,7 +269,7 @@ async def test_sync_full_then_differential_add_and_delete(app: App, api: Api) ->
 async def test_sync_chunks_by_send_local_list_max_length(app: App, api: Api) -> None:
     """SendLocalListMaxLength 2 and 5 tags: a Full chunk then Differential chunks, versions up."""
     await put_tags(api, {f"T{i}": "Accepted" for i in range(5)})
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         charger = ListCharger()
         cp.answers["SendLocalList"] = charger
         await set_max_lengths(api, cp, send_max=2, list_max=10)
@@ -299,7 +286,7 @@ async def test_sync_chunks_by_send_local_list_max_length(app: App, api: Api) -> 
 async def test_sync_refuses_list_above_local_auth_list_max_length(app: App, api: Api) -> None:
     """A list longer than LocalAuthListMaxLength is refused with a clear 409, nothing sent."""
     await put_tags(api, {f"T{i}": "Accepted" for i in range(3)})
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         await set_max_lengths(api, cp, send_max=10, list_max=2)
         code, body = await sync(api)
         assert code == 409 and body["error"] == "list_too_long"
@@ -310,7 +297,7 @@ async def test_sync_refuses_list_above_local_auth_list_max_length(app: App, api:
 async def test_sync_version_mismatch_falls_back_to_full(app: App, api: Api) -> None:
     """VersionMismatch on a Differential is followed by a Full list at a higher version."""
     await put_tags(api, {"A1": "Accepted"})
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         charger = ListCharger()
         cp.answers["SendLocalList"] = charger
         assert (await sync(api))[0] == 200
@@ -332,7 +319,7 @@ async def test_sync_version_mismatch_falls_back_to_full(app: App, api: Api) -> N
 async def test_sync_after_foreign_version_sends_full(app: App, api: Api) -> None:
     """A version the CSMS did not send (GetLocalListVersion) makes the next sync Full, above it."""
     await put_tags(api, {"A1": "Accepted"})
-    async with booted(app) as cp:
+    async with booted(app, CP) as cp:
         charger = ListCharger()
         cp.answers["SendLocalList"] = charger
         assert (await sync(api))[0] == 200

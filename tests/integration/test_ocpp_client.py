@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.routing import on
@@ -20,12 +19,9 @@ from websockets.asyncio.client import connect
 
 from edge.app import App
 from tests.conftest import TIME_SCALE, Api, ocpp_url
+from tests.helpers import now_iso
 
 TIMEOUT = 10 * TIME_SCALE
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SimCP(ChargePoint):
@@ -64,7 +60,7 @@ class SimCP(ChargePoint):
                 connector_id=connector_id,
                 id_tag=id_tag,
                 meter_start=self.meter_wh,
-                timestamp=now(),
+                timestamp=now_iso(),
             )
         )
         await self.started.put(result.transaction_id)
@@ -80,7 +76,7 @@ class SimCP(ChargePoint):
         await self.call(
             call.StopTransaction(
                 meter_stop=self.meter_wh,
-                timestamp=now(),
+                timestamp=now_iso(),
                 transaction_id=transaction_id,
                 reason="Remote",
             )
@@ -159,7 +155,7 @@ def meter_value(register: str, unit: str = "Wh") -> dict[str, Any]:
     for phase in ("L1", "L2", "L3"):
         values.append(sampled("Current.Import", "16.0", "A", phase=phase))
         values.append(sampled("Voltage", "230.0", "V", phase=f"{phase}-N"))
-    return {"timestamp": now(), "sampledValue": values}
+    return {"timestamp": now_iso(), "sampledValue": values}
 
 
 async def test_boot_status_authorize_start_meter_values_stop(app: App, api: Api) -> None:
@@ -192,7 +188,7 @@ async def test_boot_status_authorize_start_meter_values_stop(app: App, api: Api)
         )
         started = await cp.call(
             call.StartTransaction(
-                connector_id=1, id_tag="TAG-OK", meter_start=1000, timestamp=now()
+                connector_id=1, id_tag="TAG-OK", meter_start=1000, timestamp=now_iso()
             )
         )
         assert started.id_tag_info["status"] == "Accepted"
@@ -235,7 +231,7 @@ async def test_boot_status_authorize_start_meter_values_stop(app: App, api: Api)
         stopped = await cp.call(
             call.StopTransaction(
                 meter_stop=3200,
-                timestamp=now(),
+                timestamp=now_iso(),
                 transaction_id=tx_id,
                 reason="EVDisconnected",
                 id_tag="TAG-OK",
@@ -275,7 +271,7 @@ async def test_transaction_messages_are_always_answered(app: App, api: Api) -> N
     async with asyncio.timeout(TIMEOUT), sim_charger(app, "LIB5") as cp:
         await boot(cp)
         temperatures = {
-            "timestamp": now(),
+            "timestamp": now_iso(),
             "sampledValue": [
                 sampled("Temperature", "31.5", "Celsius", location="Body"),
                 sampled("Temperature", "32.0", "Celcius", location="Body"),
@@ -291,14 +287,14 @@ async def test_transaction_messages_are_always_answered(app: App, api: Api) -> N
                 call.MeterValues(connector_id=1, transaction_id=tx_id, meter_value=[temperatures])
             )
             stopped = await cp.call(
-                call.StopTransaction(meter_stop=5000, timestamp=now(), transaction_id=tx_id)
+                call.StopTransaction(meter_stop=5000, timestamp=now_iso(), transaction_id=tx_id)
             )
             assert stopped is not None
 
         # "reason" absent means Local (J errata 2.4).
         started = await cp.call(
             call.StartTransaction(
-                connector_id=2, id_tag="UNKNOWN-TAG", meter_start=0, timestamp=now()
+                connector_id=2, id_tag="UNKNOWN-TAG", meter_start=0, timestamp=now_iso()
             )
         )
         # An unknown tag still gets a transaction id; the charger decides what to do.
@@ -306,7 +302,7 @@ async def test_transaction_messages_are_always_answered(app: App, api: Api) -> N
         assert await cp.call(
             call.StopTransaction(
                 meter_stop=10,
-                timestamp=now(),
+                timestamp=now_iso(),
                 transaction_id=started.transaction_id,
                 transaction_data=[temperatures],
             )

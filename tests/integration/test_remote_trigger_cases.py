@@ -8,32 +8,26 @@ recorded per requested message (`GET /api/chargers/{id}/triggers`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Any
+from contextlib import AbstractAsyncContextManager
 
 from edge.app import App
+from tests import helpers
 from tests.conftest import Api, ocpp_url
+from tests.helpers import Json, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RT-CP"
-Json = dict[str, Any]
 NUMBER_OF_CONNECTORS = 2
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in range(NUMBER_OF_CONNECTORS + 1):
-            await cp.status(connector_id, "Available")
-        cp.answers["TriggerMessage"] = {"status": "Accepted"}
-        yield cp
+def booted(app: App) -> AbstractAsyncContextManager[RawCharger]:
+    """The charger of these cases, with NUMBER_OF_CONNECTORS connectors; accepts TriggerMessage."""
+    return helpers.booted(
+        app,
+        CP,
+        available=range(NUMBER_OF_CONNECTORS + 1),
+        answers={"TriggerMessage": {"status": "Accepted"}},
+    )
 
 
 async def trigger(api: Api, cp: RawCharger, message: str, connector_id: int | None = None) -> Json:

@@ -10,41 +10,23 @@ needs no waiting.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 
 from edge.app import App
 from edge.config import Config
-from tests.conftest import Api, make_config, ocpp_url
+from tests import helpers
+from tests.conftest import Api, make_config, running
+from tests.helpers import Clock, Json, charging, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "RS-CP"
 TAG = "RSTAG01"
 MEMBER = "RSTAG02"
 GROUP = "RSGROUP"
-Json = dict[str, Any]
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @pytest.fixture
@@ -67,40 +49,19 @@ async def seed(api: Api) -> None:
         assert code == 201
 
 
-@asynccontextmanager
-async def booted(app: App, charger_id: str = CP) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, charger_id)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in (0, 1, 2):
-            await cp.status(connector_id, "Available")
-        cp.answers["ReserveNow"] = {"status": "Accepted"}
-        cp.answers["CancelReservation"] = {"status": "Accepted"}
-        yield cp
+def booted(app: App, charger_id: str = CP) -> AbstractAsyncContextManager[RawCharger]:
+    """A charger with two connectors; it accepts ReserveNow and CancelReservation."""
+    return helpers.booted(
+        app,
+        charger_id,
+        available=(0, 1, 2),
+        answers={"ReserveNow": {"status": "Accepted"}, "CancelReservation": {"status": "Accepted"}},
+    )
 
 
 async def reserve(api: Api, body: Json, charger_id: str = CP) -> tuple[int, Json]:
     code, data = await api.request("POST", f"/api/chargers/{charger_id}/reservations", body)
     return code, data
-
-
-async def charging(
-    cp: RawCharger, connector_id: int = 1, reservation_id: int | None = None, tag: str = TAG
-) -> int:
-    """The reusable state Charging, its StartTransaction carrying `reservation_id`."""
-    assert (await cp.call("Authorize", {"idTag": tag}))["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Preparing")
-    req: Json = {
-        "connectorId": connector_id,
-        "idTag": tag,
-        "meterStart": 0,
-        "timestamp": iso(datetime.now(UTC)),
-    }
-    if reservation_id is not None:
-        req["reservationId"] = reservation_id
-    conf = await cp.call("StartTransaction", req)
-    assert conf["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Charging")
-    return int(conf["transactionId"])
 
 
 async def listed(api: Api, query: str = "") -> list[Json]:
@@ -122,7 +83,7 @@ async def test_tc_046_reservation_used_by_transaction(app: App, api: Api) -> Non
         assert body["reservation"]["status"] == "Active"
         assert body["reservation"]["expiryDate"] == sent["expiryDate"]
         await cp.status(1, "Reserved")
-        transaction_id = await charging(cp, 1, reservation_id)
+        transaction_id = await charging(cp, TAG, reservation_id=reservation_id)
         [entry] = await listed(api)
         assert entry["status"] == "Used"
         assert entry["transactionId"] == transaction_id
@@ -192,7 +153,9 @@ async def test_tc_049_reserve_the_charge_point(app: App, api: Api) -> None:
         sent = await cp.wait_for_call("ReserveNow")
         assert sent["connectorId"] == 0 and "expiryDate" in sent and "reservationId" in sent
         await cp.status(1, "Reserved")
-        transaction_id = await charging(cp, 2, sent["reservationId"])
+        transaction_id = await charging(
+            cp, TAG, connector_id=2, reservation_id=sent["reservationId"]
+        )
         [entry] = await listed(api)
         assert (entry["connectorId"], entry["status"]) == (0, "Used")
         assert entry["transactionId"] == transaction_id
@@ -240,7 +203,7 @@ async def test_tc_053_reserved_connector_used_by_group_member(app: App, api: Api
         sent = await cp.wait_for_call("ReserveNow")
         assert sent["parentIdTag"] == GROUP
         await cp.status(1, "Reserved")
-        transaction_id = await charging(cp, 1, sent["reservationId"])
+        transaction_id = await charging(cp, TAG, reservation_id=sent["reservationId"])
         info = (await cp.call("Authorize", {"idTag": MEMBER}))["idTagInfo"]
         assert info == {"status": "Accepted", "parentIdTag": GROUP}
         stop = await cp.call(
@@ -249,7 +212,7 @@ async def test_tc_053_reserved_connector_used_by_group_member(app: App, api: Api
                 "transactionId": transaction_id,
                 "idTag": MEMBER,
                 "meterStop": 100,
-                "timestamp": iso(datetime.now(UTC)),
+                "timestamp": now_iso(),
             },
         )
         assert stop["idTagInfo"] == {"status": "Accepted", "parentIdTag": GROUP}
@@ -313,8 +276,7 @@ async def test_ids_unique_across_chargers_and_restarts(tmp_path: Path) -> None:
     config = make_config(tmp_path / "data")
     ids: list[int] = []
     for _ in range(2):
-        async with App(config) as app, aiohttp.ClientSession() as session:
-            api = Api(session, f"http://127.0.0.1:{app.web_port}")
+        async with running(config) as (app, api):
             await api.request("PUT", f"/api/id-tags/{TAG}", {"status": "Accepted"})
             async with booted(app, "RS-A") as a, booted(app, "RS-B"):
                 for charger_id in ("RS-A", "RS-B"):

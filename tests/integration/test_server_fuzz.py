@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import jsonschema
 import ocpp
 from hypothesis import HealthCheck, given, settings
@@ -35,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from edge.app import App
-from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url
+from tests.conftest import TIME_SCALE, api_client, make_config, ocpp_url
 from tests.integration.spec import CP_ACTIONS, ERROR_CODES
 
 MAX_EXAMPLES = 150
@@ -382,8 +381,7 @@ async def fuzz_target(tmp_path: Path) -> AsyncIterator[tuple[App, FuzzCharger, W
         task = asyncio.create_task(watchdog.run())
         try:
             yield app, fuzzer, watchdog
-            async with aiohttp.ClientSession() as session:
-                api = Api(session, f"http://127.0.0.1:{app.web_port}")
+            async with api_client(app.web_port) as api:
                 assert await api.get("/api/health") == {"status": "ok"}
                 chargers = {c["id"]: c for c in await api.get("/api/chargers")}
                 assert chargers["WATCH1"]["connected"] is True

@@ -20,10 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
-import re
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -32,16 +29,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
-from tests.conftest import API_TOKEN, TIME_SCALE, Api, make_config, ocpp_url
+from tests.conftest import TIME_SCALE, Api, api_client, make_config, ocpp_url
+from tests.helpers import Json
+from tests.integration.service import Service, config_toml, serve
 from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint, step_load
-
-Json = dict[str, Any]
 
 TICK = 0.1  # s between two simulation ticks (meter update, Current.Import report)
 POLL = 0.2  # meter poll_interval
@@ -55,7 +51,6 @@ SLACK = 0.35 * TIME_SCALE  # scheduling jitter on a shared 2-core machine
 EPS = 0.05  # limits are multiples of 0.1 A
 HYSTERESIS = 1.0  # SiteConfig.hysteresis (default)
 STEADY_WINDOW = 1.5 * LEASE / 2  # s watched in steady state: 1 or 2 lease refreshes
-REPO = Path(__file__).resolve().parents[2]
 
 
 # --- the rig: SimSite + App + API, with the site ticking in the background -------------------
@@ -269,8 +264,7 @@ async def rig(
                 config, chargers={cid: ChargerSettings(phases=w) for cid, w in wirings.items()}
             )
         app = await stack.enter_async_context(running_app(config))
-        session = await stack.enter_async_context(aiohttp.ClientSession())
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+        api = await stack.enter_async_context(api_client(app.web_port))
         running = Rig(sim_site, app, api, metered, mv_every)
         stack.push_async_callback(running.stop)
         running.start()
@@ -586,65 +580,22 @@ async def test_meter_failure_puts_every_charger_at_its_safe_value_until_readings
 # --- 6. the controller dies ----------------------------------------------------------------
 
 
-OCPP_LINE = re.compile(r"listening for OCPP 1\.6J on ws://127\.0\.0\.1:(\d+)/")
-HTTP_LINE = re.compile(r"listening for HTTP on http://127\.0\.0\.1:(\d+)/")
-
-
-@dataclass
-class Service:
-    """`python -m edge serve` in a subprocess, so it can die without any cleanup."""
-
-    proc: asyncio.subprocess.Process
-    log: Path
-    ocpp_port: int = 0
-    web_port: int = 0
-
-    def url(self, charger_id: str) -> str:
-        return f"ws://127.0.0.1:{self.ocpp_port}/ocpp/{charger_id}"
-
-
 @asynccontextmanager
 async def service(
     tmp_path: Path, meter_port: int, fuse: float, lease: float
 ) -> AsyncIterator[Service]:
+    """The service in a subprocess, so it can die without any cleanup, on a metered site."""
     config = tmp_path / "site.toml"
     config.write_text(
-        '[ocpp]\nhost = "127.0.0.1"\nport = 0\nunknown_chargers = "accept"\n'
-        "heartbeat_interval = 60\ncall_timeout = 2.0\n"
-        f'[web]\nhost = "127.0.0.1"\nport = 0\napi_token = "{API_TOKEN}"\n'
-        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[meter]\ndriver = "sdm630"\nhost = "127.0.0.1"\nport = {meter_port}\n'
+        config_toml(tmp_path / "data", call_timeout=2.0)
+        + f'[meter]\ndriver = "sdm630"\nhost = "127.0.0.1"\nport = {meter_port}\n'
         f"poll_interval = {POLL}\nstale_after = {STALE}\n"
         f"[site]\nmax_current = [{fuse}, {fuse}, {fuse}]\nmargin = {MARGIN}\n"
         f"fallback_current = {FALLBACK}\nlease_time = {lease}\n"
         f"min_update_interval = {MIN_UPDATE}\n"
     )
-    log = tmp_path / "service.log"
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    with log.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "edge", "serve", "--config", str(config),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=log_file, cwd=REPO, env=env, start_new_session=True,
-        )  # fmt: skip
-    svc = Service(proc, log)
-    try:
-        deadline = time.monotonic() + 15 * TIME_SCALE
-        while True:
-            text = log.read_text(errors="replace")
-            ocpp, web = OCPP_LINE.search(text), HTTP_LINE.search(text)
-            if ocpp and web:
-                svc.ocpp_port, svc.web_port = int(ocpp[1]), int(web[1])
-                break
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise AssertionError(f"service did not start (rc={proc.returncode}):\n{text}")
-            await asyncio.sleep(0.05)
+    async with serve(config, tmp_path / "service.log") as svc:
         yield svc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), 10)
 
 
 @pytest.mark.slow
@@ -663,9 +614,8 @@ async def test_killed_controller_leaves_chargers_at_safe_values_within_one_lease
         await site.tick()
         async with (
             service(tmp_path, site.meter_port, 63.0, lease_time) as svc,
-            aiohttp.ClientSession() as session,
+            api_client(svc.web_port) as api,
         ):
-            api = Api(session, f"http://127.0.0.1:{svc.web_port}")
             sims: dict[str, SimCharger] = {}
             runner = asyncio.ensure_future(site.run(1e6, step=TICK, meter_values_every=TICK))
             try:
@@ -699,6 +649,7 @@ async def test_killed_controller_leaves_chargers_at_safe_values_within_one_lease
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner
             calls_before = {cid: len(sim.cp.received_calls) for cid, sim in sims.items()}
+            assert svc.proc is not None
             svc.proc.send_signal(signal.SIGKILL)
             killed = datetime.now(UTC)
             assert await asyncio.wait_for(svc.proc.wait(), 10) == -signal.SIGKILL

@@ -8,10 +8,11 @@ does, and what the API and metrics show.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,9 @@ from drivers import KNOWN_MODELS, MeterServer, serve_meter
 from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
-from tests.conftest import Api, make_config, ocpp_url
-from tests.integration.charger import Payload, RawCharger
-
-Json = dict[str, Any]
+from tests.conftest import Api, make_config, running
+from tests.helpers import Json, booted, eventually, iso
+from tests.integration.charger import Answer, Payload, RawCharger
 
 
 def site_config(data_dir: Path, meter_port: int, **site: Any) -> Config:
@@ -46,12 +46,6 @@ def site_config(data_dir: Path, meter_port: int, **site: Any) -> Config:
     )
 
 
-@asynccontextmanager
-async def running(config: Config) -> AsyncIterator[tuple[App, Api]]:
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        yield app, Api(session, f"http://127.0.0.1:{app.web_port}")
-
-
 @pytest.fixture
 async def meter() -> AsyncIterator[MeterServer]:
     async with serve_meter(KNOWN_MODELS["sdm630"]) as server:
@@ -59,28 +53,21 @@ async def meter() -> AsyncIterator[MeterServer]:
         yield server
 
 
-def accepting(received: list[Payload]) -> Callable[[RawCharger], None]:
-    """Set a charger up to answer SetChargingProfile Accepted, keeping what it gets."""
+def accepting(received: list[Payload]) -> dict[str, Answer]:
+    """Answers SetChargingProfile Accepted, keeping what it gets in `received`."""
 
-    def setup(cp: RawCharger) -> None:
-        def answer(payload: Payload) -> Payload:
-            received.append(payload["csChargingProfiles"])
-            return {"status": "Accepted"}
+    def answer(payload: Payload) -> Payload:
+        received.append(payload["csChargingProfiles"])
+        return {"status": "Accepted"}
 
-        cp.answers["SetChargingProfile"] = answer
-
-    return setup
+    return {"SetChargingProfile": answer}
 
 
 async def connect(
-    stack: AsyncExitStack, app: App, charger_id: str, answer: Callable[[RawCharger], Any]
+    stack: AsyncExitStack, app: App, charger_id: str, answers: dict[str, Answer]
 ) -> RawCharger:
-    """A booted charger whose answers `answer` sets up."""
-    cp = await stack.enter_async_context(RawCharger.connect(ocpp_url(app, charger_id)))
-    answer(cp)
-    await cp.boot()
-    await cp.status(1, "Available")
-    return cp
+    """A booted charger with one connector, answering with `answers`, open until `stack` closes."""
+    return await stack.enter_async_context(booted(app, charger_id, available=(1,), answers=answers))
 
 
 async def controlled(
@@ -113,10 +100,8 @@ async def start(cp: RawCharger, api: Api, tag: str) -> int:
     return int(conf["transactionId"])
 
 
-async def until(predicate: Callable[[], Any], timeout: float = 8.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():  # noqa: ASYNC110 - state of the App, not an event of ours
-            await asyncio.sleep(0.05)
+# `eventually` at the site controller's pace: leases and meter polls take seconds.
+until = partial(eventually, timeout=8.0, interval=0.05)
 
 
 async def site_entry(api: Api, charger_id: str) -> Json:
@@ -168,29 +153,22 @@ async def test_a_charger_without_smart_charging_is_budgeted_at_its_maximum(
         chargers={"CP1": ChargerSettings(max_current=20.0), "CP2": ChargerSettings()},
     )
     async with running(config) as (app, api), AsyncExitStack() as stack:
-
-        def unsupported(cp: RawCharger) -> None:
-            cp.answers["SetChargingProfile"] = ("NotSupported", "no smart charging")
-
+        unsupported: dict[str, Answer] = {
+            "SetChargingProfile": ("NotSupported", "no smart charging")
+        }
         cp1 = await connect(stack, app, "CP1", unsupported)
         cp2 = await connect(stack, app, "CP2", accepting([]))
         await start(cp1, api, "TAG1")
         await start(cp2, api, "TAG2")
         await until(lambda: cp1.received_calls and True)
-        entry: Json = {}
 
-        async def settled() -> None:
-            nonlocal entry
-            while True:
-                entry = await site_entry(api, "CP2")
-                if entry["leaseA"] == 32.0 - 0.0 or entry["leaseA"] == 40.0:
-                    return
-                await asyncio.sleep(0.1)
+        async def settled() -> Json:
+            entry = await site_entry(api, "CP2")
+            return entry if entry["leaseA"] in (32.0, 40.0) else {}
 
         # 63 - 1 margin - 2 meter (nothing drawn is known) - 20 reserved for CP1 = 40,
         # capped at CP2's 32 A maximum.
-        async with asyncio.timeout(8):
-            await settled()
+        entry = await until(settled)
         assert entry["leaseA"] == 32.0
         one = await site_entry(api, "CP1")
         assert one["controllable"] is False and one["strategy"] is None
@@ -212,11 +190,7 @@ async def test_a_silent_charger_gets_one_call_at_a_time_and_backs_off(
     config = replace(site_config(tmp_path, meter.port), ocpp=replace(make_config(tmp_path).ocpp,
                                                                      call_timeout=0.5))  # fmt: skip
     async with running(config) as (app, api), AsyncExitStack() as stack:
-
-        def silent(cp: RawCharger) -> None:
-            cp.answers["SetChargingProfile"] = "silent"
-
-        cp = await connect(stack, app, "CP1", silent)
+        cp = await connect(stack, app, "CP1", {"SetChargingProfile": "silent"})
         await asyncio.sleep(3.0)
         sets = [a for a, _ in cp.received_calls if a == "SetChargingProfile"]
         # 0.5 s timeout, then 2, 4 s back-off: a handful, never a call per cycle.
@@ -327,7 +301,7 @@ async def test_a_charger_clock_ahead_of_ours_is_reported(
                     "transactionId": transaction_id,
                     "meterValue": [
                         {
-                            "timestamp": ahead.isoformat().replace("+00:00", "Z"),
+                            "timestamp": iso(ahead),
                             "sampledValue": [
                                 {"value": "6.0", "measurand": "Current.Import", "phase": "L1",
                                  "unit": "A"}

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from drivers import KNOWN_MODELS, ModbusMeter
 from edge.app import App
 from tests.conftest import Api, ocpp_url
+from tests.helpers import Json, iso
 from tests.integration.site_sim import SimSite, step_load
 
 TAG = "SITETAG1"
 BASE = (2.0, 3.0, 4.0)
-Json = dict[str, Any]
 
 
 def profile(profile_id: int, purpose: str, limit: float, *, stack_level: int = 0) -> Json:
@@ -28,7 +27,7 @@ def profile(profile_id: int, purpose: str, limit: float, *, stack_level: int = 0
         "chargingProfileKind": "Absolute",
         "chargingSchedule": {
             "chargingRateUnit": "A",
-            "startSchedule": start.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "startSchedule": iso(start),
             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
         },
     }

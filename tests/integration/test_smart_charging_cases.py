@@ -11,26 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
-from tests.conftest import Api, make_config, ocpp_url
+from tests import helpers
+from tests.conftest import Api, make_config, running
+from tests.helpers import Json, charging, eventually, iso, now_iso
 from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
 TAG = "SCTAG01"
-Json = dict[str, Any]
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+ACCEPTING = {
+    "SetChargingProfile": {"status": "Accepted"},
+    "ClearChargingProfile": {"status": "Accepted"},
+}
 
 
 def profile(
@@ -74,33 +73,9 @@ async def seed(api: Api) -> None:
     assert code == 201
 
 
-@asynccontextmanager
-async def booted(app: App) -> AsyncIterator[RawCharger]:
-    async with RawCharger.connect(ocpp_url(app, CP)) as cp:
-        assert (await cp.boot())["status"] == "Accepted"
-        for connector_id in (0, 1, 2):
-            await cp.status(connector_id, "Available")
-        cp.answers["SetChargingProfile"] = {"status": "Accepted"}
-        cp.answers["ClearChargingProfile"] = {"status": "Accepted"}
-        yield cp
-
-
-async def charging(cp: RawCharger, connector_id: int = 1) -> int:
-    """The reusable state Charging: returns the transaction id the CSMS issued."""
-    assert (await cp.call("Authorize", {"idTag": TAG}))["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Preparing")
-    conf = await cp.call(
-        "StartTransaction",
-        {
-            "connectorId": connector_id,
-            "idTag": TAG,
-            "meterStart": 0,
-            "timestamp": iso(datetime.now(UTC)),
-        },
-    )
-    assert conf["idTagInfo"]["status"] == "Accepted"
-    await cp.status(connector_id, "Charging")
-    return int(conf["transactionId"])
+def booted(app: App) -> AbstractAsyncContextManager[RawCharger]:
+    """The charger of these cases: two connectors; accepts Set- and ClearChargingProfile."""
+    return helpers.booted(app, CP, available=(0, 1, 2), answers=ACCEPTING)
 
 
 async def installed(api: Api) -> list[Json]:
@@ -148,7 +123,7 @@ async def test_rejected_profile_is_not_recorded(app: App, api: Api) -> None:
 async def test_tc_057_tx_profile_and_its_end(app: App, api: Api) -> None:
     """TC_057: a TxProfile with the CSMS transactionId is recorded; it ends with the transaction."""
     async with booted(app) as cp:
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         sent = profile(21, "TxProfile", [(0, 16.0)], kind="Relative", transaction_id=transaction_id)
         code, _ = await api.operation(
             CP, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": sent}
@@ -162,7 +137,7 @@ async def test_tc_057_tx_profile_and_its_end(app: App, api: Api) -> None:
             {
                 "transactionId": transaction_id,
                 "meterStop": 100,
-                "timestamp": iso(datetime.now(UTC)),
+                "timestamp": now_iso(),
             },
         )
         assert await installed(api) == []
@@ -226,7 +201,7 @@ async def test_tc_059_remote_start_with_profile(app: App, api: Api) -> None:
             ]
             == 0
         )
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         [recorded] = await installed(api)
         assert recorded["connectorId"] == 1
         assert recorded["chargingProfile"]["chargingProfileId"] == 31
@@ -251,7 +226,7 @@ async def test_tc_066_composite_schedule_and_prediction(app: App, api: Api) -> N
     """TC_066: GetCompositeSchedule with the configured parameters; the charger's answer is kept
     beside the CSMS's own prediction, and the prediction reproduces the reference vector."""
     async with booted(app) as cp:
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         start = datetime.now(UTC).replace(microsecond=0)
         profiles = [
             (0, profile(41, "ChargePointMaxProfile", [(0, 10.0)], start=start, duration=86400)),
@@ -361,7 +336,7 @@ async def test_tc_067_clear_charging_profile_2025(app: App, api: Api) -> None:
     """TC_067 (2025-11): ChargePointMax, TxDefault and TxProfile at one stack level; clearing by
     TxDefault criteria removes only the TxDefault; Unknown removes nothing."""
     async with booted(app) as cp:
-        transaction_id = await charging(cp)
+        transaction_id = await charging(cp, TAG)
         for connector_id, sent in (
             (0, profile(71, "ChargePointMaxProfile", [(0, 32.0)], stack_level=1, kind="Relative")),
             (1, profile(72, "TxDefaultProfile", [(0, 16.0)], stack_level=1, kind="Relative")),
@@ -394,16 +369,14 @@ async def test_tc_067_clear_charging_profile_2025(app: App, api: Api) -> None:
 async def test_profiles_survive_a_csms_restart(config: Config) -> None:
     """What the CSMS believes a charger holds is kept across its own restart."""
     sent = profile(81, "TxDefaultProfile", [(0, 12.0)], kind="Relative")
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+    async with running(config) as (app, api):
         await api.request("PUT", f"/api/id-tags/{TAG}", {"status": "Accepted"})
         async with booted(app):
             code, _ = await api.operation(
                 CP, "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": sent}
             )
             assert code == 200
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+    async with running(config) as (app, api):
         assert await installed(api) == [{"connectorId": 1, "chargingProfile": sent}]
 
 
@@ -493,13 +466,12 @@ async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any
     config = dataclasses.replace(
         base, chargers={CP: ChargerSettings(reapply_profiles=True), "SC-QUIET": ChargerSettings()}
     )
-    async with App(config) as app, aiohttp.ClientSession() as session:
-        api = Api(session, f"http://127.0.0.1:{app.web_port}")
+    async with running(config) as (app, api):
         await api.request("PUT", f"/api/id-tags/{TAG}", {"status": "Accepted"})
         default = profile(91, "TxDefaultProfile", [(0, 10.0)], kind="Relative")
         maximum = profile(92, "ChargePointMaxProfile", [(0, 32.0)], kind="Relative")
         async with booted(app) as cp:
-            transaction_id = await charging(cp)
+            transaction_id = await charging(cp, TAG)
             tx = profile(
                 93, "TxProfile", [(0, 8.0)], kind="Relative", transaction_id=transaction_id
             )
@@ -510,27 +482,18 @@ async def test_profiles_are_reapplied_after_a_boot_when_configured(tmp_path: Any
                     {"connectorId": connector_id, "csChargingProfiles": sent},
                 )
                 assert code == 200
-        async with RawCharger.connect(ocpp_url(app, CP)) as rebooted:
-            rebooted.answers["SetChargingProfile"] = {"status": "Accepted"}
-            assert (await rebooted.boot())["status"] == "Accepted"
+        async with helpers.booted(app, CP, available=(), answers=ACCEPTING) as rebooted:
             await rebooted.wait_for_call("SetChargingProfile")
-            for _ in range(50):
-                if len(rebooted.received_calls) >= 2:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(lambda: len(rebooted.received_calls) >= 2)
             resent = {
                 p["csChargingProfiles"]["chargingProfileId"] for _, p in rebooted.received_calls
             }
             assert resent == {91, 92}
-        async with RawCharger.connect(ocpp_url(app, "SC-QUIET")) as quiet:
-            assert (await quiet.boot())["status"] == "Accepted"
-            quiet.answers["SetChargingProfile"] = {"status": "Accepted"}
+        async with helpers.booted(app, "SC-QUIET", available=(), answers=ACCEPTING):
             code, _ = await api.operation(
                 "SC-QUIET", "SetChargingProfile", {"connectorId": 1, "csChargingProfiles": default}
             )
             assert code == 200
-        async with RawCharger.connect(ocpp_url(app, "SC-QUIET")) as quiet:
-            assert (await quiet.boot())["status"] == "Accepted"
-            await quiet.status(0, "Available")
+        async with helpers.booted(app, "SC-QUIET", available=(0,)) as quiet:
             await asyncio.sleep(0.2)
             assert quiet.received_calls == []  # recorded, but not configured to re-apply

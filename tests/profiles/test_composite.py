@@ -23,6 +23,7 @@ from profiles.composite import (
 )
 from profiles.installed import InstalledProfiles
 from profiles.model import ChargingRateUnit, parse_profile, parse_time, render_schedule
+from tests.helpers import iso
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -52,7 +53,7 @@ def _profile(
     if duration is not None:
         schedule["duration"] = duration
     if start is not None and kind != "Relative":
-        schedule["startSchedule"] = start.isoformat().replace("+00:00", "Z")
+        schedule["startSchedule"] = iso(start)
     return {
         "chargingProfileId": pid,
         "stackLevel": level,

@@ -14,23 +14,14 @@ import pytest
 
 from edge.store import Journal, JournalClosedError, MeterSample, StatusRecord
 from edge.times import format_time
+from tests.helpers import Clock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class Clock:
-    """A settable server clock."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from edge.store import _queries as q
 from edge.store import journal as journal_module
 from edge.store._codec import encode_sampled_value
 from edge.times import format_time
+from tests.helpers import Clock
 
-from .test_journal import T0, Clock, start, status, stop, wal_size
+from .test_journal import T0, start, status, stop, wal_size
 
 ROWS = 3 * (1 << q.STATUS_SHIFT) * q.BUCKETS_PER_QUERY  # several statements' worth of buckets
 
@@ -201,7 +202,7 @@ async def test_latest_statuses_survive_a_crash_before_the_flush(tmp_path: Path) 
 
 async def test_prune_keeps_latest_statuses_not_yet_in_the_snapshot(tmp_path: Path) -> None:
     """Retention flushes the snapshot first, so no connector loses its latest status."""
-    clock = Clock()
+    clock = Clock(T0)
     async with Journal(tmp_path / "journal.db", clock=clock) as journal:
         for record in [
             status("CP1", 1, "Preparing", format_time(T0)),
