@@ -144,7 +144,11 @@ class SiteConfig:
     # A: a new limit within this of the previous one is not sent (no flapping).
     hysteresis: float = 1.0
     # Seconds between turns when not every EV can get its minimum current.
-    rotation_period: float = 900.0
+    rotation_period: float = 300.0
+    # Seconds an EV started stays started, and an EV paused stays paused, unless the
+    # fuse requires otherwise (real EVs tolerate few pauses; some stop for good).
+    min_run_time: float = 120.0
+    min_pause_time: float = 60.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -418,7 +422,9 @@ def _read_site(table: Mapping[str, Any], problems: list[str]) -> SiteConfig:
         lease_time=r.number("lease_time", 60.0, 2.0, 3600.0),
         min_update_interval=r.number("min_update_interval", 5.0, 0.0, 3600.0),
         hysteresis=r.number("hysteresis", 1.0, 0.0, 100.0),
-        rotation_period=r.number("rotation_period", 900.0, 0.0, 86400.0),
+        rotation_period=r.number("rotation_period", 300.0, 0.0, 86400.0),
+        min_run_time=r.number("min_run_time", 120.0, 0.0, 86400.0),
+        min_pause_time=r.number("min_pause_time", 60.0, 0.0, 86400.0),
     )
     r.finish()
     return cfg

@@ -19,12 +19,21 @@ Phase use (`used_phases`)
     phase. `learn_phases` finds 1 vs 3 from the per-phase current.
 
 Algorithm (`allocate`)
-    1. Admission: sessions are ordered by ``started_at`` and the order is rotated
-       by one every ``rotation_period`` seconds of ``now``; in that order a session
-       is admitted when its minimum fits on every phase it uses next to the minima
-       already admitted. Everyone else waits at 0 A. An admitted session is thus
-       probed at (at least) its minimum before its phase use is known, budgeted as
-       3-phase — an EV left at 0 A never draws and is never learned to be 1-phase.
+    1. Admission, with dwell times (real EVs tolerate few pauses; several stop for good
+       after repeated ones, and every pause wears contactors):
+       a. sessions started less than ``min_run_s`` ago come first (oldest start first):
+          an EV started stays started, unless the fuse cannot hold its minimum;
+       b. sessions paused less than ``min_pause_s`` ago stay paused;
+       c. everyone else in order of ``started_at``, rotated by one every
+          ``rotation_period`` seconds of ``now`` (a waiting EV's turn comes in minutes).
+       In that order a session is admitted when its minimum fits on every phase it uses
+       next to the minima already admitted; one at 0 A now (new, or paused) needs
+       ``start_margin_a`` more, so measurement noise cannot start and stop it in turn.
+       Everyone else waits at 0 A. A session whose phase use is unknown is budgeted on
+       every wired phase, which is what makes its admission a bounded *probe*: it runs
+       at (at least) its minimum, so it draws and its phase use is learned
+       (`learn_phases`), after which only its own phases are budgeted. It is never
+       left at 0 A to be learned: an EV at 0 A never draws.
     2. Cap: ``min(max_a, demand)``; the demand is unlimited unless the EV draws at
        least ``reclaim_step_a`` less than its previous limit, then it is its draw
        plus ``reclaim_step_a`` (never below its minimum). The draw judged is
@@ -140,6 +149,12 @@ class Session:
     """Whether hysteresis may keep `previous_a`. False when the limit is re-sent anyway
     (a lease refresh): the exact fair value costs no extra call, and small losses kept
     by hysteresis do not pile up."""
+    running_since: float | None = None
+    """When the session was last started (given its minimum or more after 0 A), in the
+    seconds of ``now``; None while it is at 0 A."""
+    paused_since: float | None = None
+    """When the session was last paused (from its minimum or more to 0 A), in the seconds
+    of ``now``; None if it never was."""
 
     def __post_init__(self) -> None:
         if not self.wiring or any(p not in range(PHASES) for p in self.wiring):
@@ -347,6 +362,34 @@ def _fits(e: _Entry, extra: float, use: Sequence[float], capacity: Sequence[floa
     return all(use[p] + extra <= capacity[p] + 1e-6 for p in e.phases)
 
 
+def _admission_order(
+    sessions: Sequence[Session],
+    *,
+    now: float,
+    rotation_period: float,
+    min_run_s: float,
+    min_pause_s: float,
+) -> tuple[list[Session], list[Session], list[Session]]:
+    """(started within `min_run_s`, oldest start first; paused within `min_pause_s`;
+    the rest in order of arrival rotated every `rotation_period`)."""
+    protected: list[Session] = []
+    resting: list[Session] = []
+    others: list[Session] = []
+    for s in sessions:
+        if s.previous_a and s.running_since is not None and now - s.running_since < min_run_s:
+            protected.append(s)
+        elif not s.previous_a and s.paused_since is not None and now - s.paused_since < min_pause_s:
+            resting.append(s)
+        else:
+            others.append(s)
+    protected.sort(key=lambda s: (s.running_since or 0.0, s.key))
+    others.sort(key=lambda s: (s.started_at, s.key))
+    if others and rotation_period > 0:
+        shift = int(now // rotation_period) % len(others)
+        others = others[shift:] + others[:shift]
+    return protected, resting, others
+
+
 def allocate(
     site: SiteState,
     sessions: Sequence[Session],
@@ -355,6 +398,9 @@ def allocate(
     hysteresis_a: float = 1.0,
     rotation_period: float = 900.0,
     reclaim_step_a: float = 2.0,
+    min_run_s: float = 0.0,
+    min_pause_s: float = 0.0,
+    start_margin_a: float = 0.0,
 ) -> Allocation:
     """New limits for every session; see the module docstring for the algorithm."""
     keys = [s.key for s in sessions]
@@ -367,22 +413,24 @@ def allocate(
         if capacity[p] < 0:
             notes.append(f"L{p + 1}: non-EV load alone exceeds the limit by {-capacity[p]:.1f} A")
 
-    # 1. admission in rotated order of arrival.
-    ordered = sorted(sessions, key=lambda s: (s.started_at, s.key))
-    if ordered and rotation_period > 0:
-        shift = int(now // rotation_period) % len(ordered)
-        ordered = ordered[shift:] + ordered[:shift]
+    # 1. admission: dwell-protected first, then in rotated order of arrival.
+    protected, resting, rotating = _admission_order(
+        sessions, now=now, rotation_period=rotation_period,
+        min_run_s=min_run_s, min_pause_s=min_pause_s,
+    )  # fmt: skip
     remaining = [max(0.0, c) for c in capacity]
     admitted: list[_Entry] = []
-    waiting: list[SessionKey] = []
-    for s in ordered:
+    waiting: list[SessionKey] = [s.key for s in resting]
+    for s in protected + rotating:
         lo = _ceil_step(s.min_a)
         hi, reclaimed = _cap(s, lo, reclaim_step_a)
         if hi < lo or hi <= 0:
             notes.append(f"{s.key}: max {s.max_a} A is below min {s.min_a} A")
             continue
         entry = _Entry(s, used_phases(s), lo, hi)
-        if all(remaining[p] + EPS >= lo for p in entry.phases):
+        starting = not s.previous_a
+        need = lo + (start_margin_a if starting else 0.0)
+        if all(remaining[p] + EPS >= need for p in entry.phases):
             for p in entry.phases:
                 remaining[p] -= lo
             admitted.append(entry)

@@ -96,6 +96,12 @@ class ChargerControl:
     ev_phases: int | None = None
     transactions: frozenset[int] = frozenset()
     started_at: float = 0.0
+    running_since: float | None = None
+    """When the allocation last started the EV (from 0 A to its minimum or more)."""
+    paused_since: float | None = None
+    """When the allocation last paused the EV (to 0 A) during its session."""
+    pauses: int = 0
+    """Pauses in the current session (none counted while the site is in fallback)."""
     overdraws: int = 0
     failures: int = 0
     retry_at: float = 0.0

@@ -370,6 +370,8 @@ class SiteController:
         if active - control.transactions:
             control.ev_phases = None  # a new EV: learn its phase use anew
             control.history.clear()
+            control.pauses = 0
+            control.running_since = control.paused_since = None
         control.transactions = active
         starts = []
         for transaction_id in active:
@@ -502,6 +504,8 @@ class SiteController:
                     # Judged against the limit in force, not a raise still waiting.
                     previous_a=limit if math.isfinite(limit) else None,
                     hold=not due,
+                    running_since=control.running_since,
+                    paused_since=control.paused_since,
                 )
             )
         meter = self.grid.reading.current_a
@@ -528,10 +532,20 @@ class SiteController:
             now=now,
             hysteresis_a=self.site.hysteresis,
             rotation_period=self.site.rotation_period,
+            min_run_s=self.site.min_run_time,
+            min_pause_s=self.site.min_pause_time,
+            start_margin_a=self.site.hysteresis,
         )
         for (cid, _), limit_a in allocation.limits_a.items():
             totals[cid] = limit_a
-            controls[cid].allocation_a = limit_a
+            control = controls[cid]
+            control.allocation_a = limit_a
+            if limit_a > 0 and control.running_since is None:
+                control.running_since = now
+            elif limit_a <= 0 and control.running_since is not None:
+                control.running_since = None
+                control.paused_since = now
+                control.pauses += 1
         return allocation, totals
 
     # --- sending ----------------------------------------------------------------------------
@@ -731,6 +745,9 @@ class SiteController:
                 controllable=control.strategy is not None,
                 quirks=tuple(control.quirks),
                 last_error=control.last_error,
+                pauses=control.pauses,
+                running_since=control.running_since,
+                paused_since=control.paused_since,
             )
             for cid, control in sorted(self.controls.items())
         )

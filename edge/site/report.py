@@ -45,6 +45,9 @@ def charger_json(c: ChargerStatistics) -> Json:
         "controllable": c.controllable,
         "quirks": list(c.quirks),
         "lastError": c.last_error,
+        "pauses": c.pauses,
+        "runningSince": epoch_text(c.running_since),
+        "pausedSince": epoch_text(c.paused_since),
     }
 
 

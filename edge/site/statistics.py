@@ -58,6 +58,10 @@ class ChargerStatistics:
     controllable: bool
     quirks: tuple[str, ...]
     last_error: str | None
+    pauses: int = 0
+    """Pauses of the current session."""
+    running_since: float | None = None
+    paused_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -433,12 +433,19 @@ async def test_lowering_does_not_pause_evs_that_apply_limits_late(tmp_path: Path
 
 async def test_more_evs_than_capacity_wait_at_zero_and_take_turns(tmp_path: Path) -> None:
     """A 16 A fuse fits two EVs at their 6 A minimum, not four: two charge, two wait at
-    0 A (listed in `waiting`); with a 0.6 s rotation period every EV charges in turn, never
-    more than two at once, never above the fuse."""
+    0 A (listed in `waiting`); with a 0.6 s rotation period (and dwell times scaled down
+    with it) every EV charges in turn, never more than two at once, never above the fuse."""
     rotation = 0.6
     async with (
         asyncio.timeout(30 * TIME_SCALE),
-        rig(tmp_path, fuse=16.0, base=(0.0, 0.0, 0.0), rotation_period=rotation) as r,
+        rig(
+            tmp_path,
+            fuse=16.0,
+            base=(0.0, 0.0, 0.0),
+            rotation_period=rotation,
+            min_run_time=rotation / 2,
+            min_pause_time=rotation / 4,
+        ) as r,
     ):
         sims = {cid: await r.ev(cid) for cid in ("A", "B", "C", "D")}
 
@@ -975,3 +982,44 @@ async def test_meter_lagging_the_ev_reports_does_not_overload_the_site(tmp_path:
         over = overloads(points_since(r.site, deleted_at), 32.0)
         assert not over, f"{show(over, {'A': sim})}; leases: {given}"
         assert max(v for _, v, _ in leases(sim, deleted_at)) <= 29.0, given
+
+
+# --- 9. dwell times ---------------------------------------------------------------------------
+
+
+async def test_a_paused_ev_stays_paused_for_min_pause_time_and_pauses_are_counted(
+    tmp_path: Path,
+) -> None:
+    """Two EVs under a 16 A fuse; 6 A more base load leaves room for one minimum: one EV
+    pauses (counted in `pauses`). The load goes again at once, yet the paused EV waits out
+    `min_pause_time` before it charges again; the other never pauses."""
+    min_pause = 2.0
+    low, high = (0.0, 0.0, 0.0), (6.0, 6.0, 6.0)
+    async with (
+        asyncio.timeout(30 * TIME_SCALE),
+        rig(tmp_path, fuse=16.0, base=low, min_run_time=0.5, min_pause_time=min_pause) as r,
+    ):
+        sims = {cid: await r.ev(cid) for cid in ("A", "B")}
+        await r.until(lambda s: all(charger_entry(s, c)["leaseA"] for c in sims), 8, "both")
+        await asyncio.sleep(0.6)  # past min_run_time: either may be paused now
+        r.site.base_load_a = lambda now: high
+
+        def one_paused(state: Json) -> bool:
+            return sorted(charger_entry(state, c)["pauses"] for c in sims) == [0, 1]
+
+        state = await r.until(one_paused, 5, "one EV paused")
+        paused_at = datetime.now(UTC)
+        [paused] = [c for c in sims if charger_entry(state, c)["pauses"] == 1]
+        r.site.base_load_a = lambda now: low
+        await r.until(lambda s: (charger_entry(s, paused)["leaseA"] or 0) >= 6, 8, "it resumes")
+        resumed_at = datetime.now(UTC)
+        assert (resumed_at - paused_at).total_seconds() >= min_pause - TICK - POLL
+        early = [
+            p for p in points_since(r.site, paused_at + timedelta(seconds=0.5))
+            if (p.t - paused_at).total_seconds() < min_pause - TICK - POLL
+            and max(sims[paused].current_a(p.t)) > 0
+        ]  # fmt: skip
+        assert not early, f"{paused} charged again before its pause was over"
+        final = await r.api.get("/api/site")
+        assert one_paused(final), "one pause, counted once; the other EV never paused"
+        assert not overloads(points_since(r.site, paused_at + timedelta(seconds=1)), 16.0)

@@ -499,3 +499,68 @@ def test_hysteresis_holds_only_sessions_that_allow_it() -> None:
     fresh = Session("A", 1, (0, 1, 2), previous_a=31.5, hold=False)
     assert allocate(site, [held], now=0.0).limits_a[("A", 1)] == 31.5
     assert allocate(site, [fresh], now=0.0).limits_a[("A", 1)] == 32.0
+
+
+# --- dwell times: an EV started stays started, an EV paused stays paused ----------------
+
+DWELL = {"min_run_s": 120.0, "min_pause_s": 60.0, "rotation_period": 300.0}
+
+
+def test_a_session_started_within_min_run_keeps_its_minimum_over_the_rotation() -> None:
+    """Rotation would favour the older arrival, but the EV started 30 s ago keeps charging."""
+    sessions = [
+        ev("A", started_at=0.0),
+        ev("B", started_at=10.0, previous_a=6.0, running_since=1170.0),
+    ]
+    # 8 A of room: one minimum fits. Without dwell, A (first in order) would take it.
+    without = allocate(site(limit=8.0), sessions, now=1200.0, rotation_period=300.0)
+    assert limits(without) == {"A": 8.0, "B": 0.0}
+    result = allocate(site(limit=8.0), sessions, now=1200.0, **DWELL)
+    assert limits(result) == {"A": 0.0, "B": 8.0}
+    assert result.waiting == (("A", 1),)
+
+
+def test_the_fuse_pauses_a_protected_session_all_the_same() -> None:
+    """Dwell never beats the fuse: two started EVs whose minima no longer fit, one pauses."""
+    sessions = [
+        ev("A", previous_a=6.0, running_since=990.0),
+        ev("B", previous_a=6.0, running_since=995.0),
+    ]
+    result = allocate(site(limit=10.0), sessions, now=1000.0, **DWELL)
+    assert limits(result) == {"A": 10.0, "B": 0.0}  # the older start stays
+
+
+def test_a_session_paused_within_min_pause_stays_paused_even_with_room() -> None:
+    """Room came back 20 s after the pause: the EV waits out its pause first."""
+    paused = ev("A", previous_a=0.0, paused_since=980.0)
+    result = allocate(site(), [paused], now=1000.0, **DWELL)
+    assert limits(result) == {"A": 0.0}
+    later = allocate(site(), [paused], now=1041.0, **DWELL)
+    assert limits(later) == {"A": 32.0}
+
+
+def test_a_stopped_session_needs_its_minimum_and_a_margin_to_start() -> None:
+    """Noise around the minimum must not start and stop an EV: starting needs a margin,
+    continuing does not."""
+    new = ev("A")
+    assert limits(allocate(site(limit=6.5), [new], now=0.0, start_margin_a=1.0)) == {"A": 0.0}
+    assert limits(allocate(site(limit=7.0), [new], now=0.0, start_margin_a=1.0)) == {"A": 7.0}
+    running = ev("A", previous_a=6.5, running_since=-500.0)
+    assert limits(allocate(site(limit=6.5), [running], now=0.0, start_margin_a=1.0)) == {"A": 6.5}
+
+
+def test_unbalanced_site_one_phase_evs_on_free_phases_are_not_starved() -> None:
+    """L1 nearly full, L2/L3 free: EVs learned to be 1-phase on L2 and L3 charge at once,
+    an unknown EV is probed (budgeted on all phases) only when its worst case fits, and
+    the started EV on L1 is not paused for it."""
+    meter = (24.0, 8.0, 8.0)  # 30 A usable per phase: L1 6 A free, L2/L3 22 A
+    sessions = [
+        ev("onL1", L123, ev_phases=1, previous_a=6.0, running_since=990.0, started_at=1.0),
+        ev("onL2", L231, ev_phases=1, started_at=2.0),
+        ev("onL3", L312, ev_phases=1, started_at=3.0),
+        ev("unknown", L123, started_at=0.0),
+    ]
+    result = allocate(site(margin=2.0, meter=meter), sessions, now=1000.0, **DWELL)
+    got = limits(result)
+    assert got["onL1"] == 6.0 and got["unknown"] == 0.0
+    assert got["onL2"] == 22.0 and got["onL3"] == 22.0
