@@ -46,8 +46,9 @@ Algorithm (`allocate`)
        lowest weighted share first, while every phase of the session has room.
     5. Hysteresis: a session keeps its previous limit when the new one differs by
        less than ``hysteresis_a``, a lower previous limit always, a higher one only
-       if it fits the capacity (safety wins over stability); not for a session whose
-       ``hold`` is False.
+       if it fits the capacity give or take ``noise_a`` (the caller passes a part of
+       the margin: what a meter's noise moves is no overload, and chasing it would cost
+       a call down and a call up); not for a session whose ``hold`` is False.
 
 Tolerances: limits are multiples of 0.1 A (floating sums compared with 1e-6 A).
 Without hysteresis a session below its cap has a phase with less than 0.1 A spare;
@@ -401,6 +402,7 @@ def allocate(
     min_run_s: float = 0.0,
     min_pause_s: float = 0.0,
     start_margin_a: float = 0.0,
+    noise_a: float = 0.0,
 ) -> Allocation:
     """New limits for every session; see the module docstring for the algorithm."""
     keys = [s.key for s in sessions]
@@ -478,8 +480,11 @@ def allocate(
                 e.alloc = prev
                 held.append(e.session.key)
         use = _usage(admitted)
+        # A higher previous limit may overrun the room by `noise_a` (part of the margin):
+        # a meter's noise is no reason to lower a limit only to raise it again.
+        tolerant = [c + noise_a for c in room]
         for e, prev in steady:
-            if prev > e.alloc and _fits(e, prev - e.alloc, use, room):
+            if prev > e.alloc and _fits(e, prev - e.alloc, use, tolerant):
                 for p in e.phases:
                     use[p] += prev - e.alloc
                 e.alloc = prev

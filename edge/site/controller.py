@@ -98,6 +98,7 @@ OVERDRAW_TOLERANCE_A = 1.0
 OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
 WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
 RETRY_MAX = 60.0  # s: the longest back-off after a failed call
+NOISE_A = 0.5  # A a meter reading may move by itself; kept limits may overrun by it
 NOT_SUPPORTED = frozenset({"NotSupported", "NotImplemented"})
 
 
@@ -535,6 +536,7 @@ class SiteController:
             min_run_s=self.site.min_run_time,
             min_pause_s=self.site.min_pause_time,
             start_margin_a=self.site.hysteresis,
+            noise_a=min(NOISE_A, self.site.margin / 2),
         )
         for (cid, _), limit_a in allocation.limits_a.items():
             totals[cid] = limit_a

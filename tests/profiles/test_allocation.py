@@ -564,3 +564,13 @@ def test_unbalanced_site_one_phase_evs_on_free_phases_are_not_starved() -> None:
     got = limits(result)
     assert got["onL1"] == 6.0 and got["unknown"] == 0.0
     assert got["onL2"] == 22.0 and got["onL3"] == 22.0
+
+
+def test_noise_does_not_lower_a_kept_limit_within_its_tolerance() -> None:
+    """A previous limit 0.3 A above the new room is kept with 0.5 A of noise tolerance,
+    lowered without; 0.8 A above is lowered either way."""
+    held = ev("A", previous_a=10.0)
+    tight = site(limit=9.7)
+    assert limits(allocate(tight, [held], now=0.0, noise_a=0.5)) == {"A": 10.0}
+    assert limits(allocate(tight, [held], now=0.0)) == {"A": 9.7}
+    assert limits(allocate(site(limit=9.2), [held], now=0.0, noise_a=0.5)) == {"A": 9.2}
