@@ -8,11 +8,30 @@ plus every charger's draw, and records a timeline of grid current against the fu
 
 Time is wall clock (`datetime.now(UTC)`), since the CSMS stamps profiles with it; only
 the tick interval is configurable.
+
+Realism knobs, all off by default (the plain model above is what they default to):
+
+- the site: a base load that moves (`step_load`, `ramp_load`) and differs per phase, PV
+  export (a negative base current on a phase: import is positive, the meter shows the
+  sign through the phase power as an SDM630 does), meter noise (`noise_a`, uniform,
+  seeded) and a meter that lags (`meter_delay_s`);
+- the EV: `ramp_s` (it takes that long to reach a higher offered current), `taper_a`
+  (it draws at most that from `taper_after_s` into its session, whatever is offered),
+  `give_up_after` (after that many pauses it never draws again in this session);
+- the charger: `reports_current` (False: its MeterValues carry only the energy register),
+  `report_every` (its own MeterValues interval, counted from its StartTransaction as
+  real chargers do, so chargers report at different moments; None: the site's).
+
+A *pause* is the offer (the composite limit the charger acts on) going from 6 A or more
+to below 6 A during a session, while the EV has not given up; `pauses` and `resumes`
+record them per session. `set_calls` records every SetChargingProfile received
+(`calls_per_minute` averages them over a window).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -50,6 +69,26 @@ def step_load(at: datetime, before: Phases, after: Phases) -> Callable[[datetime
     return lambda now: before if now < at else after
 
 
+def ramp_load(
+    start: datetime, end: datetime, before: Phases, after: Phases
+) -> Callable[[datetime], Phases]:
+    """A base load that stays at `before` until `start`, moves linearly (each phase on its
+    own) to `after` at `end`, and stays there; negative values are export (PV)."""
+    span = (end - start).total_seconds()
+    if span <= 0:
+        return step_load(start, before, after)
+
+    def load(now: datetime) -> Phases:
+        k = min(1.0, max(0.0, (now - start).total_seconds() / span))
+        return (
+            before[0] + (after[0] - before[0]) * k,
+            before[1] + (after[1] - before[1]) * k,
+            before[2] + (after[2] - before[2]) * k,
+        )
+
+    return load
+
+
 class SimCharger:
     """One charger with one connector and an EV; connect it with `SimCharger.connect`.
 
@@ -58,8 +97,18 @@ class SimCharger:
     profile set applies that long after it arrived), `reject_purposes` (purposes answered
     Rejected), `max_stack_level` (higher stack levels answered Rejected).
 
+    The EV (see the module docstring): `ramp_s` (seconds to reach a higher offer; 0:
+    at once; a lower offer is followed at once), `taper_a` and `taper_after_s` (from
+    then on it draws at most `taper_a`), `give_up_after` (pauses after which it stops
+    for good; None: never). `reports_current` False leaves Current.Import out of
+    MeterValues (only the energy register is reported). `report_every` (s): the charger
+    sends MeterValues that often during a session, the first one that long after its
+    StartTransaction, when run by `SimSite.run` (None: on the site's schedule).
+
     `set_calls` records every SetChargingProfile received, from the first one on:
-    (arrival time, request, status answered).
+    (arrival time, request, status answered). Per session (reset by `start_session`):
+    `pauses` and `resumes` (when the offer fell below / rose to 6 A or more; the first
+    offer of the session is a resume), `gave_up_at`.
     """
 
     def __init__(
@@ -75,6 +124,12 @@ class SimCharger:
         reaction_s: float = 0.0,
         reject_purposes: Iterable[str] = (),
         max_stack_level: int | None = None,
+        ramp_s: float = 0.0,
+        taper_a: float | None = None,
+        taper_after_s: float = 0.0,
+        give_up_after: int | None = None,
+        reports_current: bool = True,
+        report_every: float | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self.cp = cp
@@ -87,6 +142,12 @@ class SimCharger:
         self.reaction_s = reaction_s
         self.reject_purposes = set(reject_purposes)
         self.max_stack_level = max_stack_level
+        self.ramp_s = ramp_s
+        self.taper_a = taper_a
+        self.taper_after_s = taper_after_s
+        self.give_up_after = give_up_after
+        self.reports_current = reports_current
+        self.report_every = report_every
         self.clock = clock
         self.transaction_id: int | None = None
         self.transaction_start: datetime | None = None
@@ -94,6 +155,12 @@ class SimCharger:
         self._changes: list[tuple[datetime, InstalledProfiles]] = []
         self._last: tuple[datetime, Phases] | None = None  # for the energy integral
         self.set_calls: list[tuple[datetime, Payload, str]] = []
+        self.pauses: list[datetime] = []
+        self.resumes: list[datetime] = []
+        self.gave_up_at: datetime | None = None
+        self._offered: bool | None = None  # the offer was >= 6 A at the last observation
+        self._ramp: tuple[datetime, float, float] | None = None  # (since, from A, to A)
+        self._next_report: datetime | None = None
         cp.answers["SetChargingProfile"] = self._on_set
         cp.answers["ClearChargingProfile"] = self._on_clear
         cp.answers["GetCompositeSchedule"] = self._on_get_composite
@@ -127,7 +194,9 @@ class SimCharger:
         return held
 
     def _install(self, profiles: InstalledProfiles) -> None:
-        self._changes.append((self.clock(), profiles))
+        now = self.clock()
+        self._changes.append((now, profiles))
+        self._observe_offer(now)
 
     def _on_set(self, req: Payload) -> Payload:
         arrived = self.clock()
@@ -213,15 +282,66 @@ class SimCharger:
         first = composite.periods[0]
         return first.limit, first.number_phases
 
+    @property
+    def gave_up(self) -> bool:
+        return self.gave_up_at is not None
+
+    def offered_a(self, now: datetime) -> float:
+        """What the charger offers the EV per phase at `now` (its limit, within its rating)."""
+        limit, _ = self.limit_a(now)
+        return min(self.rating_a if limit is None else limit, self.rating_a)
+
+    def _wanted_a(self, now: datetime) -> float:
+        """What the EV would draw per phase at `now` once ramped up (0: it does not)."""
+        if not self.charging or self.gave_up:
+            return 0.0
+        offered = self.offered_a(now)
+        if offered < MIN_CHARGE_A:
+            return 0.0
+        draw = min(offered, self.ev_max_a)
+        start = self.transaction_start
+        if (
+            self.taper_a is not None
+            and start is not None
+            and (now - start).total_seconds() >= self.taper_after_s
+        ):
+            draw = min(draw, self.taper_a)
+        return draw
+
+    def _ramped(self, now: datetime, wanted: float) -> float:
+        """`wanted`, limited by the ramp under way (see `ramp_s`)."""
+        if self.ramp_s <= 0:
+            return wanted
+        if self._ramp is None:
+            return 0.0  # at rest: nothing drawn yet
+        since, start, end = self._ramp
+        k = min(1.0, max(0.0, (now - since).total_seconds() / self.ramp_s))
+        return min(wanted, start + (end - start) * k)
+
+    def _observe_offer(self, now: datetime) -> None:
+        """Count a pause or a resume if the offer crossed 6 A since the last observation."""
+        if not self.charging or self.gave_up:
+            self._offered = None
+            return
+        offered = self.offered_a(now) >= MIN_CHARGE_A
+        if self._offered is None or offered != self._offered:
+            if offered:
+                self.resumes.append(now)
+            elif self._offered:
+                self.pauses.append(now)
+                if self.give_up_after is not None and len(self.pauses) >= self.give_up_after:
+                    self.gave_up_at = now
+                    self._offered = None
+                    return
+        self._offered = offered
+
     def phase_currents_a(self, now: datetime) -> tuple[float, ...]:
         """Per CHARGER phase (L1, L2, L3 of its own wiring order) at `now`."""
         wired = len(parse_wiring(self.wiring))
-        if not self.charging:
+        draw = self._ramped(now, self._wanted_a(now))
+        if draw <= 0:
             return (0.0,) * wired
-        limit, limit_phases = self.limit_a(now)
-        draw = min(self.rating_a if limit is None else limit, self.ev_max_a, self.rating_a)
-        if draw < MIN_CHARGE_A:
-            return (0.0,) * wired
+        _, limit_phases = self.limit_a(now)
         phases = min(wired, self.ev_phases, limit_phases or 3)
         return tuple(draw if k < phases else 0.0 for k in range(wired))
 
@@ -235,11 +355,20 @@ class SimCharger:
         return out[0], out[1], out[2]
 
     def advance(self, now: datetime) -> Phases:
-        """Integrate energy up to `now` and return the physical draw from `now` on."""
+        """Integrate energy up to `now`, observe the offer (pauses) and the EV's ramp, and
+        return the physical draw from `now` on."""
         if self._last is not None:
             then, amps = self._last
             seconds = max(0.0, (now - then).total_seconds())
             self.energy_wh += sum(amps) * VOLTAGE_V * seconds / 3600.0
+        self._observe_offer(now)
+        if self.ramp_s > 0:
+            wanted = self._wanted_a(now)
+            level = self._ramped(now, wanted)
+            if wanted <= level:
+                self._ramp = (now, wanted, wanted)  # at its target, or following a lowering
+            elif self._ramp is None or wanted != self._ramp[2]:
+                self._ramp = (now, level, wanted)  # a higher target: ramp from here
         draw = self.current_a(now)
         self._last = (now, draw)
         return draw
@@ -255,6 +384,8 @@ class SimCharger:
         await cp.status(c, "Preparing")
         now = self.clock()
         self.advance(now)
+        self.pauses, self.resumes, self.gave_up_at = [], [], None
+        self._offered = self._ramp = None
         conf = await cp.call(
             "StartTransaction",
             {
@@ -268,6 +399,10 @@ class SimCharger:
             raise RuntimeError(f"{self.charger_id}: StartTransaction {conf}")
         self.transaction_id = int(conf["transactionId"])
         self.transaction_start = now
+        self._next_report = None
+        if self.report_every is not None:
+            self._next_report = now + timedelta(seconds=self.report_every)
+        self._observe_offer(now)
         await cp.status(c, "Charging")
         return self.transaction_id
 
@@ -295,7 +430,8 @@ class SimCharger:
         await self.cp.status(self.connector_id, "Available")
 
     def meter_values_payload(self, now: datetime) -> Payload:
-        """MeterValues: Current.Import per charger phase and the energy register."""
+        """MeterValues: Current.Import per charger phase (unless not `reports_current`) and
+        the energy register."""
         self.advance(now)
         sampled: list[Payload] = [
             {
@@ -305,6 +441,7 @@ class SimCharger:
                 "unit": "A",
             }
             for k, amps in enumerate(self.phase_currents_a(now), 1)
+            if self.reports_current
         ]
         sampled.append(
             {
@@ -321,34 +458,69 @@ class SimCharger:
             payload["transactionId"] = self.transaction_id
         return payload
 
+    def report_due(self, now: datetime) -> bool:
+        """Whether its own schedule (`report_every`) has a report due at `now`; if so the
+        schedule moves on past `now`."""
+        if self.report_every is None or self._next_report is None or not self.charging:
+            return False
+        if now < self._next_report:
+            return False
+        step = timedelta(seconds=self.report_every)
+        while self._next_report <= now:
+            self._next_report += step
+        return True
+
     async def send_meter_values(self, now: datetime) -> Payload:
         """Send MeterValues for `now`; returns what was sent."""
         payload = self.meter_values_payload(now)
         await self.cp.call("MeterValues", payload)
         return payload
 
+    # -- what the CSMS sent ------------------------------------------------------------
+
+    def calls_between(self, start: datetime, end: datetime) -> list[tuple[datetime, Payload, str]]:
+        """The SetChargingProfile calls that arrived in [`start`, `end`]."""
+        return [call for call in self.set_calls if start <= call[0] <= end]
+
+    def calls_per_minute(self, start: datetime, end: datetime) -> float:
+        """SetChargingProfile calls that arrived in [`start`, `end`], per minute of it."""
+        minutes = (end - start).total_seconds() / 60.0
+        if minutes <= 0:
+            raise ValueError("an empty window")
+        return len(self.calls_between(start, end)) / minutes
+
 
 @dataclass(frozen=True, slots=True)
 class SitePoint:
-    """One tick: grid current per phase (base load + chargers) against the fuse."""
+    """One tick: grid current per phase (base load + chargers) against the fuse; the base
+    load and each charger's draw (physical phases) that made it up."""
 
     t: datetime
     grid_a: Phases
     fuse_a: float
+    base_a: Phases = ZERO
+    draws_a: tuple[tuple[str, Phases], ...] = ()
+
+    def draw_of(self, charger_id: str) -> Phases:
+        """What one charger drew (per physical phase) at this point."""
+        return next((a for cid, a in self.draws_a if cid == charger_id), ZERO)
 
     @property
     def overload_a(self) -> float:
-        """How far the worst phase is above the fuse (0 when within)."""
-        return max(0.0, max(self.grid_a) - self.fuse_a)
+        """How far the worst phase is beyond the fuse, import or export (0 when within)."""
+        return max(0.0, max(abs(a) for a in self.grid_a) - self.fuse_a)
 
 
 class SimSite:
     """The grid connection: a real Modbus meter showing base load plus every charger's draw.
 
     Use `async with SimSite(fuse_a=32) as site:` then `await site.add_charger(url, id, ...)`.
-    `base_load_a` is per phase, or a function of time (see `step_load`). `meter_delay_s`
-    (plain attribute, default 0) makes the meter show the site as it was that long ago,
-    like a meter that updates its registers once a second; the timeline stays true.
+    `base_load_a` is per phase, or a function of time (see `step_load`, `ramp_load`);
+    negative is export (PV). `meter_delay_s` (plain attribute, default 0) makes the meter
+    show the site as it was that long ago, like a meter that updates its registers once
+    a second; `noise_a` (plain attribute, default 0) adds uniform noise in
+    [-noise_a, +noise_a] to each phase the meter shows, drawn from `random.Random(seed)`
+    on every tick. The timeline stays true (no delay, no noise).
     """
 
     def __init__(
@@ -359,15 +531,20 @@ class SimSite:
         register_map: RegisterMap | None = None,
         clock: Clock = utc_now,
         meter_delay_s: float = 0.0,
+        noise_a: float = 0.0,
+        seed: int = 0,
     ) -> None:
         self.fuse_a = fuse_a
         self.base_load_a = base_load_a
         self.meter_delay_s = meter_delay_s
+        self.noise_a = noise_a
+        self.rng = random.Random(seed)
         self.register_map = register_map or KNOWN_MODELS["sdm630"]
         self.clock = clock
         self.chargers: list[SimCharger] = []
         self.timeline: list[SitePoint] = []
         self.import_energy_wh = 0.0
+        self.export_energy_wh = 0.0
         self._stack = AsyncExitStack()
         self._meter: MeterServer | None = None
 
@@ -404,15 +581,23 @@ class SimSite:
     async def tick(self, now: datetime | None = None) -> SitePoint:
         """Put base load + every charger's draw at `now` on the meter; record and return it."""
         now = self.clock() if now is None else now
-        total = list(self.base_at(now))
+        base = self.base_at(now)
+        total = list(base)
+        draws: list[tuple[str, Phases]] = []
         for charger in self.chargers:
-            for k, amps in enumerate(charger.advance(now)):
+            draw = charger.advance(now)
+            draws.append((charger.charger_id, draw))
+            for k, amps in enumerate(draw):
                 total[k] += amps
         grid: Phases = (total[0], total[1], total[2])
         if self.timeline:
             seconds = max(0.0, (now - self.timeline[-1].t).total_seconds())
-            self.import_energy_wh += sum(self.timeline[-1].grid_a) * VOLTAGE_V * seconds / 3600.0
-        point = SitePoint(now, grid, self.fuse_a)
+            wh = sum(self.timeline[-1].grid_a) * VOLTAGE_V * seconds / 3600.0
+            if wh >= 0:
+                self.import_energy_wh += wh
+            else:
+                self.export_energy_wh -= wh
+        point = SitePoint(now, grid, self.fuse_a, base, tuple(draws))
         self.timeline.append(point)
         shown = grid
         if self.meter_delay_s > 0:
@@ -420,12 +605,20 @@ class SimSite:
             shown = next(
                 (p.grid_a for p in reversed(self.timeline) if p.t <= then), self.timeline[0].grid_a
             )
+        if self.noise_a > 0:
+            n = self.noise_a
+            shown = (
+                shown[0] + self.rng.uniform(-n, n),
+                shown[1] + self.rng.uniform(-n, n),
+                shown[2] + self.rng.uniform(-n, n),
+            )
         power: Phases = (shown[0] * VOLTAGE_V, shown[1] * VOLTAGE_V, shown[2] * VOLTAGE_V)
         await self.meter.set(
             current_a=shown,
             power_w=power,
             total_power_w=sum(power),
             import_energy_wh=self.import_energy_wh,
+            export_energy_wh=self.export_energy_wh,
         )
         return point
 
@@ -438,7 +631,8 @@ class SimSite:
         meter_values_every: float | None = 1.0,
     ) -> list[SitePoint]:
         """Tick every `step` s for `duration` s; charging chargers send MeterValues every
-        `meter_values_every` s (None: never). Returns the points recorded by this run."""
+        `meter_values_every` s (None: never), or on their own `report_every` schedule if
+        they have one. Returns the points recorded by this run."""
         clock = clock or self.clock
         first = len(self.timeline)
         start = clock()
@@ -446,9 +640,12 @@ class SimSite:
         while True:
             now = clock()
             await self.tick(now)
+            for charger in self.chargers:
+                if charger.report_due(now):
+                    await charger.send_meter_values(now)
             if meter_values_every is not None and now >= next_mv:
                 for charger in self.chargers:
-                    if charger.charging:
+                    if charger.charging and charger.report_every is None:
                         await charger.send_meter_values(now)
                 next_mv = now + timedelta(seconds=meter_values_every)
             if (now - start).total_seconds() >= duration:
@@ -460,12 +657,13 @@ class SimSite:
         """The worst excess of any phase over the fuse in the timeline (0: never above)."""
         return max((p.overload_a for p in self.timeline), default=0.0)
 
-    def time_above(self, limit: float | None = None) -> float:
-        """Seconds any phase was above `limit` (default the fuse): each point holds until the
-        next one, so the last point counts for nothing."""
+    def time_above(self, limit: float | None = None, since: datetime | None = None) -> float:
+        """Seconds any phase was above `limit` (default the fuse), import or export, from
+        `since` on (default: the whole timeline): each point holds until the next one, so
+        the last point counts for nothing."""
         limit = self.fuse_a if limit is None else limit
         return sum(
             (b.t - a.t).total_seconds()
             for a, b in zip(self.timeline, self.timeline[1:], strict=False)
-            if max(a.grid_a) > limit
+            if max(abs(x) for x in a.grid_a) > limit and (since is None or a.t >= since)
         )
