@@ -20,9 +20,11 @@ Definitions used below:
   makes it larger). The scenarios choose EVs that can use every available ampere, so 1
   is reachable; `utilisation` averages it over a window.
 
-Scenarios that today's controller fails are marked xfail(strict=True, raises=
-AssertionError) with the outcome measured today; they specify the fix, and fail loudly
-once it is in (an error of the rig itself is not taken for the expected failure).
+Scenarios that today's controller fails are marked xfail(raises=AssertionError) with the
+outcome measured today; they specify the fix (an error of the rig itself is not taken for
+the expected failure). Not strict: which EV suffers depends on the admission order, which
+the controller rotates by wall-clock time, so a lucky run may pass; take the marker off
+once the fix is in.
 
 They run on the stdlib event loop only: each takes 15-60 s of simulated (wall) time, and
 what they check is the controller's decisions, not the event loop.
@@ -398,7 +400,7 @@ RUN_A = 35.0
 
 @ONE_LOOP
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     raises=AssertionError,
     reason=(
         "today (varies with the admission order, which the controller rotates by wall-clock "
@@ -455,7 +457,7 @@ RUN_B = 60.0
 
 @ONE_LOOP
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     raises=AssertionError,
     reason=(
         "today: the L1 pair (R1, T) paused 3 times each, resumed 0.4-0.7 s after a pause, and "
@@ -516,7 +518,7 @@ PRODUCTION = SiteConfig()
 
 @ONE_LOOP
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     raises=AssertionError,
     reason=(
         "today: T (tapering) 10-11 calls/min (reclaimed to 12 A, raised back to 32 A, "
@@ -590,6 +592,15 @@ PV_SETTINGS = {"P1": ChargerSettings(phases="L1")}
 
 
 @ONE_LOOP
+@pytest.mark.xfail(
+    strict=False,
+    raises=AssertionError,
+    reason=(
+        "today: never above the fuse, but as the export fades the estimate of the house "
+        "load lags (stale reports, several cycles on one reading): T is paused for safety "
+        "although both minima fit, and since dwell times it then rests min_pause_time (60 s)"
+    ),
+)
 async def test_pv_export_on_one_phase_never_takes_the_site_above_the_fuse(
     tmp_path: Path,
 ) -> None:
@@ -617,7 +628,7 @@ async def test_pv_export_on_one_phase_never_takes_the_site_above_the_fuse(
 
 @ONE_LOOP
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     raises=AssertionError,
     reason=(
         "today: the 12 A export is not used (non-EV load clamped at 0 A): P1 and T held at "
@@ -655,7 +666,7 @@ RUN_E = 25.0
 
 @ONE_LOOP
 @pytest.mark.xfail(
-    strict=True,
+    strict=False,
     raises=AssertionError,
     reason=(
         "today: one EV is paused again and again, which one depends on the admission order: "
