@@ -225,17 +225,32 @@ async def rig(
     fuse: float = 32.0,
     base: Phases | Callable[[datetime], Phases] = (2.0, 3.0, 4.0),
     wirings: Mapping[str, str] | None = None,
+    chargers: Mapping[str, ChargerSettings] | None = None,
     metered: bool = True,
     mv_every: float | None = TICK,
     stale_after: float = STALE,
     meter_delay: float = 0.0,
+    noise_a: float = 0.0,
+    seed: int = 1,
+    poll: float = POLL,
+    margin: float = MARGIN,
+    lease: float = LEASE,
+    min_update: float = MIN_UPDATE,
     **site: Any,
 ) -> AsyncIterator[Rig]:
-    """A SimSite (meter first: its port goes into the config), the App, an API client."""
+    """A SimSite (meter first: its port goes into the config), the App, an API client.
+
+    `wirings` (charger id → phases) or `chargers` (full settings) configure chargers;
+    `mv_every` None lets each SimCharger report on its own schedule; the rest of `site`
+    goes to SiteConfig.
+    """
     async with AsyncExitStack() as stack:
         sim_site = await stack.enter_async_context(
-            SimSite(fuse_a=fuse, base_load_a=base, meter_delay_s=meter_delay)
-        )
+            SimSite(
+                fuse_a=fuse, base_load_a=base, meter_delay_s=meter_delay, noise_a=noise_a,
+                seed=seed,
+            )
+        )  # fmt: skip
         await sim_site.tick()
         config = make_config(tmp_path / "data")
         if metered:
@@ -245,22 +260,22 @@ async def rig(
                     driver="sdm630",
                     host="127.0.0.1",
                     port=sim_site.meter_port,
-                    poll_interval=POLL,
+                    poll_interval=poll,
                     stale_after=stale_after,
                 ),
                 site=SiteConfig(
                     max_current=(fuse, fuse, fuse),
-                    margin=MARGIN,
+                    margin=margin,
                     fallback_current=FALLBACK,
-                    lease_time=LEASE,
-                    min_update_interval=MIN_UPDATE,
+                    lease_time=lease,
+                    min_update_interval=min_update,
                     **site,
                 ),
             )
-        if wirings:
-            config = replace(
-                config, chargers={cid: ChargerSettings(phases=w) for cid, w in wirings.items()}
-            )
+        settings = dict(chargers or {})
+        settings.update({cid: ChargerSettings(phases=w) for cid, w in (wirings or {}).items()})
+        if settings:
+            config = replace(config, chargers=settings)
         app = await stack.enter_async_context(running_app(config))
         api = await stack.enter_async_context(api_client(app.web_port))
         running = Rig(sim_site, app, api, metered, mv_every)

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import fields, replace
+from contextlib import asynccontextmanager
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -44,9 +44,9 @@ from typing import Any, cast
 import pytest
 
 from drivers import KNOWN_MODELS, ModbusMeter
-from edge.config import ChargerSettings, MeterConfig, SiteConfig
+from edge.config import ChargerSettings, SiteConfig
 from profiles.lease import LEASE_PROFILE_ID
-from tests.conftest import TIME_SCALE, api_client, make_config
+from tests.conftest import TIME_SCALE
 from tests.helpers import Clock
 from tests.integration.site_sim import (
     MIN_CHARGE_A,
@@ -56,7 +56,7 @@ from tests.integration.site_sim import (
     SitePoint,
     ramp_load,
 )
-from tests.integration.test_site_balancing import Rig, brief, running_app
+from tests.integration.test_site_balancing import Rig, brief, rig
 
 TICK = 0.1  # s between two simulation ticks (the site runs them in the background)
 POLL = 0.2  # meter poll_interval (production: 1 s)
@@ -97,36 +97,14 @@ async def site_rig(
     noise_a: float = 0.0,
     seed: int = 1,
 ) -> AsyncIterator[Rig]:
-    """`test_site_balancing`'s Rig with this module's site: fuse, margin, noise, timings."""
-    async with AsyncExitStack() as stack:
-        site = await stack.enter_async_context(
-            SimSite(fuse_a=fuse, base_load_a=base, noise_a=noise_a, seed=seed)
-        )
-        await site.tick()
-        config = replace(
-            make_config(tmp_path / "data"),
-            meter=MeterConfig(
-                driver="sdm630",
-                host="127.0.0.1",
-                port=site.meter_port,
-                poll_interval=poll,
-                stale_after=stale,
-            ),
-            site=SiteConfig(
-                max_current=(fuse, fuse, fuse),
-                margin=margin,
-                fallback_current=FALLBACK,
-                lease_time=lease,
-                min_update_interval=min_update,
-            ),
-            chargers=dict(chargers or {}),
-        )
-        app = await stack.enter_async_context(running_app(config))
-        api = await stack.enter_async_context(api_client(app.web_port))
-        rig = Rig(site, app, api, True, None)  # chargers report on their own schedule
-        stack.push_async_callback(rig.stop)
-        rig.start()
-        yield rig
+    """`test_site_balancing`'s Rig with this module's site: fuse, margin, noise, timings;
+    the chargers report on their own schedule."""
+    async with rig(
+        tmp_path, fuse=fuse, margin=margin, base=base, chargers=chargers, poll=poll,
+        stale_after=stale, lease=lease, min_update=min_update, noise_a=noise_a, seed=seed,
+        mv_every=None,
+    ) as running:  # fmt: skip
+        yield running
 
 
 async def connect_all(rig: Rig, specs: Mapping[str, Mapping[str, Any]]) -> dict[str, SimCharger]:
