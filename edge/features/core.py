@@ -338,15 +338,12 @@ HANDLERS: dict[str, Handler] = {
 
 # --- results of operations the CSMS sent -------------------------------------------------
 
-# Write-only keys: never store or show their values (OCPP 1.6 §9.1, Security WP A01.FR.08).
-SECRET_KEYS = WRITE_ONLY_KEYS
-
 
 def record_get_configuration(svc: Services, charger: Charger, req: Payload, res: Payload) -> None:
     reported = {
         entry["key"]: {"value": entry.get("value"), "readonly": entry["readonly"]}
         for entry in res.get("configurationKey", [])
-        if entry["key"].casefold() not in SECRET_KEYS
+        if entry["key"].casefold() not in WRITE_ONLY_KEYS
     }
     configuration = {} if not req.get("key") else dict(charger.doc.get("configuration", {}))
     configuration.update(reported)
@@ -363,7 +360,7 @@ def record_change_configuration(
     if res["status"] not in ("Accepted", "RebootRequired"):
         return
     key: str = req["key"]
-    if key.casefold() in SECRET_KEYS:
+    if key.casefold() in WRITE_ONLY_KEYS:
         return
     configuration = dict(charger.doc.get("configuration", {}))
     known = configuration.get(key)

@@ -18,7 +18,6 @@ from edge.operations.errors import (
     NotAccepted,
     NotConnected,
     Timeout,
-    UnknownCharger,
 )
 from edge.operations.model import Check, Origin, Outcome, Problem, Recorder, SiteCapsSetter
 from edge.services import Services
@@ -121,17 +120,6 @@ class Operations:
     def connected(self, charger_id: str) -> bool:
         """Whether the charger has a live connection."""
         return self.sessions.get(charger_id) is not None
-
-    def charger(self, charger_id: str) -> Charger:
-        """The known charger `charger_id`.
-
-        Raises:
-            UnknownCharger: no charger of that id.
-        """
-        charger = self.services.chargers.get(charger_id)
-        if charger is None:
-            raise UnknownCharger(f"no charger {charger_id!r}")
-        return charger
 
     def check(self, charger: Charger, action: str, payload: Json) -> list[Problem]:
         """The payload against its schema and the spec's rules; returns the warnings.
