@@ -21,14 +21,17 @@ Phase use (`used_phases`)
 Algorithm (`allocate`)
     1. Admission, with dwell times (real EVs tolerate few pauses; several stop for good
        after repeated ones, and every pause wears contactors):
-       a. sessions started less than ``min_run_s`` ago come first (oldest start first):
-          an EV started stays started, unless the fuse cannot hold its minimum;
+       a. sessions running within their turn (``max(min_run_s, rotation_period)`` from
+          their start) come first, oldest start first: an EV started stays started,
+          unless the fuse cannot hold its minimum;
        b. sessions paused less than ``min_pause_s`` ago stay paused;
-       c. everyone else in order of ``started_at``, rotated by one every
-          ``rotation_period`` seconds of ``now`` (a waiting EV's turn comes in minutes).
+       c. everyone else, longest in the queue first: a waiting session from its arrival
+          or last pause, a running one past its turn from now (`_admission_order`).
+          When not every minimum fits, each waiting EV's turn comes within minutes.
        In that order a session is admitted when its minimum fits on every phase it uses
        next to the minima already admitted; one at 0 A now (new, or paused) needs
-       ``start_margin_a`` more, so measurement noise cannot start and stop it in turn.
+       ``start_margin_a`` more, one running may overrun by ``noise_a`` (what a reading
+       moves by itself is no reason to pause an EV).
        Everyone else waits at 0 A. A session whose phase use is unknown is budgeted on
        every wired phase, which is what makes its admission a bounded *probe*: it runs
        at (at least) its minimum, so it draws and its phase use is learned
@@ -182,6 +185,9 @@ class SiteState:
     """Kept free on every phase."""
     meter_a: Currents
     """Grid current per phase, import positive."""
+    non_ev_a: Currents | None = None
+    """The caller's estimate of the non-EV load per phase (`profiles.house_load`; may be
+    negative: export the EVs may use). None: meter minus the sessions' draws."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +204,8 @@ class Allocation:
     """capacity - the allocations as consumed on each phase."""
     held: tuple[SessionKey, ...] = ()
     """Sessions whose previous limit was kept by hysteresis."""
+    reclaimed: tuple[SessionKey, ...] = ()
+    """Sessions capped below their maximum because they draw less (reclaim)."""
     notes: tuple[str, ...] = field(default=())
 
 
@@ -371,24 +379,33 @@ def _admission_order(
     min_run_s: float,
     min_pause_s: float,
 ) -> tuple[list[Session], list[Session], list[Session]]:
-    """(started within `min_run_s`, oldest start first; paused within `min_pause_s`;
-    the rest in order of arrival rotated every `rotation_period`)."""
+    """(running within their turn, oldest start first; paused within `min_pause_s`; the
+    rest, longest in the queue first).
+
+    A session's turn lasts ``max(min_run_s, rotation_period)`` from when it was started.
+    In the queue, a waiting session counts from when it started waiting (its arrival, or
+    its last pause) and a running one past its turn from now (it queues again, behind
+    those that waited meanwhile; of two such, the one running longer yields). No wall
+    clock decides: arrival order is kept at plug-in.
+    """
+    turn = max(min_run_s, rotation_period)
     protected: list[Session] = []
     resting: list[Session] = []
-    others: list[Session] = []
+    queue: list[tuple[float, int, float, float, SessionKey, Session]] = []
     for s in sessions:
-        if s.previous_a and s.running_since is not None and now - s.running_since < min_run_s:
-            protected.append(s)
-        elif not s.previous_a and s.paused_since is not None and now - s.paused_since < min_pause_s:
+        if s.previous_a and s.running_since is not None:
+            if now - s.running_since < turn:
+                protected.append(s)
+            else:
+                queue.append((now, 1, -s.running_since, s.started_at, s.key, s))
+        elif s.paused_since is not None and now - s.paused_since < min_pause_s:
             resting.append(s)
         else:
-            others.append(s)
-    protected.sort(key=lambda s: (s.running_since or 0.0, s.key))
-    others.sort(key=lambda s: (s.started_at, s.key))
-    if others and rotation_period > 0:
-        shift = int(now // rotation_period) % len(others)
-        others = others[shift:] + others[:shift]
-    return protected, resting, others
+            since = s.paused_since if s.paused_since is not None else s.started_at
+            queue.append((since, 0, 0.0, s.started_at, s.key, s))
+    protected.sort(key=lambda s: (s.running_since or 0.0, s.started_at, s.key))
+    queue.sort(key=lambda item: item[:5])
+    return protected, resting, [item[5] for item in queue]
 
 
 def allocate(
@@ -409,7 +426,7 @@ def allocate(
     if len(set(keys)) != len(keys):
         raise ValueError("sessions must have distinct (charger_id, connector_id)")
     notes: list[str] = []
-    base = non_ev_load(site.meter_a, sessions)
+    base = site.non_ev_a if site.non_ev_a is not None else non_ev_load(site.meter_a, sessions)
     capacity = tuple(site.limit_a[p] - site.margin_a - base[p] for p in range(PHASES))
     for p in range(PHASES):
         if capacity[p] < 0:
@@ -423,6 +440,7 @@ def allocate(
     remaining = [max(0.0, c) for c in capacity]
     admitted: list[_Entry] = []
     waiting: list[SessionKey] = [s.key for s in resting]
+    capped: list[SessionKey] = []
     for s in protected + rotating:
         lo = _ceil_step(s.min_a)
         hi, reclaimed = _cap(s, lo, reclaim_step_a)
@@ -430,13 +448,15 @@ def allocate(
             notes.append(f"{s.key}: max {s.max_a} A is below min {s.min_a} A")
             continue
         entry = _Entry(s, used_phases(s), lo, hi)
-        starting = not s.previous_a
-        need = lo + (start_margin_a if starting else 0.0)
+        # One at 0 A now needs `start_margin_a` more; a running one may overrun by the
+        # meter's noise (part of the margin), which is no reason to pause an EV.
+        need = lo + start_margin_a if not s.previous_a else lo - noise_a
         if all(remaining[p] + EPS >= need for p in entry.phases):
             for p in entry.phases:
                 remaining[p] -= lo
             admitted.append(entry)
             if reclaimed:
+                capped.append(s.key)
                 notes.append(f"{s.key}: draws less, capped at {hi:.1f} A")
         else:
             waiting.append(s.key)
@@ -501,6 +521,7 @@ def allocate(
         capacity_a=(capacity[0], capacity[1], capacity[2]),
         headroom_a=headroom,
         held=tuple(held),
+        reclaimed=tuple(capped),
         notes=tuple(notes),
     )
 

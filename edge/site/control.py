@@ -1,10 +1,9 @@
 """What the site controller knows of each charger, and how it reads their reports.
 
 `ChargerControl` holds one charger's lease state, its reports and what was learned of
-it. The rest is about timing: the grid meter and the chargers' MeterValues describe
-different moments, and a limit the controller just changed shows up in one before the
-other. `Ramp`, `merge_ramp` and `ramp_credit` keep such a change from reading as a
-change of the other loads (see `Ramp`).
+it. The grid meter and the chargers' MeterValues describe different moments, and a limit
+the controller just changed shows up in one before the other: `ChargerControl.band` says
+what the charger may be drawing at the moment of a reading (`profiles.house_load`).
 """
 
 from __future__ import annotations
@@ -14,19 +13,16 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from profiles.house_load import EvBand, ev_band
 from profiles.lease import Strategy
 
 __all__ = [
     "DRAW_MAX_AGE",
     "EV_REACTION",
-    "FOLLOW_TOLERANCE_A",
     "METER_LAG",
-    "RAMP_MAX_AGE",
     "ChargerControl",
+    "MeterProbe",
     "Phases",
-    "Ramp",
-    "merge_ramp",
-    "ramp_credit",
 ]
 
 Phases = tuple[float, float, float]
@@ -35,32 +31,18 @@ DRAW_MAX_AGE = 120.0  # s: an older Current.Import sample says nothing about now
 HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
 EV_REACTION = 5.0  # s an EV may take to follow a lower limit (IEC 61851-1: 5 s)
 METER_LAG = 1.5  # s a reading may lag the site (register update and poll)
-RAMP_MAX_AGE = EV_REACTION + METER_LAG  # s: by then the meter shows any change an EV made
 CLOCK_SAMPLES = 5  # reports needed to judge a charger's clock
 CLOCK_SPAN = 30.0  # s those reports must spread over to show a clock behind ours
-FOLLOW_TOLERANCE_A = 1.0  # a report this close to the new limit shows the EV followed it
 
 
 @dataclass(frozen=True, slots=True)
-class Ramp:
-    """A change of a charger's limit that the meter and the reports do not agree on yet.
-
-    After a raise the meter shows the EV taking its new limit before the charger reports
-    it; after a lowering the charger may report its lower draw before the (lagging) meter
-    shows it. Either way the non-EV estimate (meter minus reports) rises for a while by
-    what the EV draws beyond its report. Until both have settled, such a rise is the
-    EV's, not the house's, up to `limit_a` (the higher of the limits before and after)
-    minus the report. Otherwise every change would be answered by a phantom load and
-    taken back, again and again.
-    """
+class MeterProbe:
+    """The grid meter when a probe's lease was sent: its change shows the EV's phases
+    (`edge.site.probe`)."""
 
     at: float
+    baseline_a: Phases
     limit_a: float
-    non_ev_before: Phases
-    target_a: float = 0.0
-    """The limit after the change: a report near it shows the EV followed."""
-    settled_at: float | None = None
-    """When a reading must show the change (a following report + `METER_LAG`)."""
 
 
 @dataclass(slots=True)
@@ -82,7 +64,6 @@ class ChargerControl:
     """When the lease last changed value (epoch s)."""
     limit_before_a: float = math.inf
     """The limit in force (charger total) before that change."""
-    ramp: Ramp | None = None
     busy: bool = False
     lowering: bool = False
     target_a: float | None = None
@@ -101,6 +82,14 @@ class ChargerControl:
     paused_since: float | None = None
     """When the allocation last paused the EV (to 0 A) during its session."""
     pauses: int = 0
+    probe_triggers: int = 0
+    """TriggerMessage(MeterValues) sent to learn this session's phases (`edge.site.probe`)."""
+    probe_next_at: float = 0.0
+    triggers_work: bool = True
+    """False once the charger answered a TriggerMessage with anything but Accepted."""
+    meter_probe: MeterProbe | None = None
+    reclaimed: bool = False
+    """Its last allocation was capped because its EV drew less (see `reclaim_hold`)."""
     """Pauses in the current session (none counted while the site is in fallback)."""
     overdraws: int = 0
     failures: int = 0
@@ -160,29 +149,27 @@ class ChargerControl:
             max(c[2] for _, c in history),
         )
 
-    def draw_seen_by_meter(self, read_at: float, now: float) -> Phases | None:
-        """The draw to subtract from a meter reading taken at `read_at` (epoch s).
+    def used_phases(self) -> tuple[int, ...]:
+        """The grid phases its EV draws on (every wired one while that is not known)."""
+        return self.wiring[:1] if self.ev_phases == 1 else self.wiring
 
-        The meter shows the site up to `METER_LAG` s late, and reports newer than that
-        may show an EV that took a raise the reading does not show yet: counting it
-        would make the raise look like room freed by the other loads. So: per phase, the
-        least of the reports since ``read_at - METER_LAG`` and the last one before.
-        Underestimating an EV's draw leaves more to the non-EV load, the safe side.
-        """
-        history = self.history
-        if not history or now - history[-1][0] > DRAW_MAX_AGE:
-            return None
-        if len(self.draws) != 1:
-            return self.draw_a(now)  # several connectors: sums of their latest reports
-        cutoff = read_at - METER_LAG
-        low = list(history[-1][1])
-        for at, currents in reversed(history):
-            for p in range(3):
-                if currents[p] < low[p]:
-                    low[p] = currents[p]
-            if at < cutoff:
-                break
-        return low[0], low[1], low[2]
+    def band(self, limit_a: float, read_at: float, now: float) -> EvBand:
+        """What it may be drawing at ``read_at``, under `limit_a` (charger total, per
+        phase; see `profiles.house_load.ev_band`)."""
+        report = self.draw_a(now)
+        report_at = min((at for at, _ in self.draws.values()), default=None)
+        return ev_band(
+            phases=self.used_phases(),
+            limit_a=limit_a,
+            max_a=self.max_a * max(1, len(self.transactions)),
+            report=report,
+            report_at=report_at if report is not None else None,
+            changed_at=self.changed_at,
+            limit_before_a=self.limit_before_a,
+            read_at=read_at,
+            reaction_s=EV_REACTION,
+            meter_lag_s=METER_LAG,
+        )
 
     def clock_behind_s(self) -> float | None:
         """How far the charger's clock is behind ours (negative: ahead), from its reports.
@@ -210,35 +197,3 @@ class ChargerControl:
         if not self.history or now - self.history[-1][0] > DRAW_MAX_AGE:
             return None
         return self.held
-
-
-def merge_ramp(
-    pending: Ramp | None, at: float, limit_a: float, non_ev: Phases, target_a: float
-) -> Ramp:
-    """A new change. Its baseline is the non-EV estimate the change was decided on
-    (which already credits a change still pending); the higher limit stays."""
-    if pending is not None:
-        limit_a = max(limit_a, pending.limit_a)
-    return Ramp(at, limit_a, non_ev, target_a)
-
-
-def ramp_credit(
-    non_ev: Phases, ramps: list[tuple[ChargerControl, Ramp, Phases | None, float]]
-) -> Phases:
-    """How much of the non-EV estimate's rise since recent limit changes is those EVs
-    (see `Ramp`): the rise, at most what the EVs may draw beyond their reports, per
-    phase. `bound` is the most an EV may draw now (its limit, or the previous one
-    while it may still be following a lowering)."""
-    credit = [0.0, 0.0, 0.0]
-    for p in range(3):
-        before = math.inf
-        explained = 0.0
-        for control, ramp, draw, bound in ramps:
-            if p not in (control.wiring[:1] if control.ev_phases == 1 else control.wiring):
-                continue
-            before = min(before, ramp.non_ev_before[p])
-            most = min(ramp.limit_a, bound)
-            explained += max(0.0, most - (draw[p] if draw is not None else 0.0))
-        if explained > 0:
-            credit[p] = min(max(0.0, non_ev[p] - before), explained)
-    return credit[0], credit[1], credit[2]

@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from drivers import Meter
@@ -48,18 +48,9 @@ from edge.features import smart_charging
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
-from edge.site.control import (
-    EV_REACTION,
-    FOLLOW_TOLERANCE_A,
-    METER_LAG,
-    RAMP_MAX_AGE,
-    ChargerControl,
-    Phases,
-    Ramp,
-    merge_ramp,
-    ramp_credit,
-)
+from edge.site.control import ChargerControl, MeterProbe, Phases
 from edge.site.grid_meter import GridMeter
+from edge.site.probe import PROBE_EVERY, learn_from_meter, trigger_due, trigger_meter_values
 from edge.site.statistics import ChargerStatistics, MeterStatistics, SiteStatistics
 from edge.times import from_epoch, parse_time, to_epoch
 from edge.transactions.meter_values import import_currents, physical_currents
@@ -72,10 +63,10 @@ from profiles.allocation import (
     allocate,
     floor_step,
     learn_phases,
-    non_ev_load,
     parse_wiring,
     safe_allocation,
 )
+from profiles.house_load import EvBand, estimate_house
 from profiles.lease import (
     LeasePolicy,
     LeaseUpdate,
@@ -143,7 +134,9 @@ class SiteController:
         self.cycles = 0
         self.cycle_cpu_s = 0.0
         self.cycle_cpu_total_s = 0.0
-        self.non_ev_a: Phases | None = None
+        self.house_a: Phases | None = None
+        """The estimated non-EV load per phase (`profiles.house_load`; negative: export)."""
+        self._house_read_at: float | None = None
         self._wake = asyncio.Event()
         self._safe_cache: tuple[int, SafeAllocation] | None = None
         self._safe_dirty = True
@@ -218,12 +211,6 @@ class SiteController:
             physical_currents(sample, control.wiring),
         )
         self._judge_clock(control, values[-1].get("timestamp"), now)
-        ramp = control.ramp
-        if ramp is not None and ramp.settled_at is None and now >= ramp.at:
-            peak = max(physical_currents(sample, control.wiring))
-            if abs(peak - ramp.target_a) <= FOLLOW_TOLERANCE_A:
-                # The EV followed; a reading taken a meter lag later shows it too.
-                control.ramp = replace(ramp, settled_at=now + METER_LAG)
         total = control.draw_a(now)
         if total is None:
             return
@@ -287,6 +274,8 @@ class SiteController:
         controls = self._refresh_controls(now)
         safe = self._safe_values(controls, now)
         allocation: Allocation | None = None
+        if not fresh:
+            self.house_a = self._house_read_at = None  # back from a gap: start from the worst
         if fresh:
             allocation, totals = self._allocate(controls, now)
             targets = {cid: self._lease_value(controls[cid], a) for cid, a in totals.items()}
@@ -302,6 +291,8 @@ class SiteController:
             now, self.grid.fallback, allocation, safe.limits_a, safe.fits, safe.zeroed
         )
         self._dispatch(controls, targets, safe.limits_a, now)
+        if fresh:
+            self._probe(controls, now)
         self.cycles += 1
         self.cycle_cpu_s = time.process_time() - cpu
         self.cycle_cpu_total_s += self.cycle_cpu_s
@@ -369,10 +360,16 @@ class SiteController:
         if active == control.transactions:
             return
         if active - control.transactions:
-            control.ev_phases = None  # a new EV: learn its phase use anew
+            # A new EV: learn its phase use anew (on a 1-phase charger there is nothing
+            # to learn).
+            control.ev_phases = 1 if len(control.wiring) == 1 else None
             control.history.clear()
             control.pauses = 0
             control.running_since = control.paused_since = None
+            control.probe_triggers = 0
+            control.probe_next_at = 0.0
+            control.meter_probe = None
+            control.reclaimed = False
         control.transactions = active
         starts = []
         for transaction_id in active:
@@ -451,44 +448,33 @@ class SiteController:
         A charger that cannot be steered now (not connected, or no strategy works) is
         budgeted at the most it may draw: its known limit, or its maximum.
         """
-        assert self.grid.reading is not None
+        reading = self.grid.reading
+        assert reading is not None
         reserved = [0.0, 0.0, 0.0]
-        reserved_draw = [0.0, 0.0, 0.0]
-        ramps: list[tuple[ChargerControl, Ramp, Phases | None, float]] = []
+        bands: list[EvBand] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         half_lease = self.policy.lease_time / 2
-        read_at = to_epoch(self.grid.reading.taken_at)
+        read_at = to_epoch(reading.taken_at)
         for cid, control in controls.items():
             totals[cid] = 0.0
             if not control.transactions:
                 continue
             limit = self._effective_total(control, now)
-            draw = control.draw_seen_by_meter(read_at, now)
+            bands.append(control.band(limit, read_at, now))
             if not control.steerable:
                 budget = min(limit, control.max_a)
                 for p in control.wiring:
                     reserved[p] += budget
-                    reserved_draw[p] += min(draw[p], budget) if draw else 0.0
                 continue
-            # A report above the limit in force is stale or the charger ignores its limit:
-            # either way the excess stays with the non-EV load. Right after a lowering the
-            # EV may still draw the previous limit, and the meter shows it.
-            bound = limit
-            if control.changed_at is not None and now - control.changed_at < EV_REACTION:
-                bound = max(limit, control.limit_before_a)
-            if draw is not None and max(draw) > bound:
-                draw = (min(draw[0], bound), min(draw[1], bound), min(draw[2], bound))
-            ramp = control.ramp
-            if ramp is not None and (
-                now - ramp.at > RAMP_MAX_AGE
-                or (ramp.settled_at is not None and read_at >= ramp.settled_at)
-            ):
-                control.ramp = None  # the reading shows the change: nothing to explain
-            if control.ramp is not None:
-                ramps.append((control, control.ramp, draw, bound))
             due = control.valid_to is None or control.valid_to - now <= half_lease
             cap = control.cap_a
+            seen = control.seen_since_change()
+            if control.reclaimed and not seen and math.isfinite(limit):
+                # Capped because its EV drew less, and no report since: it has not shown
+                # that it wants more, so it keeps the cap (not raised back to its maximum
+                # only to be capped again at its next report).
+                cap = limit if cap is None else min(cap, limit)
             sessions.append(
                 Session(
                     charger_id=cid,
@@ -499,9 +485,9 @@ class SiteController:
                     weight=float(len(control.transactions)),
                     started_at=control.started_at,
                     ev_phases=control.ev_phases,
-                    drawn_a=draw,
+                    drawn_a=control.draw_a(now),
                     held_a=control.held_a(now),
-                    reclaim=control.seen_since_change(),
+                    reclaim=seen,
                     # Judged against the limit in force, not a raise still waiting.
                     previous_a=limit if math.isfinite(limit) else None,
                     hold=not due,
@@ -509,15 +495,20 @@ class SiteController:
                     paused_since=control.paused_since,
                 )
             )
-        meter = self.grid.reading.current_a
-        adjusted: Phases = (
-            meter[0] - reserved_draw[0],
-            meter[1] - reserved_draw[1],
-            meter[2] - reserved_draw[2],
-        )
-        non_ev = non_ev_load(adjusted, sessions)
-        credit = ramp_credit(non_ev, ramps)
-        self.non_ev_a = (non_ev[0] - credit[0], non_ev[1] - credit[1], non_ev[2] - credit[2])
+        if read_at != self._house_read_at:
+            # Once per reading: cycles on the same reading (events) must not take the
+            # limits they just sent for what the reading shows.
+            self.house_a = estimate_house(
+                self.house_a, reading.current_a, bands, noise_a=self._noise_a()
+            )
+            self._house_read_at = read_at
+            self._learn_from_meter(controls, now)
+            log.debug(
+                "house load %s from reading %s and %d bands %s",
+                self.house_a, reading.current_a, len(bands),
+                [(b.low, b.high) for b in bands],
+            )  # fmt: skip
+        assert self.house_a is not None
         site = SiteState(
             limit_a=(
                 self.site.max_current[0] - reserved[0],
@@ -525,7 +516,8 @@ class SiteController:
                 self.site.max_current[2] - reserved[2],
             ),
             margin_a=self.site.margin,
-            meter_a=(adjusted[0] - credit[0], adjusted[1] - credit[1], adjusted[2] - credit[2]),
+            meter_a=reading.current_a,
+            non_ev_a=self.house_a,
         )
         allocation = allocate(
             site,
@@ -535,13 +527,17 @@ class SiteController:
             rotation_period=self.site.rotation_period,
             min_run_s=self.site.min_run_time,
             min_pause_s=self.site.min_pause_time,
-            start_margin_a=self.site.hysteresis,
-            noise_a=min(NOISE_A, self.site.margin / 2),
+            noise_a=self._noise_a(),
         )
+        reclaimed = {cid for cid, _ in allocation.reclaimed}
         for (cid, _), limit_a in allocation.limits_a.items():
             totals[cid] = limit_a
             control = controls[cid]
             control.allocation_a = limit_a
+            if cid in reclaimed:
+                control.reclaimed = True
+            elif control.seen_since_change():
+                control.reclaimed = False
             if limit_a > 0 and control.running_since is None:
                 control.running_since = now
             elif limit_a <= 0 and control.running_since is not None:
@@ -549,6 +545,44 @@ class SiteController:
                 control.paused_since = now
                 control.pauses += 1
         return allocation, totals
+
+    def _noise_a(self) -> float:
+        """What a reading may move by itself: a part of the margin, at most NOISE_A."""
+        return min(NOISE_A, self.site.margin / 2)
+
+    def _probe(self, controls: dict[str, ChargerControl], now: float) -> None:
+        """Ask the EVs running as probes for a report now (`edge.site.probe`)."""
+        for control in controls.values():
+            if control.ev_phases is not None or not control.transactions:
+                continue
+            if trigger_due(control, self._effective_total(control, now), now):
+                control.probe_triggers += 1
+                control.probe_next_at = now + PROBE_EVERY
+                charger = self.svc.chargers.get(control.charger_id)
+                if charger is not None:
+                    self.spawn(trigger_meter_values(self.ops, charger, control))
+
+    def _learn_from_meter(self, controls: dict[str, ChargerControl], now: float) -> None:
+        """Phase use from the meter's change, for probes whose charger reports no current."""
+        reading = self.grid.reading
+        assert reading is not None
+        read_at = to_epoch(reading.taken_at)
+        for control in controls.values():
+            if control.meter_probe is None or control.draw_a(now) is not None:
+                continue
+            others = max(
+                (c.changed_at for c in controls.values()
+                 if c is not control and c.changed_at is not None),
+                default=None,
+            )  # fmt: skip
+            phases = learn_from_meter(control, reading.current_a, read_at, others)
+            if phases is not None:
+                control.ev_phases = phases
+                control.meter_probe = None
+                log.info(
+                    "charger %s: its EV draws on %d phase(s), seen on the grid meter",
+                    control.charger_id, phases,
+                )  # fmt: skip
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -604,20 +638,24 @@ class SiteController:
             if update is not None:
                 sent = to_epoch(self.svc.now())
                 before = self._effective_total(control, sent)
-                non_ev = self.non_ev_a
                 if not await self._set(
                     control, safe=False, value=update.limit_a, valid_to=update.valid_to
                 ):
                     return
-                changed = control.lease_a != update.limit_a
-                if changed:
+                if control.lease_a != update.limit_a:
                     control.changed_at = sent
                     control.limit_before_a = before
+                    after = self._effective_total(control, sent)
+                    reading = self.grid.reading
+                    if (
+                        control.ev_phases is None
+                        and before < control.min_a <= after
+                        and reading is not None
+                    ):
+                        # A probe starts: what the meter shows from now on is its EV.
+                        control.meter_probe = MeterProbe(sent, reading.current_a, after)
                 control.lease_a = update.limit_a
                 control.valid_to = update.valid_to
-                after = self._effective_total(control, sent)
-                if changed and non_ev is not None and math.isfinite(max(before, after)):
-                    control.ramp = merge_ramp(control.ramp, sent, max(before, after), non_ev, after)
                 self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)

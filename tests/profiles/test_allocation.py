@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -165,25 +167,59 @@ def test_new_session_is_probed_at_its_minimum() -> None:
     assert result.waiting == ()
 
 
-ADMISSION = [
-    # now, admitted (capacity 13 A: two 6 A minima fit, the third EV waits)
-    (0, {"A", "B"}),
-    (899, {"A", "B"}),
-    (900, {"B", "C"}),  # rotation: A waits now
-    (1800, {"C", "A"}),
-    (2700, {"A", "B"}),
-]
+def _run_site(
+    sessions: list[Session], capacity: float, until: float, step: float = 10.0, **dwell: float
+) -> dict[str, list[tuple[float, float]]]:
+    """Allocate every `step` s from 0 to `until` and keep each session's state as the
+    controller does (previous limit, running since, paused since); each EV's (time, limit)."""
+    state = {s.charger_id: s for s in sessions}
+    seen: dict[str, list[tuple[float, float]]] = {cid: [] for cid in state}
+    now = 0.0
+    while now <= until:
+        result = allocate(site(capacity, 2), list(state.values()), now=now, **dwell)
+        for (cid, _), limit in result.limits_a.items():
+            s = state[cid]
+            running, paused = s.running_since, s.paused_since
+            if limit > 0 and running is None:
+                running = now
+            elif limit <= 0 and running is not None:
+                running, paused = None, now
+            state[cid] = replace(s, previous_a=limit, running_since=running, paused_since=paused)
+            seen[cid].append((now, limit))
+        now += step
+    return seen
 
 
-@pytest.mark.parametrize(("now", "admitted"), ADMISSION)
-def test_admission_rotates(now: float, admitted: set[str]) -> None:
-    """When not every minimum fits, admission rotates each rotation_period: nobody waits forever."""
+def test_admission_gives_every_waiting_ev_its_turn_in_arrival_order() -> None:
+    """Room for two minima, three EVs: the first two arrivals charge first; after a turn
+    (rotation_period) the one that waited takes over from the oldest, and so on: nobody
+    waits longer than a turn plus a pause, and nobody is paused before its turn ends."""
     sessions = [ev(c, started_at=i) for i, c in enumerate("ABC")]
-    result = allocate(site(15, 2), sessions, now=now, rotation_period=900)
-    got = {cid for cid, a in limits(result).items() if a > 0}
-    assert got == admitted
-    assert {cid for cid, _ in result.waiting} == {"A", "B", "C"} - admitted
-    assert all(a in (0.0, 6.5) for a in limits(result).values())
+    seen = _run_site(sessions, 15, until=2000, min_run_s=120, min_pause_s=60, rotation_period=300)
+    first = {cid: min(t for t, a in limits_ if a > 0) for cid, limits_ in seen.items()}
+    assert first == {"A": 0.0, "B": 0.0, "C": 300.0}
+    for cid, timeline in seen.items():
+        runs = _runs(timeline)
+        assert len(runs) >= 3, (cid, runs)  # everyone charges again and again
+        for start, end in runs[:-1]:
+            assert end - start >= 300, (cid, runs)  # a turn is never cut short
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(runs)]
+        assert all(60 <= gap <= 400 for gap in gaps), (cid, gaps)
+
+
+def _runs(timeline: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(start, end) of each stretch with a limit above 0."""
+    runs: list[tuple[float, float]] = []
+    start: float | None = None
+    for t, limit in timeline:
+        if limit > 0 and start is None:
+            start = t
+        elif limit <= 0 and start is not None:
+            runs.append((start, t))
+            start = None
+    if start is not None:
+        runs.append((start, timeline[-1][0]))
+    return runs
 
 
 def test_one_phase_ev_admitted_beside_a_waiting_three_phase_ev() -> None:
@@ -513,7 +549,7 @@ def test_a_session_started_within_min_run_keeps_its_minimum_over_the_rotation() 
         ev("B", started_at=10.0, previous_a=6.0, running_since=1170.0),
     ]
     # 8 A of room: one minimum fits. Without dwell, A (first in order) would take it.
-    without = allocate(site(limit=8.0), sessions, now=1200.0, rotation_period=300.0)
+    without = allocate(site(limit=8.0), sessions, now=1200.0, rotation_period=0.0)
     assert limits(without) == {"A": 8.0, "B": 0.0}
     result = allocate(site(limit=8.0), sessions, now=1200.0, **DWELL)
     assert limits(result) == {"A": 0.0, "B": 8.0}

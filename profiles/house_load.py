@@ -1,0 +1,139 @@
+"""The site's non-EV ("house") load, estimated from the grid meter and what the EVs may draw.
+
+Pure (no clock, no I/O): the caller passes the times and the values it knows.
+
+The grid meter shows house load plus EVs; the chargers report their EVs' current only now
+and then (every 10-60 s), and right after the controller changed a limit nobody knows
+whether the meter already shows the EV following it. Subtracting a point guess of each EV
+from the meter (the obvious estimate) turns every such doubt into a phantom change of the
+house load: a raise still ramping looks like the house taking more (so the EV is lowered
+back), a pause whose last report still says 6 A looks like the house taking less (so its
+room is handed out twice). Both flap, the second overloads.
+
+So each EV is described by a *band*, the least and the most it can be drawing on each
+phase at the moment of the reading (`ev_band`): one point when a report newer than its last
+limit change shows its draw, the span between the old and the new draw while it may be
+following a change, 0 up to its limit when it never reports. The house load then lies in
+``[meter - sum(high), meter - sum(low)]`` per phase, and the estimate (`estimate_house`)
+keeps its previous value unless the reading proves it wrong by more than the meter's noise,
+then moves just as far as the reading proves. A rise of the house load that no
+band explains moves the estimate at once; a change an EV may explain does not move it.
+
+The estimate may be negative (PV export on a phase): that current is there for the EVs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = ["EvBand", "estimate_house", "ev_band"]
+
+Currents = tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class EvBand:
+    """The least and the most one charger may draw on each grid phase (A)."""
+
+    low: Currents
+    high: Currents
+
+    @property
+    def exact(self) -> bool:
+        return self.low == self.high
+
+
+def _on(phases: tuple[int, ...], value: float) -> Currents:
+    out = [0.0, 0.0, 0.0]
+    for p in phases:
+        out[p] = value
+    return out[0], out[1], out[2]
+
+
+def ev_band(
+    *,
+    phases: tuple[int, ...],
+    limit_a: float,
+    max_a: float,
+    report: Currents | None,
+    report_at: float | None,
+    changed_at: float | None,
+    limit_before_a: float,
+    read_at: float,
+    reaction_s: float,
+    meter_lag_s: float,
+) -> EvBand:
+    """What a charger may be drawing at ``read_at`` (the meter reading's time, epoch s).
+
+    `phases`: the grid phases it may draw on (all wired ones while its phase use is not
+    known); `limit_a`: the limit in force per phase (inf: none known, then `max_a` bounds
+    it); `report`: its latest per-phase Current.Import (None: none, or too old to say
+    anything) received at `report_at`; `changed_at`: when the controller last changed its
+    limit, from `limit_before_a`; an EV follows a change within `reaction_s`, and a reading
+    shows the site up to `meter_lag_s` late.
+
+    - A report taken after the EV had time to follow the last change shows what it draws
+      (capped at the limit: a charger that overdraws leaves the excess to the house load,
+      the safe side): one point.
+    - Otherwise, from what it drew before (the report, capped at the earlier limit; 0
+      when nothing was ever reported) to what the limit lets it draw now: the EV may be
+      anywhere between, and while the reading may predate the change, the earlier draw
+      bounds the band too.
+    """
+    limit = min(limit_a, max_a)
+    if report is not None and not math.isfinite(limit):
+        return EvBand(report, report)  # not limited: it draws what it reports
+    if report is None:
+        high = limit if math.isfinite(limit) else max_a
+        return EvBand((0.0, 0.0, 0.0), _on(phases, max(0.0, high)))
+    settled = changed_at is None or (report_at is not None and report_at >= changed_at + reaction_s)
+    if settled:
+        point = (min(report[0], limit), min(report[1], limit), min(report[2], limit))
+        return EvBand(point, point)
+    before = min(limit_before_a, max_a)
+    lows = [0.0, 0.0, 0.0]
+    highs = [0.0, 0.0, 0.0]
+    in_transition = changed_at is not None and read_at < changed_at + reaction_s + meter_lag_s
+    for p in range(3):
+        drew = min(report[p], before) if math.isfinite(before) else report[p]
+        if p not in phases:  # a phase its EV does not use: what it reported there
+            lows[p] = highs[p] = min(drew, limit)
+            continue
+        # After the change: from what it drew to its new limit (a raise it may not take
+        # in full; a lowering it follows).
+        low, high = min(drew, limit), limit
+        if in_transition:  # the reading may still show the draw before the change
+            low, high = min(low, drew), max(high, drew)
+        lows[p], highs[p] = low, high
+    return EvBand((lows[0], lows[1], lows[2]), (highs[0], highs[1], highs[2]))
+
+
+def estimate_house(
+    previous: Currents | None,
+    meter_a: Currents,
+    bands: Iterable[EvBand],
+    *,
+    noise_a: float,
+) -> Currents:
+    """The house load per phase: `previous` where the reading allows it, else the nearest
+    value it allows (see the module docstring). No previous estimate: the highest value
+    the reading allows (if in doubt, less room)."""
+    low = [0.0, 0.0, 0.0]
+    high = [0.0, 0.0, 0.0]
+    for band in bands:
+        for p in range(3):
+            low[p] += band.low[p]
+            high[p] += band.high[p]
+    out = [0.0, 0.0, 0.0]
+    for p in range(3):
+        least = meter_a[p] - high[p]
+        most = meter_a[p] - low[p]
+        if previous is None:
+            out[p] = most
+        elif least - noise_a <= previous[p] <= most + noise_a:
+            out[p] = previous[p]  # the reading allows it, give or take its noise
+        else:
+            out[p] = min(max(previous[p], least), most)  # proven wrong: as far as proven
+    return out[0], out[1], out[2]

@@ -1,0 +1,131 @@
+"""The non-EV load estimate: bands of what each EV may draw, and an estimate that moves
+only as far as a reading proves it wrong."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from profiles.house_load import EvBand, estimate_house, ev_band
+
+ALL = (0, 1, 2)
+REACTION = 5.0
+LAG = 1.5
+
+
+def band(**kwargs: object) -> EvBand:
+    args: dict[str, object] = {
+        "phases": ALL,
+        "limit_a": 16.0,
+        "max_a": 32.0,
+        "report": (16.0, 16.0, 16.0),
+        "report_at": 100.0,
+        "changed_at": None,
+        "limit_before_a": math.inf,
+        "read_at": 100.0,
+        "reaction_s": REACTION,
+        "meter_lag_s": LAG,
+    }
+    args.update(kwargs)
+    return ev_band(**args)  # type: ignore[arg-type]
+
+
+def test_a_report_after_the_ev_followed_its_limit_is_one_point() -> None:
+    settled = band(changed_at=90.0, limit_before_a=10.0)
+    assert settled.exact and settled.low == (16.0, 16.0, 16.0)
+
+
+def test_a_report_above_the_limit_counts_only_up_to_the_limit() -> None:
+    # A stale sample or a charger ignoring its limit: the excess stays with the house.
+    assert band(report=(20.0, 20.0, 20.0)).high == (16.0, 16.0, 16.0)
+
+
+def test_a_pause_spans_the_old_draw_to_zero_until_a_report_shows_it() -> None:
+    """Paused at t=100 from 6 A: the last report (6 A) may or may not be on the meter."""
+    paused = band(limit_a=0.0, report=(6.0, 6.0, 6.0), report_at=95.0, changed_at=100.0,
+                  limit_before_a=6.0, read_at=101.0)  # fmt: skip
+    assert paused.low == (0.0, 0.0, 0.0) and paused.high == (6.0, 6.0, 6.0)
+    # Once the reading is past the EV's reaction and the meter's lag, it shows 0 A.
+    later = band(limit_a=0.0, report=(6.0, 6.0, 6.0), report_at=95.0, changed_at=100.0,
+                 limit_before_a=6.0, read_at=107.0)  # fmt: skip
+    assert later.exact and later.high == (0.0, 0.0, 0.0)
+
+
+def test_a_raise_spans_the_old_draw_to_the_new_limit_until_a_report_shows_it() -> None:
+    raised = band(limit_a=16.0, report=(6.0, 6.0, 6.0), report_at=95.0, changed_at=100.0,
+                  limit_before_a=6.0, read_at=120.0)  # fmt: skip
+    assert raised.low == (6.0, 6.0, 6.0) and raised.high == (16.0, 16.0, 16.0)
+
+
+def test_a_one_phase_ev_spans_only_its_phase() -> None:
+    raised = band(phases=(1,), limit_a=16.0, report=(0.0, 6.0, 0.0), report_at=95.0,
+                  changed_at=100.0, limit_before_a=6.0, read_at=120.0)  # fmt: skip
+    assert raised.low == (0.0, 6.0, 0.0) and raised.high == (0.0, 16.0, 0.0)
+
+
+def test_a_charger_that_never_reports_spans_zero_to_its_limit() -> None:
+    silent = band(report=None, report_at=None, limit_a=10.0)
+    assert silent.low == (0.0, 0.0, 0.0) and silent.high == (10.0, 10.0, 10.0)
+    unlimited = band(report=None, report_at=None, limit_a=math.inf)
+    assert unlimited.high == (32.0, 32.0, 32.0)
+
+
+def test_the_estimate_stays_while_the_reading_allows_it() -> None:
+    """A raise from 6 to 16 A ramping: the meter rises by what the EV takes, which its
+    band explains; the estimate does not move (no phantom house load)."""
+    ramping = EvBand((6.0, 6.0, 6.0), (16.0, 16.0, 16.0))
+    for ev in (6.0, 9.0, 16.0):
+        meter = (4.0 + ev, 4.0 + ev, 4.0 + ev)
+        assert estimate_house((4.0, 4.0, 4.0), meter, [ramping], noise_a=0.5) == (4.0, 4.0, 4.0)
+
+
+def test_a_rise_no_band_explains_moves_the_estimate_as_far_as_proven() -> None:
+    settled = EvBand((16.0, 16.0, 16.0), (16.0, 16.0, 16.0))
+    step = estimate_house((4.0, 4.0, 4.0), (32.0, 20.0, 20.2), [settled], noise_a=0.5)
+    assert step == (16.0, 4.0, 4.0)  # L1 proven; L3's 0.2 A is noise
+
+
+def test_without_a_previous_estimate_the_highest_allowed_is_taken() -> None:
+    paused = EvBand((0.0, 0.0, 0.0), (6.0, 6.0, 6.0))
+    assert estimate_house(None, (10.0, 10.0, 10.0), [paused], noise_a=0.5) == (10.0, 10.0, 10.0)
+
+
+def test_export_gives_a_negative_estimate() -> None:
+    assert estimate_house(None, (-12.0, 4.0, 4.0), [], noise_a=0.5) == (-12.0, 4.0, 4.0)
+
+
+currents = st.floats(min_value=-20, max_value=60, allow_nan=False)
+
+
+@given(
+    previous=st.none() | st.tuples(currents, currents, currents),
+    meter=st.tuples(currents, currents, currents),
+    lows=st.lists(st.floats(min_value=0, max_value=32), min_size=0, max_size=4),
+    widths=st.lists(st.floats(min_value=0, max_value=16), min_size=4, max_size=4),
+)
+def test_the_estimate_is_always_what_the_reading_allows_give_or_take_the_noise(
+    previous: tuple[float, float, float] | None,
+    meter: tuple[float, float, float],
+    lows: list[float],
+    widths: list[float],
+) -> None:
+    bands = [
+        EvBand((lo, lo, lo), (lo + w, lo + w, lo + w)) for lo, w in zip(lows, widths, strict=False)
+    ]
+    out = estimate_house(previous, meter, bands, noise_a=0.5)
+    for p in range(3):
+        least = meter[p] - sum(b.high[p] for b in bands)
+        most = meter[p] - sum(b.low[p] for b in bands)
+        assert least - 0.5 - 1e-9 <= out[p] <= most + 0.5 + 1e-9
+        if previous is not None and least - 0.5 <= previous[p] <= most + 0.5:
+            assert out[p] == previous[p]
+
+
+@pytest.mark.parametrize("read_at", [100.5, 103.0])
+def test_a_lowering_in_flight_keeps_the_old_draw_as_possible(read_at: float) -> None:
+    lowered = band(limit_a=8.0, report=(16.0, 16.0, 16.0), report_at=99.0, changed_at=100.0,
+                   limit_before_a=16.0, read_at=read_at)  # fmt: skip
+    assert lowered.low == (8.0, 8.0, 8.0) and lowered.high == (16.0, 16.0, 16.0)
