@@ -31,6 +31,7 @@ record them per session. `set_calls` records every SetChargingProfile received
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -105,6 +106,9 @@ class SimCharger:
     sends MeterValues that often during a session, the first one that long after its
     StartTransaction, when run by `SimSite.run` (None: on the site's schedule).
 
+    TriggerMessage(MeterValues) is answered Accepted and the MeterValues follow at once
+    (`triggered` records when); other triggers are NotImplemented.
+
     `set_calls` records every SetChargingProfile received, from the first one on:
     (arrival time, request, status answered). Per session (reset by `start_session`):
     `pauses` and `resumes` (when the offer fell below / rose to 6 A or more; the first
@@ -164,6 +168,9 @@ class SimCharger:
         cp.answers["SetChargingProfile"] = self._on_set
         cp.answers["ClearChargingProfile"] = self._on_clear
         cp.answers["GetCompositeSchedule"] = self._on_get_composite
+        cp.answers["TriggerMessage"] = self._on_trigger
+        self.triggered: list[datetime] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
     @asynccontextmanager
@@ -225,6 +232,21 @@ class SimCharger:
             return {"status": "Rejected"}  # 1.6 §5.16.3: no transaction → discard
         self._install(self.installed.set(connector_id, profile))
         return {"status": "Accepted"}
+
+    def _on_trigger(self, req: Payload) -> Payload:
+        """TriggerMessage: MeterValues (sent right after the answer) or NotImplemented."""
+        if req.get("requestedMessage") != "MeterValues":
+            return {"status": "NotImplemented"}
+        now = self.clock()
+        self.triggered.append(now)
+        task = asyncio.ensure_future(self._send_triggered(now))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return {"status": "Accepted"}
+
+    async def _send_triggered(self, now: datetime) -> None:
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await self.send_meter_values(now)
 
     def _on_clear(self, req: Payload) -> Payload:
         purpose = req.get("chargingProfilePurpose")
