@@ -578,7 +578,7 @@ EV_COLOURS = ("#7f7f7f", "#9467bd", "#8c564b", "#17becf", "#bcbd22", "#e377c2")
 def render_svg(run: Run, result: Json, *, width: int = 1040, height: int = 600) -> str:
     """Grid current per phase and each EV's draw vs time, the fuse and fuse - margin."""
     sc = run.scenario
-    left, right, top, bottom = 64, 190, 78, 56
+    left, right, top, bottom = 64, 190, 92, 56
     pw, ph = width - left - right, height - top - bottom
     points = [((p.t - run.t0).total_seconds(), p) for p in run.points]
     duration = max([sc.duration_s, *(t for t, _ in points)])
@@ -606,8 +606,8 @@ def render_svg(run: Run, result: Json, *, width: int = 1040, height: int = 600) 
     )
     subtitle = (
         f"fuse {_fmt(sc.fuse_a)} A, margin {_fmt(sc.margin_a)} A, base "
-        f"{'/'.join(_fmt(a) for a in sc.base_a)} A; {chargers}; poll {_fmt(POLL_S)} s, "
-        f"lease {_fmt(LEASE_S)} s, MeterValues every {_fmt(REPORT_EVERY_S)} s"
+        f"{'/'.join(_fmt(a) for a in sc.base_a)} A at t = 0; poll {_fmt(POLL_S)} s, lease "
+        f"{_fmt(LEASE_S)} s, MeterValues every {_fmt(REPORT_EVERY_S)} s, EV ramp {_fmt(RAMP_S)} s"
     )
     summary = (
         f"above the fuse {result['above_fuse_a_s']:.1f} A·s (longest "
@@ -620,7 +620,8 @@ def render_svg(run: Run, result: Json, *, width: int = 1040, height: int = 600) 
         f'<text x="{left}" y="24" font-size="16" font-weight="bold">{escape(sc.title)}</text>'
     )
     out.append(f'<text x="{left}" y="43" fill="#444">{escape(subtitle)}</text>')
-    out.append(f'<text x="{left}" y="60" fill="#444">{escape(summary)}</text>')
+    out.append(f'<text x="{left}" y="60" fill="#444">chargers: {escape(chargers)}</text>')
+    out.append(f'<text x="{left}" y="77" fill="#444">{escape(summary)}</text>')
     for (t, p), (t_next, _) in itertools.pairwise(points):
         if p.overload_a > 0:
             out.append(
@@ -674,11 +675,17 @@ def render_svg(run: Run, result: Json, *, width: int = 1040, height: int = 600) 
         )
 
     def steps(values: Sequence[tuple[float, float]]) -> str:
-        coords: list[str] = []
-        for i, (t, a) in enumerate(values):
-            if i:
-                coords.append(f"{x(t):.1f},{y(values[i - 1][1]):.1f}")
-            coords.append(f"{x(t):.1f},{y(a):.1f}")
+        """Each value holds until the next: a point where the (drawn) value changes."""
+        if not values:
+            return ""
+        coords = [f"{x(values[0][0]):.1f},{y(values[0][1]):.1f}"]
+        held = y(values[0][1])
+        for t, a in values[1:]:
+            level = y(a)
+            if abs(level - held) >= 0.05:
+                coords += [f"{x(t):.1f},{held:.1f}", f"{x(t):.1f},{level:.1f}"]
+                held = level
+        coords.append(f"{x(values[-1][0]):.1f},{held:.1f}")
         return " ".join(coords)
 
     entries: list[tuple[str, str, str, float]] = []
