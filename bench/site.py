@@ -82,7 +82,7 @@ from edge.config import (
 )
 from edge.site.controller import SiteController
 
-__all__ = ["Orchestrator", "Probe", "bench_config", "main", "seed_tags"]
+__all__ = ["Orchestrator", "Probe", "bench_config", "machine", "main", "seed_tags"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 API_TOKEN = "bench-site-token-0123456789abcdef"
@@ -159,6 +159,11 @@ class WarningCounter(logging.Handler):
         self.count += 1
         if len(self.first) < 5:
             self.first.append(f"{record.name}: {record.getMessage()}"[:300])
+
+
+def machine() -> str:
+    """The machine the results were measured on, as the reports name it."""
+    return f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f}"
 
 
 def bench_config(
@@ -666,11 +671,11 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
     )
     t0 = time.monotonic()
-    load = os.getloadavg()
+    described = machine()
     results = run_loop(_main(opts))
     info = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{os.cpu_count()} cores, load average at start {load[0]:.2f}",
+        "machine": described,
         "settings": (
             f"poll {opts.poll_interval:g} s, lease {opts.lease_time:g} s, min update interval "
             f"{opts.min_update_interval:g} s, hysteresis 1 A, margin {MARGIN_A:g} A; "
