@@ -48,7 +48,7 @@ from edge.features import smart_charging
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
-from edge.site.control import ChargerControl, MeterProbe, Phases
+from edge.site.control import EV_REACTION, ChargerControl, MeterProbe, Phases
 from edge.site.grid_meter import GridMeter
 from edge.site.probe import PROBE_EVERY, learn_from_meter, trigger_due, trigger_meter_values
 from edge.site.statistics import ChargerStatistics, MeterStatistics, SiteStatistics
@@ -570,12 +570,14 @@ class SiteController:
         for control in controls.values():
             if control.meter_probe is None or control.draw_a(now) is not None:
                 continue
-            others = max(
-                (c.changed_at for c in controls.values()
-                 if c is not control and c.changed_at is not None),
-                default=None,
-            )  # fmt: skip
-            phases = learn_from_meter(control, reading.current_a, read_at, others)
+            since = control.meter_probe.at - EV_REACTION
+            busy = frozenset(
+                p
+                for c in controls.values()
+                if c is not control and c.changed_at is not None and c.changed_at > since
+                for p in c.used_phases()
+            )
+            phases = learn_from_meter(control, reading.current_a, read_at, busy)
             if phases is not None:
                 control.ev_phases = phases
                 control.meter_probe = None
@@ -583,6 +585,14 @@ class SiteController:
                     "charger %s: its EV draws on %d phase(s), seen on the grid meter",
                     control.charger_id, phases,
                 )  # fmt: skip
+
+    def _start_meter_probe(self, control: ChargerControl, before: float, at: float) -> None:
+        """A lease that lets an EV of unknown phase use draw: keep the reading it starts
+        from, so the meter's change can show its phases (`edge.site.probe`)."""
+        after = self._effective_total(control, at)
+        reading = self.grid.reading
+        if control.ev_phases is None and before < control.min_a <= after and reading:
+            control.meter_probe = MeterProbe(at, reading.current_a, after)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -642,20 +652,13 @@ class SiteController:
                     control, safe=False, value=update.limit_a, valid_to=update.valid_to
                 ):
                     return
-                if control.lease_a != update.limit_a:
-                    control.changed_at = sent
-                    control.limit_before_a = before
-                    after = self._effective_total(control, sent)
-                    reading = self.grid.reading
-                    if (
-                        control.ev_phases is None
-                        and before < control.min_a <= after
-                        and reading is not None
-                    ):
-                        # A probe starts: what the meter shows from now on is its EV.
-                        control.meter_probe = MeterProbe(sent, reading.current_a, after)
+                changed = control.lease_a != update.limit_a
                 control.lease_a = update.limit_a
                 control.valid_to = update.valid_to
+                if changed:
+                    control.changed_at = sent
+                    control.limit_before_a = before
+                    self._start_meter_probe(control, before, sent)
                 self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)
@@ -786,6 +789,9 @@ class SiteController:
                 quirks=tuple(control.quirks),
                 last_error=control.last_error,
                 pauses=control.pauses,
+                probing=bool(control.transactions)
+                and control.ev_phases is None
+                and (control.allocation_a or 0.0) > 0,
                 running_since=control.running_since,
                 paused_since=control.paused_since,
             )
@@ -802,6 +808,7 @@ class SiteController:
             margin_a=self.site.margin,
             fallback_current_a=self.site.fallback_current,
             lease_time=self.site.lease_time,
+            house_a=self.house_a if not self.grid.fallback else None,
             capacity_a=allocation.capacity_a if allocation else None,
             headroom_a=allocation.headroom_a if allocation else None,
             fallback_fits=plan.safe_fits if plan is not None else None,

@@ -12,7 +12,7 @@ probe waiting as long:
   that answers anything but Accepted is not asked again.
 - **From the grid meter**, for chargers that report no current: the reading's change per
   phase since the probe's lease was sent (`control.MeterProbe`), judged only while no other
-  charger's limit changed meanwhile (their changes would show on the same phases).
+  phases on which no other charger's limit changed meanwhile (`learn_from_meter`).
 
 Either way the probe ends when the phases are known; an EV that never shows them (it
 does not draw) stays budgeted on every wired phase: the safe side.
@@ -25,13 +25,13 @@ import logging
 from edge.chargers import Charger
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
-from edge.site.control import EV_REACTION, METER_LAG, ChargerControl, Phases
-from profiles.allocation import learn_phases
+from edge.site.control import METER_LAG, ChargerControl, Phases
 
 __all__ = [
     "PROBE_DELAY",
     "PROBE_EVERY",
     "PROBE_TRIGGERS",
+    "PROBE_WINDOW",
     "learn_from_meter",
     "trigger_due",
     "trigger_meter_values",
@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 PROBE_DELAY = 3.0  # s after the lease before asking: the EV has started and ramped
 PROBE_EVERY = 3.0  # s between two asks
 PROBE_TRIGGERS = 4  # asks per session at most
+PROBE_WINDOW = 30.0  # s the grid meter is watched for a probe's phases
 
 
 def trigger_due(control: ChargerControl, limit_a: float, now: float) -> bool:
@@ -84,24 +85,27 @@ async def trigger_meter_values(ops: Operations, charger: Charger, control: Charg
 
 
 def learn_from_meter(
-    control: ChargerControl,
-    reading_a: Phases,
-    read_at: float,
-    others_changed_at: float | None,
+    control: ChargerControl, reading_a: Phases, read_at: float, busy: frozenset[int]
 ) -> int | None:
     """1 or 3 from the grid meter's change since the probe's lease (None: not yet, or
-    not judgeable). `others_changed_at`: the latest limit change of any other charger."""
+    not judgeable).
+
+    `busy`: the phases on which another charger's limit changed meanwhile; their change
+    says nothing about this EV. The EV's first wired phase must be free of such changes
+    (it shows the EV drawing), and one other wired phase is enough to judge: a 3-phase
+    EV draws on all of them, a 1-phase one on none.
+    """
     probe = control.meter_probe
     if probe is None or control.ev_phases is not None:
         return None
-    if others_changed_at is not None and others_changed_at > probe.at - EV_REACTION:
-        control.meter_probe = None  # another EV moved meanwhile: its change would show too
+    if read_at > probe.at + PROBE_WINDOW:
+        control.meter_probe = None  # never showed: stays budgeted on every wired phase
         return None
-    if read_at < probe.at + PROBE_DELAY + METER_LAG:
+    first, others = control.wiring[0], [p for p in control.wiring[1:] if p not in busy]
+    if read_at < probe.at + PROBE_DELAY + METER_LAG or first in busy or not others:
         return None
-    change = (
-        reading_a[0] - probe.baseline_a[0],
-        reading_a[1] - probe.baseline_a[1],
-        reading_a[2] - probe.baseline_a[2],
-    )
-    return learn_phases(change, control.wiring, probe.limit_a, min_signal_a=0.6 * probe.limit_a)
+    seen = reading_a[first] - probe.baseline_a[first]
+    if seen < 0.5 * probe.limit_a:
+        return None  # not drawing (yet)
+    elsewhere = max(reading_a[p] - probe.baseline_a[p] for p in others)
+    return 3 if elsewhere > max(1.0, 0.25 * seen) else 1

@@ -46,6 +46,7 @@ def charger_json(c: ChargerStatistics) -> Json:
         "quirks": list(c.quirks),
         "lastError": c.last_error,
         "pauses": c.pauses,
+        "probing": c.probing,
         "runningSince": epoch_text(c.running_since),
         "pausedSince": epoch_text(c.paused_since),
     }
@@ -95,6 +96,7 @@ def site_json(stats: SiteStatistics) -> Json:
             "marginA": stats.margin_a,
             "fallbackCurrentA": stats.fallback_current_a,
             "leaseTime": stats.lease_time,
+            "nonEvLoadA": _triple(stats.house_a) if stats.house_a else None,
             "capacityA": _triple(stats.capacity_a) if stats.capacity_a else None,
             "headroomA": _triple(stats.headroom_a) if stats.headroom_a else None,
             "fallbackFits": stats.fallback_fits,

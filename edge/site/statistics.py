@@ -60,6 +60,8 @@ class ChargerStatistics:
     last_error: str | None
     pauses: int = 0
     """Pauses of the current session."""
+    probing: bool = False
+    """Its EV's phase use is being learned (budgeted on every wired phase meanwhile)."""
     running_since: float | None = None
     paused_since: float | None = None
 
@@ -79,6 +81,8 @@ class SiteStatistics:
     margin_a: float
     fallback_current_a: float
     lease_time: float
+    house_a: Phases | None = None
+    """The estimated non-EV load per phase (negative: export)."""
     capacity_a: Phases | None
     headroom_a: Phases | None
     fallback_fits: bool | None

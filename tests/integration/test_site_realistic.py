@@ -626,3 +626,54 @@ async def test_charger_without_current_reports_still_charges_its_ev(tmp_path: Pa
         if above := above_fuse(r.site, t0):
             problems.append(above)
         assert not problems, "\n".join(problems) + f"\n{why}"
+
+
+# --- f. phase use learned in seconds ----------------------------------------------------------
+
+
+@ONE_LOOP
+async def test_phase_use_is_learned_in_seconds_from_a_triggered_report_or_the_grid_meter(
+    tmp_path: Path,
+) -> None:
+    """Two 1-phase EVs on 3-phase chargers wired to draw on L2 and L3; L1 has room for one
+    probe (24 A of base load: 6 A usable). Each is probed in turn (budgeted on every phase
+    it may use, so the second waits for the first), and learned within seconds, long
+    before its first periodic report (every REPORT_EVERY s): REPORTS from the report it is
+    asked for (TriggerMessage MeterValues), SILENT (no Current.Import at all) from the grid
+    meter's change. Then both charge on their own phase, and the API shows the house load
+    the controller estimates (within 1 A of the truth)."""
+    specs: dict[str, dict[str, Any]] = {
+        "REPORTS": {"wiring": "L2L3L1", "ev_phases": 1},
+        "SILENT": {"wiring": "L3L1L2", "ev_phases": 1, "reports_current": False},
+    }
+    settings = {
+        "REPORTS": ChargerSettings(phases="L2L3L1"),
+        "SILENT": ChargerSettings(phases="L3L1L2"),
+    }
+    base: Phases = (24.0, 8.0, 8.0)
+    async with (
+        asyncio.timeout(60 * TIME_SCALE),
+        site_rig(tmp_path, fuse=FUSE, margin=MARGIN, base=base, chargers=settings) as r,
+    ):
+        sims = await connect_all(r, specs)
+        t0 = datetime.now(UTC)
+        await plug_in(sims)
+        seen_probing: set[str] = set()
+        deadline = t0 + timedelta(seconds=REPORT_EVERY - 1.0)
+        while datetime.now(UTC) < deadline:
+            state = await r.state()
+            chargers = {c["chargerId"]: c for c in state["chargers"]}
+            seen_probing |= {cid for cid, c in chargers.items() if c["probing"]}
+            if all(c["evPhases"] == 1 for c in chargers.values()):
+                break
+            await asyncio.sleep(0.05)
+        why = await diagnosis(r, sims, t0, datetime.now(UTC))
+        assert all(c["evPhases"] == 1 for c in chargers.values()), why
+        assert seen_probing == {"REPORTS", "SILENT"}, why
+        assert sims["REPORTS"].triggered, "REPORTS was asked for a report"
+        await asyncio.sleep(2.0)
+        last = r.site.timeline[-1]
+        assert drawn(last, "REPORTS") >= MIN_CHARGE_A and drawn(last, "SILENT") >= MIN_CHARGE_A
+        assert last.grid_a[0] <= FUSE - MARGIN + 1e-6, why  # nothing budgeted on L1 any more
+        estimate = (await r.state())["limits"]["nonEvLoadA"]
+        assert all(abs(e - b) <= 1.0 for e, b in zip(estimate, base, strict=True)), estimate
