@@ -52,6 +52,9 @@ Algorithm (`allocate`)
        if it fits the capacity give or take ``noise_a`` (the caller passes a part of
        the margin: what a meter's noise moves is no overload, and chasing it would cost
        a call down and a call up); not for a session whose ``hold`` is False.
+    6. A ``falling`` session (lowered recently) that is lowered again goes
+       ``lower_step_a`` further: a load rising steadily costs a call per that much more,
+       not per noise step.
 
 Tolerances: limits are multiples of 0.1 A (floating sums compared with 1e-6 A).
 Without hysteresis a session below its cap has a phase with less than 0.1 A spare;
@@ -159,6 +162,10 @@ class Session:
     paused_since: float | None = None
     """When the session was last paused (from its minimum or more to 0 A), in the seconds
     of ``now``; None if it never was."""
+    falling: bool = False
+    """Its limit was lowered recently (the load is rising): a further lowering goes
+    ``lower_step_a`` lower, and its previous limit is kept only where it fits without
+    ``noise_a``."""
 
     def __post_init__(self) -> None:
         if not self.wiring or any(p not in range(PHASES) for p in self.wiring):
@@ -420,6 +427,7 @@ def allocate(
     min_pause_s: float = 0.0,
     start_margin_a: float = 0.0,
     noise_a: float = 0.0,
+    lower_step_a: float = 0.0,
 ) -> Allocation:
     """New limits for every session; see the module docstring for the algorithm."""
     keys = [s.key for s in sessions]
@@ -501,14 +509,24 @@ def allocate(
                 held.append(e.session.key)
         use = _usage(admitted)
         # A higher previous limit may overrun the room by `noise_a` (part of the margin):
-        # a meter's noise is no reason to lower a limit only to raise it again.
+        # a meter's noise is no reason to lower a limit only to raise it again. Not for
+        # a falling session: the load is rising, not noisy.
         tolerant = [c + noise_a for c in room]
         for e, prev in steady:
-            if prev > e.alloc and _fits(e, prev - e.alloc, use, tolerant):
+            fits_in = room if e.session.falling else tolerant
+            if prev > e.alloc and _fits(e, prev - e.alloc, use, fits_in):
                 for p in e.phases:
                     use[p] += prev - e.alloc
                 e.alloc = prev
                 held.append(e.session.key)
+
+    # 6. a session lowered again soon after a lowering goes a step further: a load that
+    # keeps rising would otherwise cost a call for every step of it.
+    if lower_step_a > 0:
+        for e in admitted:
+            prev = e.session.previous_a
+            if e.session.falling and prev is not None and prev > e.alloc + EPS:
+                e.alloc = max(e.lo, floor_step(e.alloc - lower_step_a))
 
     limits = {s.key: 0.0 for s in sessions}
     for e in admitted:

@@ -64,6 +64,7 @@ def ev_band(
     read_at: float,
     reaction_s: float,
     meter_lag_s: float,
+    follow_s: float | None = None,
 ) -> EvBand:
     """What a charger may be drawing at ``read_at`` (the meter reading's time, epoch s).
 
@@ -71,7 +72,8 @@ def ev_band(
     known); `limit_a`: the limit in force per phase (inf: none known, then `max_a` bounds
     it); `report`: its latest per-phase Current.Import (None: none, or too old to say
     anything) received at `report_at`; `changed_at`: when the controller last changed its
-    limit, from `limit_before_a`; an EV follows a change within `reaction_s`, and a reading
+    limit, from `limit_before_a`; an EV follows a change within `reaction_s` (a lower
+    limit, which it sheds at once, within `follow_s`: default `reaction_s`), and a reading
     shows the site up to `meter_lag_s` late.
 
     - A report taken after the EV had time to follow the last change shows what it draws
@@ -80,7 +82,9 @@ def ev_band(
     - Otherwise, from what it drew before (the report, capped at the earlier limit; 0
       when nothing was ever reported) to what the limit lets it draw now: the EV may be
       anywhere between, and while the reading may predate the change, the earlier draw
-      bounds the band too.
+      bounds the band too. An EV that takes longer than `follow_s` to shed a lower limit
+      reads as house load for a moment: the others are lowered a little more, the safe
+      side.
     """
     limit = min(limit_a, max_a)
     if report is not None and not math.isfinite(limit):
@@ -95,7 +99,9 @@ def ev_band(
     before = min(limit_before_a, max_a)
     lows = [0.0, 0.0, 0.0]
     highs = [0.0, 0.0, 0.0]
-    in_transition = changed_at is not None and read_at < changed_at + reaction_s + meter_lag_s
+    lowered = limit < before
+    follow = reaction_s if follow_s is None or not lowered else follow_s
+    in_transition = changed_at is not None and read_at < changed_at + follow + meter_lag_s
     for p in range(3):
         drew = min(report[p], before) if math.isfinite(before) else report[p]
         if p not in phases:  # a phase its EV does not use: what it reported there
@@ -116,10 +122,16 @@ def estimate_house(
     bands: Iterable[EvBand],
     *,
     noise_a: float,
+    settle: float = 0.0,
 ) -> Currents:
     """The house load per phase: `previous` where the reading allows it, else the nearest
     value it allows (see the module docstring). No previous estimate: the highest value
-    the reading allows (if in doubt, less room)."""
+    the reading allows (if in doubt, less room).
+
+    `settle` (0..1): where every band is exact (the reading pins the house load down,
+    up to its noise), the kept value moves this share of the way to what the reading
+    shows, so it converges on the mean of a noisy meter instead of staying where the
+    first noisy reading put it."""
     low = [0.0, 0.0, 0.0]
     high = [0.0, 0.0, 0.0]
     for band in bands:
@@ -134,6 +146,8 @@ def estimate_house(
             out[p] = most
         elif least - noise_a <= previous[p] <= most + noise_a:
             out[p] = previous[p]  # the reading allows it, give or take its noise
+            if settle and most - least <= noise_a:
+                out[p] += settle * ((least + most) / 2 - previous[p])
         else:
             out[p] = min(max(previous[p], least), most)  # proven wrong: as far as proven
     return out[0], out[1], out[2]

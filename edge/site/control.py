@@ -18,6 +18,7 @@ from profiles.lease import Strategy
 
 __all__ = [
     "DRAW_MAX_AGE",
+    "EV_FOLLOW",
     "EV_REACTION",
     "METER_LAG",
     "ChargerControl",
@@ -29,7 +30,8 @@ Phases = tuple[float, float, float]
 
 DRAW_MAX_AGE = 120.0  # s: an older Current.Import sample says nothing about now
 HOLD_WINDOW = 60.0  # s: reclaim judges the highest draw of this window
-EV_REACTION = 5.0  # s an EV may take to follow a lower limit (IEC 61851-1: 5 s)
+EV_REACTION = 5.0  # s an EV may take to follow a new limit (IEC 61851-1: 5 s)
+EV_FOLLOW = 2.0  # s most EVs take to shed a lower limit (the estimate's transition window)
 METER_LAG = 1.5  # s a reading may lag the site (register update and poll)
 CLOCK_SAMPLES = 5  # reports needed to judge a charger's clock
 CLOCK_SPAN = 30.0  # s those reports must spread over to show a clock behind ours
@@ -169,6 +171,7 @@ class ChargerControl:
             read_at=read_at,
             reaction_s=EV_REACTION,
             meter_lag_s=METER_LAG,
+            follow_s=EV_FOLLOW,
         )
 
     def clock_behind_s(self) -> float | None:

@@ -90,6 +90,8 @@ OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
 WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
 RETRY_MAX = 60.0  # s: the longest back-off after a failed call
 NOISE_A = 0.5  # A a meter reading may move by itself; kept limits may overrun by it
+FALLING_S = 30.0  # s after a lowering in which a further one goes half a hysteresis lower
+SETTLE = 0.1  # per reading: how fast the house estimate converges on a noisy meter's mean
 NOT_SUPPORTED = frozenset({"NotSupported", "NotImplemented"})
 
 
@@ -468,6 +470,13 @@ class SiteController:
                     reserved[p] += budget
                 continue
             due = control.valid_to is None or control.valid_to - now <= half_lease
+            # Lowered recently: a rising load. Lowered a step further if again, and not
+            # raised back by a refresh for less than the hysteresis.
+            falling = (
+                control.changed_at is not None
+                and now - control.changed_at < FALLING_S
+                and control.limit_before_a > limit
+            )
             cap = control.cap_a
             seen = control.seen_since_change()
             if control.reclaimed and not seen and math.isfinite(limit):
@@ -490,16 +499,17 @@ class SiteController:
                     reclaim=seen,
                     # Judged against the limit in force, not a raise still waiting.
                     previous_a=limit if math.isfinite(limit) else None,
-                    hold=not due,
+                    hold=not due or falling,
                     running_since=control.running_since,
                     paused_since=control.paused_since,
+                    falling=falling,
                 )
             )
         if read_at != self._house_read_at:
             # Once per reading: cycles on the same reading (events) must not take the
             # limits they just sent for what the reading shows.
             self.house_a = estimate_house(
-                self.house_a, reading.current_a, bands, noise_a=self._noise_a()
+                self.house_a, reading.current_a, bands, noise_a=self._noise_a(), settle=SETTLE
             )
             self._house_read_at = read_at
             self._learn_from_meter(controls, now)
@@ -528,6 +538,7 @@ class SiteController:
             min_run_s=self.site.min_run_time,
             min_pause_s=self.site.min_pause_time,
             noise_a=self._noise_a(),
+            lower_step_a=self.site.hysteresis / 2,
         )
         reclaimed = {cid for cid, _ in allocation.reclaimed}
         for (cid, _), limit_a in allocation.limits_a.items():

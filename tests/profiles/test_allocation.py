@@ -610,3 +610,18 @@ def test_noise_does_not_lower_a_kept_limit_within_its_tolerance() -> None:
     assert limits(allocate(tight, [held], now=0.0, noise_a=0.5)) == {"A": 10.0}
     assert limits(allocate(tight, [held], now=0.0)) == {"A": 9.7}
     assert limits(allocate(site(limit=9.2), [held], now=0.0, noise_a=0.5)) == {"A": 9.2}
+
+
+def test_a_session_lowered_again_soon_goes_a_step_further() -> None:
+    """A load rising steadily: a session lowered recently (falling) that must be lowered
+    again goes lower_step_a below its fair value, so the next lowering is that much
+    further away; a first lowering is exact."""
+    first = ev("A", previous_a=16.0)
+    again = ev("A", previous_a=16.0, falling=True)
+    room = site(limit=12.0)
+    assert limits(allocate(room, [first], now=0.0, lower_step_a=1.0)) == {"A": 12.0}
+    assert limits(allocate(room, [again], now=0.0, lower_step_a=1.0)) == {"A": 11.0}
+    # Never below the minimum, and a raise is not affected.
+    assert limits(allocate(site(limit=6.5), [again], now=0.0, lower_step_a=1.0)) == {"A": 6.0}
+    rising = ev("A", previous_a=8.0, falling=True)
+    assert limits(allocate(room, [rising], now=0.0, lower_step_a=1.0)) == {"A": 12.0}

@@ -129,3 +129,34 @@ def test_a_lowering_in_flight_keeps_the_old_draw_as_possible(read_at: float) -> 
     lowered = band(limit_a=8.0, report=(16.0, 16.0, 16.0), report_at=99.0, changed_at=100.0,
                    limit_before_a=16.0, read_at=read_at)  # fmt: skip
     assert lowered.low == (8.0, 8.0, 8.0) and lowered.high == (16.0, 16.0, 16.0)
+
+
+def test_a_lowering_is_taken_as_followed_after_the_follow_time() -> None:
+    """An EV sheds a lower limit within follow_s (2 s), not the 5 s a raise may take: a
+    house load rising meanwhile is seen sooner."""
+    kwargs: dict[str, object] = {
+        "limit_a": 8.0, "report": (16.0, 16.0, 16.0), "report_at": 99.0, "changed_at": 100.0,
+        "limit_before_a": 16.0, "follow_s": 2.0,
+    }  # fmt: skip
+    assert not band(read_at=103.0, **kwargs).exact  # within follow_s + the meter's lag
+    assert band(read_at=104.0, **kwargs).high == (8.0, 8.0, 8.0)
+    raised = band(limit_a=16.0, report=(8.0, 8.0, 8.0), report_at=99.0, changed_at=100.0,
+                  limit_before_a=8.0, follow_s=2.0, read_at=104.0)  # fmt: skip
+    assert raised.low == (8.0, 8.0, 8.0) and raised.high == (16.0, 16.0, 16.0)
+
+
+def test_with_exact_bands_the_estimate_settles_on_a_noisy_meters_mean() -> None:
+    """The estimate started 0.4 A high; readings alternate +-0.2 A around 10 A: it
+    converges on 10 A (without settling it stays where the first reading that proved it
+    wrong put it, 9.8 A)."""
+    estimate: tuple[float, float, float] | None = (10.4, 10.4, 10.4)
+    for k in range(80):
+        noise = 0.2 if k % 2 else -0.2
+        meter = (10.0 + noise, 10.0 + noise, 10.0 + noise)
+        estimate = estimate_house(estimate, meter, [], noise_a=0.5, settle=0.1)
+    assert estimate is not None and all(abs(e - 10.0) < 0.05 for e in estimate)
+    kept: tuple[float, float, float] | None = (10.4, 10.4, 10.4)
+    for k in range(80):
+        noise = 0.2 if k % 2 else -0.2
+        kept = estimate_house(kept, (10.0 + noise,) * 3, [], noise_a=0.5)  # type: ignore[arg-type]
+    assert kept == (9.8, 9.8, 9.8)
