@@ -41,6 +41,7 @@ from edge.store import DocumentStore, Journal
 from edge.store.atomic import write_atomic
 from edge.times import utc_now
 from edge.transactions.active import ActiveTransactions
+from edge.upstream import Upstream
 from edge.web.app import build_app
 
 __all__ = ["App", "load_or_create_token"]
@@ -83,6 +84,7 @@ class App:
         self._ocpp: OcppServer | None = None
         self._documents: list[DocumentStore] = []
         self.site: SiteController | None = None
+        self.upstream: Upstream | None = None
         self.services: Services
         self.files: FileStore
         self.sessions: SessionRegistry
@@ -122,6 +124,9 @@ class App:
             raise
         for coroutine in (self._flush_loop(), self._tick_loop(), self._prune_loop()):
             self._tg.create_task(coroutine)
+        if self.upstream is not None:
+            self._tg.create_task(self.upstream.run(self._stop))
+            log.info("cloud link on: %s", self.config.upstream and self.config.upstream.url)
         if self.site is not None:
             self._tg.create_task(self.site.run(self._stop))
             meter = self.config.meter
@@ -186,6 +191,8 @@ class App:
         for feature in (reservation, local_auth, remote_trigger):
             feature.subscribe(self.services)
         self._register_gauges()
+        if cfg.upstream is not None:
+            self.upstream = Upstream(self.operations)
         if cfg.meter is not None:
             self.site = SiteController(
                 self.services, self.operations, build_meter(cfg.meter), self.spawn
@@ -255,7 +262,7 @@ class App:
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
-        app = build_app(self.operations, self.api_token, self.files, self.site)
+        app = build_app(self.operations, self.api_token, self.files, self.site, self.upstream)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port, backlog=1024)

@@ -161,11 +161,27 @@ class ChargerSettings:
     # Re-send the recorded ChargePointMax/TxDefault profiles after the charger boots,
     # for chargers that lose them (off: certification tools fail unsolicited calls).
     reapply_profiles: bool = False
+    upstream_id: str | None = None
+    """Its identity toward the cloud (None: its own id)."""
+    upstream_password: str | None = None
+    """Its HTTP Basic password toward the cloud (None: ``[upstream] password``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UpstreamConfig:
+    """The fleet operator's cloud central system (DESIGN §7)."""
+
     url: str
+    password: str | None = None
+    ca: Path | None = None
+    authorize_timeout: float = 2.0
+    boot_on_reconnect: bool = False
+    message_attempts: int = 3
+    """How often a message the cloud answers with a CALLERROR is tried before it is parked."""
+    retry_interval: float = 30.0
+    """Seconds between two tries of a message the cloud refused."""
+    retention_days: float = 30.0
+    """Days a message the cloud never takes is kept; older ones are dropped and counted."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -439,6 +455,8 @@ def _read_charger(name: str, table: Mapping[str, Any], problems: list[str]) -> C
         password=r.optional_string("password"),
         security_profile=r.integer("security_profile", 0, 0, 3),
         reapply_profiles=r.boolean("reapply_profiles", False),
+        upstream_id=r.optional_string("upstream_id"),
+        upstream_password=r.optional_string("upstream_password"),
     )
     if cfg.min_current > cfg.max_current:
         r.problem("min_current", "must not exceed max_current")
@@ -484,10 +502,22 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
     if upstream_table is not None:
         u = _Reader(upstream_table, "upstream.", problems)
         url = u.string("url", "")
+        settings = UpstreamConfig(
+            url=url.rstrip("/"),
+            password=u.optional_string("password"),
+            ca=u.path("ca", None),
+            authorize_timeout=u.number("authorize_timeout", 2.0, 0.1, 30.0),
+            boot_on_reconnect=u.boolean("boot_on_reconnect", False),
+            message_attempts=u.integer("message_attempts", 3, 1, 100),
+            retry_interval=u.number("retry_interval", 30.0, 1.0, 86400.0),
+            retention_days=u.number("retention_days", 30.0, 1.0, 3650.0),
+        )
         if not url.startswith(("ws://", "wss://")):
             u.problem("url", "must be a ws:// or wss:// URL")
+        elif settings.ca is not None and not url.startswith("wss://"):
+            u.problem("ca", "applies to a wss:// url only")
         else:
-            upstream = UpstreamConfig(url=url)
+            upstream = settings
         u.finish()
     if meter is not None and site.lease_time < 4 * meter.poll_interval:
         # A lease is refreshed at half its time; a cycle must fit comfortably inside.

@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from edge.chargers import ChargerRegistry
 from edge.config import Config
 from edge.events import ChargerEvent, EventBus
 from edge.id_tags import IdTagList
 from edge.metrics import Metrics
 from edge.site.leases import LeaseBook
-from edge.store import Journal
+from edge.store import Journal, OutboxMessage
 from edge.times import format_time, utc_now
 from edge.transactions.active import ActiveTransactions
 
@@ -37,6 +39,9 @@ class Services:
     events: EventBus = field(default_factory=EventBus)
     leases: LeaseBook = field(default_factory=LeaseBook)
     clock: Callable[[], datetime] = utc_now
+    outbox_written: Callable[[str], None] = lambda charger_id: None
+    """Called with a charger's id once a message of it for the cloud is durable (the
+    upstream link then sends it); a no-op without a cloud."""
 
     def now(self) -> datetime:
         return self.clock()
@@ -47,6 +52,34 @@ class Services:
     def record(self, charger_id: str | None, kind: str, data: dict[str, Any]) -> None:
         """Journal an event without waiting for the disk (audit trail, not acknowledged data)."""
         self.journal.add_event(charger_id=charger_id, kind=kind, data=data, at=self.now_text())
+
+    def for_cloud(
+        self, charger_id: str, action: str, payload: dict[str, Any], connector_id: int | None = None
+    ) -> OutboxMessage | None:
+        """The charger's message as the cloud's outbox keeps it (DESIGN §7): written by
+        the journal operation that records the message; None without a cloud."""
+        if self.config.upstream is None:
+            return None
+        return OutboxMessage(
+            charger_id=charger_id,
+            action=action,
+            payload=orjson.dumps(payload),
+            created_at=self.now_text(),
+            connector_id=connector_id,
+        )
+
+    async def record_for_cloud(self, charger_id: str, kind: str, data: dict[str, Any]) -> None:
+        """Journal a charger's notification that the cloud gets too (`kind` is its
+        action): with a cloud, awaited, so it is in the outbox before the charger's
+        answer; without one, like `record`."""
+        outbox = self.for_cloud(charger_id, kind, data)
+        if outbox is None:
+            self.record(charger_id, kind, data)
+            return
+        await self.journal.add_event(
+            charger_id=charger_id, kind=kind, data=data, at=self.now_text(), outbox=outbox
+        )
+        self.outbox_written(charger_id)
 
     def publish(self, event: ChargerEvent) -> None:
         """Fan a domain event out to its subscribers (`edge.events`)."""

@@ -90,8 +90,13 @@ async def status_notification(svc: Services, charger: Charger, req: Payload) -> 
         timestamp=state.timestamp,
         received_at=svc.now_text(),
     )
-    # History, not acknowledged data: the reply does not wait for the disk.
-    svc.journal.add_status(record)
+    outbox = svc.for_cloud(charger.id, "StatusNotification", req, connector_id)
+    written = svc.journal.add_status(record, outbox)
+    if outbox is not None:
+        # For the cloud: in the outbox before the charger's answer.
+        await written
+        svc.outbox_written(charger.id)
+    # Otherwise history, not acknowledged data: the reply does not wait for the disk.
     svc.publish(
         StatusChanged(
             charger_id=charger.id,
@@ -153,7 +158,10 @@ async def start_transaction(svc: Services, charger: Charger, req: Payload) -> Pa
         start_time=start_time,
         reservation_id=reservation_id,
         created_at=svc.now_text(),
+        outbox=(outbox := svc.for_cloud(charger.id, "StartTransaction", req, connector_id)),
     )
+    if outbox is not None:
+        svc.outbox_written(charger.id)
     svc.transactions.start(
         ActiveTransaction(
             transaction_id=transaction_id,
@@ -236,7 +244,10 @@ async def meter_values(svc: Services, charger: Charger, req: Payload) -> Payload
         connector_id=connector_id,
         transaction_id=transaction_id,
         samples=samples,
+        outbox=(outbox := svc.for_cloud(charger.id, "MeterValues", req, connector_id)),
     )
+    if outbox is not None:
+        svc.outbox_written(charger.id)
     svc.publish(
         MeterValuesReceived(
             charger_id=charger.id,
@@ -263,6 +274,7 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
         stop_time=normalise_time(req["timestamp"]),
         reason=reason,
         stop_id_tag=id_tag,
+        outbox=(outbox := svc.for_cloud(charger.id, "StopTransaction", req)),
     )
     writes: list[asyncio.Future[Any]] = [stop]
     if samples:
@@ -276,6 +288,8 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
             )
         )
     await asyncio.gather(*writes)
+    if outbox is not None:
+        svc.outbox_written(charger.id)
     record = stop.result()
     if record is None:
         # Unknown id, or -1 from a charger that never got its StartTransaction.conf
@@ -320,7 +334,7 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
 async def data_transfer(svc: Services, charger: Charger, req: Payload) -> Payload:
     # No vendor extension is implemented: every vendorId is unknown to this CSMS, and
     # UnknownVendorId carries no data (OCPP 1.6 §4.3). Kept for the operator to see.
-    svc.record(charger.id, "DataTransfer", req)
+    await svc.record_for_cloud(charger.id, "DataTransfer", req)
     return {"status": "UnknownVendorId"}
 
 

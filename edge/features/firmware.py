@@ -37,13 +37,13 @@ def record_firmware_status(
     svc.chargers.update(charger, firmwareStatus=status)
 
 
-def _record_status(svc: Services, charger: Charger, kind: str, req: Payload) -> None:
+async def _record_status(svc: Services, charger: Charger, kind: str, req: Payload) -> None:
     if kind == "FirmwareStatusNotification":
         record_firmware_status(svc, charger, req)
     else:
         status = cast(StatusReport, {**req, "at": svc.now_text()})
         svc.chargers.update(charger, diagnosticsStatus=status)
-    svc.record(charger.id, kind, req)
+    await svc.record_for_cloud(charger.id, kind, req)
     svc.publish(
         FirmwareStatusChanged(
             charger_id=charger.id, at=svc.now(), action=kind, status=req["status"]
@@ -52,12 +52,12 @@ def _record_status(svc: Services, charger: Charger, kind: str, req: Payload) -> 
 
 
 async def firmware_status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
-    _record_status(svc, charger, "FirmwareStatusNotification", req)
+    await _record_status(svc, charger, "FirmwareStatusNotification", req)
     return {}
 
 
 async def diagnostics_status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
-    _record_status(svc, charger, "DiagnosticsStatusNotification", req)
+    await _record_status(svc, charger, "DiagnosticsStatusNotification", req)
     return {}
 
 

@@ -28,9 +28,16 @@ log = logging.getLogger(__name__)
 
 async def security_event_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
     log.info("charger %s security event %s", charger.id, req["type"])
+    outbox = svc.for_cloud(charger.id, "SecurityEventNotification", req)
     await svc.journal.add_event(
-        charger_id=charger.id, kind="SecurityEventNotification", data=req, at=svc.now_text()
+        charger_id=charger.id,
+        kind="SecurityEventNotification",
+        data=req,
+        at=svc.now_text(),
+        outbox=outbox,
     )
+    if outbox is not None:
+        svc.outbox_written(charger.id)
     svc.publish(
         SecurityEventReceived(
             charger_id=charger.id, at=svc.now(), type=req["type"], tech_info=req.get("techInfo")
@@ -41,7 +48,7 @@ async def security_event_notification(svc: Services, charger: Charger, req: Payl
 
 async def log_status_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
     svc.chargers.update(charger, logStatus=cast(StatusReport, {**req, "at": svc.now_text()}))
-    svc.record(charger.id, "LogStatusNotification", req)
+    await svc.record_for_cloud(charger.id, "LogStatusNotification", req)
     return {}
 
 
@@ -49,7 +56,7 @@ async def signed_firmware_status_notification(
     svc: Services, charger: Charger, req: Payload
 ) -> Payload:
     record_firmware_status(svc, charger, req, signed=True)
-    svc.record(charger.id, "SignedFirmwareStatusNotification", req)
+    await svc.record_for_cloud(charger.id, "SignedFirmwareStatusNotification", req)
     return {}
 
 

@@ -7,6 +7,7 @@
   before acknowledging the charger.
 """
 
+from ._outbox import OutboxEntry, OutboxMessage, OutboxSummary
 from .documents import AtomicJSONStorage, DocumentStore, DocumentStoreStatistics
 from .errors import JournalClosedError, StoreError
 from .journal import Journal
@@ -20,6 +21,9 @@ __all__ = [
     "JournalClosedError",
     "JournalStatistics",
     "MeterSample",
+    "OutboxEntry",
+    "OutboxMessage",
+    "OutboxSummary",
     "StatusRecord",
     "StoreError",
     "TransactionRecord",

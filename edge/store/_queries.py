@@ -52,7 +52,7 @@ What one write touches:
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the upstream outbox and transaction id map (`_outbox`)
 
 # Rows per index bucket, as a power of two (see above). Part of the schema: the
 # shifts appear in the index expressions and every query must repeat them

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 
+from . import _outbox as outbox
 from . import _queries as q
 from .errors import StoreError
 
@@ -37,7 +38,8 @@ def prepare(conn: sqlite3.Connection) -> None:
             if version:
                 logger.info("journal: migrating schema v%d to v%d", version, q.SCHEMA_VERSION)
             # Version 0 is a new file: the DROPs of the migration find nothing.
-            for statement in (*q.TABLES, *q.DROP_V1_INDEXES, *q.INDEXES):
+            statements = (*q.TABLES, *outbox.TABLES, *q.DROP_V1_INDEXES, *q.INDEXES)
+            for statement in (*statements, *outbox.INDEXES):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {q.SCHEMA_VERSION}")
         # Keeps the history rows newer than the snapshot (read at start-up) few,

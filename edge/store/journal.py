@@ -38,11 +38,13 @@ import orjson
 
 from edge.times import file_stamp, format_time, to_epoch, utc_now
 
+from . import _outbox
 from . import _queries as q
 from ._buckets import bucket_chunks, newest_first
 from ._checkpoint import Checkpointer
 from ._codec import encode_sampled_value
 from ._groupcommit import GroupCommitWriter
+from ._outbox import OutboxEntry, OutboxMessage, OutboxSummary
 from ._retention import PruneState, prune_step
 from ._rows import sample_record, status_record, transaction_record
 from ._schema import prepare
@@ -221,8 +223,12 @@ class Journal:
         start_time: str,
         reservation_id: int | None,
         created_at: str,
+        outbox: OutboxMessage | None = None,
     ) -> asyncio.Future[int]:
-        """Record a started transaction; the future gives its new transactionId."""
+        """Record a started transaction; the future gives its new transactionId.
+
+        `outbox`: the message for the cloud, committed with the record (every write
+        below takes one)."""
         params = (
             charger_id,
             connector_id,
@@ -237,6 +243,8 @@ class Journal:
         def run(conn: sqlite3.Connection) -> int:
             transaction_id = conn.execute(q.INSERT_TRANSACTION, params).lastrowid
             assert transaction_id is not None
+            if outbox is not None:
+                _outbox.insert(conn, outbox, transaction_id)
             return transaction_id
 
         return self._writer.submit("start_transaction", run)
@@ -249,6 +257,7 @@ class Journal:
         stop_time: str,
         reason: str,
         stop_id_tag: str | None,
+        outbox: OutboxMessage | None = None,
     ) -> asyncio.Future[TransactionRecord | None]:
         """Record a stop; the future gives the stopped record.
 
@@ -259,6 +268,10 @@ class Journal:
         stopped_at = format_time(self._clock())
 
         def run(conn: sqlite3.Connection) -> TransactionRecord | None:
+            if outbox is not None:
+                # A repeated stop goes too: the cloud de-duplicates, and a stop for a
+                # transaction the edge does not know is still the charger's word.
+                _outbox.insert(conn, outbox, transaction_id)
             row = conn.execute(q.SELECT_TRANSACTION, (transaction_id,)).fetchone()
             if row is None:
                 return None
@@ -288,6 +301,7 @@ class Journal:
         connector_id: int,
         transaction_id: int | None,
         samples: Sequence[MeterSample],
+        outbox: OutboxMessage | None = None,
     ) -> asyncio.Future[None]:
         """Append the MeterValue elements of one message."""
         received = int(to_epoch(self._clock()))
@@ -313,10 +327,14 @@ class Journal:
             conn.executemany(q.INSERT_SAMPLE, [(*r[:6], encode_sampled_value(r[6])) for r in rows])
             if transaction_id is not None and rows:
                 conn.execute(q.RAISE_SAMPLE_CEILING, (transaction_id,))
+            if outbox is not None:
+                _outbox.insert(conn, outbox, transaction_id)
 
         return self._writer.submit("add_meter_samples", run)
 
-    def add_status(self, record: StatusRecord) -> asyncio.Future[None]:
+    def add_status(
+        self, record: StatusRecord, outbox: OutboxMessage | None = None
+    ) -> asyncio.Future[None]:
         """Append a StatusNotification; it is its connector's latest from then on.
 
         Every ``LATEST_STATUS_FLUSH`` statuses the ``latest_status`` snapshot is
@@ -336,6 +354,8 @@ class Journal:
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(q.INSERT_STATUS, params)
+            if outbox is not None:
+                _outbox.insert(conn, outbox, None)
 
         future = self._writer.submit("add_status", run)
         self._statuses_since_flush += 1
@@ -345,7 +365,13 @@ class Journal:
         return future
 
     def add_event(
-        self, *, charger_id: str | None, kind: str, data: dict[str, Any], at: str
+        self,
+        *,
+        charger_id: str | None,
+        kind: str,
+        data: dict[str, Any],
+        at: str,
+        outbox: OutboxMessage | None = None,
     ) -> asyncio.Future[None]:
         """Append an audit/event record (boot, operator command and result, anomaly)."""
         try:
@@ -355,6 +381,8 @@ class Journal:
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(q.INSERT_EVENT, params)
+            if outbox is not None:
+                _outbox.insert(conn, outbox, None)
 
         return self._writer.submit("add_event", run)
 
@@ -401,6 +429,42 @@ class Journal:
             step_done
         )
         return outer
+
+    # -- the upstream outbox (`_outbox`) -------------------------------------
+
+    def outbox_ack(
+        self, seqs: tuple[int, ...], mapping: tuple[int, int, str | None] | None = None
+    ) -> asyncio.Future[None]:
+        """Rows the cloud took (and the cloud's id of a started transaction)."""
+        return self._writer.submit("outbox_ack", lambda conn: _outbox.ack(conn, seqs, mapping))
+
+    def outbox_attempt(self, seq: int, parked: str | None = None) -> asyncio.Future[None]:
+        """Count a try the cloud refused; park the row with `parked` as the reason."""
+        return self._writer.submit(
+            "outbox_attempt", lambda conn: _outbox.note_attempt(conn, seq, parked)
+        )
+
+    def outbox_expire(self, before: datetime) -> asyncio.Future[int]:
+        """Drop rows older than the retention; the future gives how many."""
+        cutoff = format_time(before)
+        return self._writer.submit("outbox_expire", lambda conn: _outbox.expire(conn, cutoff))
+
+    def outbox_pending(self, charger_id: str, limit: int = 100) -> list[OutboxEntry]:
+        return _outbox.pending(self._read(), charger_id, limit)
+
+    def outbox_parked(self, charger_id: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+        return _outbox.parked(self._read(), charger_id, limit)
+
+    def outbox_summaries(self) -> dict[str, OutboxSummary]:
+        return _outbox.summaries(self._read())
+
+    def cloud_transaction(self, edge_tx: int) -> tuple[int, str | None] | None:
+        """(the cloud's transactionId, its idTagInfo status) for an edge transaction."""
+        return _outbox.cloud_tx(self._read(), edge_tx)
+
+    def edge_transaction(self, cloud_tx: int) -> int | None:
+        """The edge transaction the cloud knows as `cloud_tx`."""
+        return _outbox.edge_tx(self._read(), cloud_tx)
 
     # -- reads (synchronous, on the event loop thread, bounded) ---------------
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from edge.files.store import FileStore
 from edge.operations.pipeline import Operations
 from edge.site.controller import SiteController
+from edge.upstream import Upstream
 from edge.web import (
     chargers,
     files,
@@ -23,6 +24,7 @@ from edge.web import (
     site,
     smart_charging,
     transactions,
+    upstream,
 )
 from edge.web.common import (
     MAX_BODY,
@@ -31,6 +33,7 @@ from edge.web.common import (
     SESSIONS,
     SITE,
     TOKEN,
+    UPSTREAM,
     errors_and_auth,
     json_response,
     services,
@@ -57,6 +60,7 @@ def build_app(
     token: str,
     file_store: FileStore | None = None,
     site_controller: SiteController | None = None,
+    upstream_links: Upstream | None = None,
 ) -> web.Application:
     """The aiohttp application serving the API, metrics and (with a FileStore) file transfers."""
     app = web.Application(middlewares=[errors_and_auth], client_max_size=MAX_BODY)
@@ -66,6 +70,8 @@ def build_app(
     app[TOKEN] = token
     if site_controller is not None:
         app[SITE] = site_controller
+    if upstream_links is not None:
+        app[UPSTREAM] = upstream_links
     r = app.router
     r.add_get("/api/health", health)
     r.add_get("/metrics", metrics)
@@ -79,6 +85,7 @@ def build_app(
         local_auth,
         remote_trigger,
         site,
+        upstream,
     ):
         module.add_routes(r)
     if file_store is not None:

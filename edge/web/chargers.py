@@ -14,6 +14,7 @@ from aiohttp import web
 from edge.chargers import Registration
 from edge.features import reservation
 from edge.web.common import (
+    UPSTREAM,
     ApiError,
     charger_or_404,
     json_body,
@@ -49,6 +50,9 @@ async def get_charger(request: web.Request) -> web.Response:
     data["compositeSchedules"] = charger.doc.get("compositeSchedules", {})
     data["localList"] = charger.doc.get("localList")
     data["triggers"] = charger.doc.get("triggers", {})
+    upstream_links = request.app.get(UPSTREAM)
+    if upstream_links is not None:
+        data["upstream"] = upstream_links.charger_statistics(charger.id)
     data["activeTransactions"] = [
         tx.transaction_id
         for tx in (

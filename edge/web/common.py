@@ -34,6 +34,7 @@ from edge.operations.pipeline import Operations
 from edge.services import Services
 from edge.session import SessionRegistry
 from edge.site.controller import SiteController
+from edge.upstream import Upstream
 
 __all__ = [
     "OPERATIONS",
@@ -62,6 +63,7 @@ SERVICES = web.AppKey("services", Services)
 SESSIONS = web.AppKey("sessions", SessionRegistry)
 TOKEN = web.AppKey("token", str)
 SITE = web.AppKey("site", SiteController)  # present only with a [meter]
+UPSTREAM = web.AppKey("upstream", Upstream)  # present only with an [upstream]
 OPERATIONS = web.AppKey("operations", Operations)
 
 # One HTTP status per domain error.

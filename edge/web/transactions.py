@@ -62,6 +62,10 @@ async def get_transaction(request: web.Request) -> web.Response:
     if record is None:
         raise ApiError(404, "unknown_transaction", f"no transaction {transaction_id}")
     data = transaction_json(svc, record)
+    if svc.config.upstream is not None:
+        cloud = svc.journal.cloud_transaction(transaction_id)
+        data["cloudTransactionId"] = cloud[0] if cloud else None
+        data["cloudIdTagStatus"] = cloud[1] if cloud else None
     limit = query_int(request, "limit", 1000, 1, 100000) or 1000
     data["meterValues"] = [
         {"timestamp": s.timestamp, "sampledValue": s.sampled_value}

@@ -11,6 +11,7 @@ import pytest
 
 from edge.store import Journal, StoreError
 from edge.store._codec import encode_sampled_value
+from edge.store._queries import SCHEMA_VERSION
 
 # Schema version 1, verbatim (with its BUCKET_SHIFT = 10 substituted).
 V1_SCHEMA = """
@@ -89,6 +90,7 @@ V2_INDEXES = {
     "transactions_active",
     "transactions_bucket",
 }
+CURRENT_INDEXES = V2_INDEXES | {"outbox_charger", "upstream_tx_cloud"}  # v3: the cloud outbox
 
 
 def _start(conn: sqlite3.Connection, charger: str) -> int:
@@ -188,8 +190,8 @@ async def test_version_1_file_is_migrated_without_loss(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     ids = make_v1_journal(path)
     async with Journal(path) as journal:
-        assert user_version(path) == 2
-        assert indexes(path) == V2_INDEXES
+        assert user_version(path) == SCHEMA_VERSION
+        assert indexes(path) == CURRENT_INDEXES
         stopped = journal.meter_samples(ids["stopped"], limit=10_000)
         assert [s.register_wh for s in stopped] == [float(n) for n in range(1, 3000, 2)]
         assert len(journal.meter_samples(ids["active"], limit=10_000)) == 1500
@@ -233,7 +235,7 @@ async def test_version_1_file_is_migrated_without_loss(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     async with Journal(path) as journal:  # a v2 file opens as is
         assert len(journal.list_transactions()) == 4
-    assert indexes(path) == V2_INDEXES
+    assert indexes(path) == CURRENT_INDEXES
 
 
 async def test_a_failed_migration_leaves_version_1(
@@ -252,7 +254,7 @@ async def test_a_failed_migration_leaves_version_1(
     monkeypatch.undo()
     async with Journal(path) as journal:
         assert len(journal.list_transactions()) == 3
-    assert user_version(path) == 2
+    assert user_version(path) == SCHEMA_VERSION
 
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:

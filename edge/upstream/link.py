@@ -1,0 +1,451 @@
+"""One charger's link to the cloud: the edge acting as that charger (DESIGN §7).
+
+The link connects to ``url/<upstream id>`` (subprotocol ``ocpp1.6``, HTTP Basic with the
+charger's upstream password, TLS with the system CA store or ``[upstream] ca``), sends
+BootNotification first when one is due (after the edge starts, after the charger booted,
+on every reconnect with ``boot_on_reconnect``) and nothing else until the cloud accepts
+it, then drains the charger's outbox in order, one CALL at a time, and sends Heartbeat
+at the cloud's interval while idle. Commands from the cloud are relayed to the charger
+(`edge.upstream.commands`). A lost connection is retried with exponential back-off and
+jitter. Nothing the cloud does (down, slow, silent, refusing) delays the charger's own
+answers: those never wait for the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from edge.chargers import BOOT_FIELDS
+from edge.config import UpstreamConfig
+from edge.ocppj.errors import GenericError, OcppError
+from edge.ocppj.events import (
+    CallAborted,
+    CallReceived,
+    CallRejected,
+    CallTimedOut,
+    ErrorReceived,
+    Event,
+    ResultInvalid,
+    ResultReceived,
+)
+from edge.ocppj.rpc import RpcEndpoint
+from edge.services import Services
+from edge.store import OutboxEntry
+from edge.upstream.rules import TRANSACTION_ACTIONS, backoff, needs_cloud_id, next_to_send, to_cloud
+
+__all__ = ["LinkState", "UpstreamLink"]
+
+log = logging.getLogger(__name__)
+
+CALL_TIMEOUT = 30.0  # s the cloud has to answer one CALL before the link is reset
+OPEN_TIMEOUT = 15.0  # s for the WebSocket handshake
+DEFAULT_INTERVAL = 60.0  # s between Heartbeats (and Boot retries) until the cloud says
+BATCH = 50  # outbox rows read per query
+
+
+@dataclass(slots=True)
+class LinkState:
+    """What the API and the metrics show of one link."""
+
+    connected: bool = False
+    boot_accepted: bool = False
+    registration: str | None = None
+    last_error: str | None = None
+    connected_since: float | None = None
+    sent: int = 0
+    parked: int = 0
+
+
+class _Disconnected(Exception):
+    """The connection ended or stopped answering; reconnect."""
+
+
+class UpstreamLink:
+    """The link of one charger; `run` until the service stops."""
+
+    def __init__(
+        self,
+        svc: Services,
+        charger_id: str,
+        settings: UpstreamConfig,
+        *,
+        relay: Callable[[str, str, dict[str, Any]], Awaitable[dict[str, Any]]],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.svc = svc
+        self.charger_id = charger_id
+        self.settings = settings
+        charger_settings = svc.config.chargers.get(charger_id)
+        self.upstream_id = (charger_settings and charger_settings.upstream_id) or charger_id
+        self.password = (
+            charger_settings and charger_settings.upstream_password
+        ) or settings.password
+        self.url = f"{settings.url}/{self.upstream_id}"
+        self.relay = relay
+        self.spawn = spawn
+        self.monotonic = monotonic
+        self.state = LinkState()
+        self.boot_due = True  # after the edge starts
+        self.interval = DEFAULT_INTERVAL
+        self._wake = asyncio.Event()
+        self._answers: dict[str, asyncio.Future[Event]] = {}
+        self._endpoint: RpcEndpoint | None = None
+        self._ws: ClientConnection | None = None
+        self._retry_at: dict[int, float] = {}
+
+    # --- what the manager calls -------------------------------------------------------
+
+    def wake(self) -> None:
+        """Something changed (a new outbox row, the charger (dis)connected)."""
+        self._wake.set()
+
+    def charger_booted(self) -> None:
+        """The charger sent BootNotification: the cloud gets one before anything else."""
+        self.boot_due = True
+        self.state.boot_accepted = False
+        self.wake()
+
+    def wanted(self) -> bool:
+        """Up while the charger is connected to the edge or has messages for the cloud."""
+        charger = self.svc.chargers.get(self.charger_id)
+        if charger is not None and charger.connected:
+            return True
+        return bool(self.svc.journal.outbox_pending(self.charger_id, 1))
+
+    # --- the connection loop --------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            if not self.wanted():
+                await self._wait(stop, None)
+                continue
+            try:
+                await self._connect_and_serve(stop)
+                attempt = 0
+            except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as err:
+                self._down(f"{type(err).__name__}: {err}")
+            except _Disconnected as err:
+                self._down(str(err))
+                attempt = 0 if self.state.sent else attempt
+            if stop.is_set():
+                break
+            delay = backoff(attempt)
+            attempt += 1
+            await self._wait(stop, delay)
+
+    def _down(self, why: str) -> None:
+        if self.state.connected:
+            log.warning("cloud link of %s down: %s", self.charger_id, why)
+        else:
+            log.info("cloud link of %s: cannot connect to %s: %s", self.charger_id, self.url, why)
+        self.state.connected = False
+        self.state.connected_since = None
+        self.state.last_error = why
+
+    async def _wait(self, stop: asyncio.Event, seconds: float | None) -> None:
+        """Until woken, stopped or `seconds` passed."""
+        self._wake.clear()
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.url.startswith("wss://"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.settings.ca) if self.settings.ca is not None else None
+        )
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+    async def _connect_and_serve(self, stop: asyncio.Event) -> None:
+        headers = {}
+        if self.password is not None:
+            token = base64.b64encode(f"{self.upstream_id}:{self.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        async with websockets.connect(
+            self.url,
+            subprotocols=[websockets.Subprotocol("ocpp1.6")],
+            additional_headers=headers,
+            ssl=self._ssl(),
+            open_timeout=OPEN_TIMEOUT,
+            ping_interval=None,  # OCPP has Heartbeat; a cloud may not answer pings
+            max_size=2**20,
+        ) as ws:
+            if ws.subprotocol != "ocpp1.6":
+                raise _Disconnected(f"the cloud did not agree to ocpp1.6 ({ws.subprotocol})")
+            self._ws = ws
+            self._endpoint = RpcEndpoint(
+                role="charge_point", call_timeout=CALL_TIMEOUT, validate=False
+            )
+            self.state.connected = True
+            self.state.connected_since = self.monotonic()
+            self.state.last_error = None
+            log.info("cloud link of %s up: %s", self.charger_id, self.url)
+            reader = asyncio.ensure_future(self._read(ws))
+            try:
+                await self._serve(stop, reader)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
+                self._endpoint.connection_lost()
+                self._dispatch(self._endpoint.events_received())
+                self._ws = self._endpoint = None
+                self.state.connected = False
+
+    async def _read(self, ws: ClientConnection) -> None:
+        async for message in ws:
+            endpoint = self._endpoint
+            if endpoint is None:
+                return
+            if isinstance(message, bytes):
+                continue  # OCPP-J is text frames only
+            endpoint.receive_text(message, self.monotonic())
+            self._dispatch(endpoint.events_received())
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if self._ws is None or self._endpoint is None:
+            return
+        for frame in self._endpoint.data_to_send():
+            await self._ws.send(frame.decode())
+
+    def _dispatch(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, CallReceived):
+                self.spawn(self._answer_cloud(event))
+            elif isinstance(event, CallRejected):
+                log.info("cloud link of %s: refused a CALL from the cloud: %s",
+                         self.charger_id, event)  # fmt: skip
+            elif isinstance(
+                event, ResultReceived | ResultInvalid | ErrorReceived | CallTimedOut | CallAborted
+            ):
+                future = self._answers.pop(event.unique_id, None)
+                if future is not None and not future.done():
+                    future.set_result(event)
+
+    async def _call(self, action: str, payload: dict[str, Any]) -> Event:
+        """One CALL to the cloud; its outcome event. Raises _Disconnected when the
+        connection is gone or the cloud did not answer in time."""
+        endpoint = self._endpoint
+        if endpoint is None:
+            raise _Disconnected("not connected")
+        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        unique_id = endpoint.send_call(action, payload, self.monotonic())
+        self._answers[unique_id] = future
+        await self._flush()
+        try:
+            event = await asyncio.wait_for(future, CALL_TIMEOUT + 1.0)
+        except TimeoutError:
+            raise _Disconnected(f"no answer to {action} within {CALL_TIMEOUT:g} s") from None
+        finally:
+            self._answers.pop(unique_id, None)
+        if isinstance(event, CallTimedOut | CallAborted):
+            raise _Disconnected(f"{action}: {type(event).__name__}")
+        return event
+
+    # --- the session ----------------------------------------------------------------------
+
+    async def _serve(self, stop: asyncio.Event, reader: asyncio.Future[None]) -> None:
+        reconnected = not self.boot_due
+        if self.boot_due or self.settings.boot_on_reconnect or not self.state.boot_accepted:
+            await self._boot(stop, reader)
+        if reconnected:
+            await self._current_statuses()
+        idle_since = self.monotonic()
+        while not stop.is_set():
+            if reader.done():
+                raise _Disconnected("the cloud closed the connection")
+            if self.boot_due:
+                await self._boot(stop, reader)
+            if await self._send_next():
+                idle_since = self.monotonic()
+                continue
+            if not self.wanted():
+                return  # nothing left for the cloud and the charger is gone
+            due = idle_since + self.interval - self.monotonic()
+            if due <= 0:
+                await self._heartbeat()
+                idle_since = self.monotonic()
+                continue
+            await self._wait(stop, min(due, self._next_retry_in()))
+
+    async def _boot(self, stop: asyncio.Event, reader: asyncio.Future[None]) -> None:
+        """BootNotification with the charger's own identity, until the cloud accepts it."""
+        while not stop.is_set():
+            event = await self._call("BootNotification", self._boot_payload())
+            answer = event.payload if isinstance(event, ResultReceived | ResultInvalid) else {}
+            status = str(answer.get("status", ""))
+            interval = answer.get("interval")
+            if isinstance(interval, int | float) and interval > 0:
+                self.interval = float(interval)
+            self.state.registration = status or None
+            if status == "Accepted":
+                self.boot_due = False
+                self.state.boot_accepted = True
+                log.info("cloud accepted %s (heartbeat every %g s)", self.charger_id, self.interval)
+                return
+            why = status or f"answered {type(event).__name__}"
+            self.state.last_error = f"BootNotification {why}"
+            log.warning("cloud link of %s: BootNotification %s; again in %g s",
+                        self.charger_id, why, self.interval)  # fmt: skip
+            # Pending/Rejected: nothing else may be sent; the cloud's own CALLs are answered.
+            deadline = self.monotonic() + self.interval
+            while (left := deadline - self.monotonic()) > 0 and not stop.is_set():
+                if reader.done():
+                    raise _Disconnected("the cloud closed the connection")
+                await asyncio.sleep(min(left, 1.0))
+
+    def _boot_payload(self) -> dict[str, Any]:
+        """The charger's own BootNotification fields, as it last sent them."""
+        charger = self.svc.chargers.get(self.charger_id)
+        doc: dict[str, Any] = dict(charger.doc) if charger is not None else {}
+        payload = {
+            field: doc[key] for field, key in BOOT_FIELDS.items() if isinstance(doc.get(key), str)
+        }
+        payload.setdefault("chargePointVendor", "unknown")
+        payload.setdefault("chargePointModel", "unknown")
+        return payload
+
+    async def _current_statuses(self) -> None:
+        """After a plain reconnect: each connector's current status (OCPP 1.6 §4.9),
+        unless the outbox carries a newer one anyway."""
+        charger = self.svc.chargers.get(self.charger_id)
+        if charger is None:
+            return
+        queued = {
+            e.connector_id
+            for e in self.svc.journal.outbox_pending(self.charger_id, BATCH)
+            if e.action == "StatusNotification"
+        }
+        for connector_id, state in sorted(charger.connectors.items()):
+            if connector_id in queued or state.status is None:
+                continue
+            payload: dict[str, Any] = {
+                "connectorId": connector_id,
+                "status": state.status,
+                "errorCode": state.error_code or "NoError",
+            }
+            if state.timestamp:
+                payload["timestamp"] = state.timestamp
+            await self._call("StatusNotification", payload)
+
+    async def _heartbeat(self) -> None:
+        await self._call("Heartbeat", {})
+
+    def _next_retry_in(self) -> float:
+        if not self._retry_at:
+            return self.interval
+        return max(0.05, min(self._retry_at.values()) - self.monotonic())
+
+    async def _send_next(self) -> bool:
+        """Send the front of the outbox; True if something was done."""
+        journal = self.svc.journal
+        step = next_to_send(journal.outbox_pending(self.charger_id, BATCH))
+        if step.superseded:
+            await journal.outbox_ack(step.superseded)
+            self.svc.metrics.inc("edge_upstream_coalesced_total", len(step.superseded))
+        entry = step.entry
+        if entry is None:
+            return bool(step.superseded)
+        retry_at = self._retry_at.get(entry.seq)
+        if retry_at is not None and retry_at > self.monotonic():
+            return False  # the cloud refused it; its retry is not due yet
+        cloud_tx = None
+        if entry.edge_tx is not None and needs_cloud_id(entry):
+            mapped = journal.cloud_transaction(entry.edge_tx)
+            if mapped is None:
+                await self._park(entry, "the cloud has no id for its transaction")
+                return True
+            cloud_tx = mapped[0]
+        event = await self._call(entry.action, to_cloud(entry, cloud_tx))
+        if isinstance(event, ErrorReceived):
+            await self._refused(entry, f"CALLERROR {event.error_code}: {event.description}")
+            return True
+        answer = event.payload if isinstance(event, ResultReceived | ResultInvalid) else {}
+        await self._acknowledged(entry, answer)
+        return True
+
+    async def _acknowledged(self, entry: OutboxEntry, answer: dict[str, Any]) -> None:
+        mapping = None
+        if entry.action == "StartTransaction" and entry.edge_tx is not None:
+            cloud_tx = answer.get("transactionId")
+            info = answer.get("idTagInfo") or {}
+            status = info.get("status") if isinstance(info, dict) else None
+            if not isinstance(cloud_tx, int):
+                await self._refused(
+                    entry, f"StartTransaction.conf without a transactionId: {answer}"
+                )
+                return
+            mapping = (entry.edge_tx, cloud_tx, status if isinstance(status, str) else None)
+            if status != "Accepted":
+                log.warning("cloud answered %s for transaction %s of %s (its id %s)",
+                            status, entry.edge_tx, self.charger_id, cloud_tx)  # fmt: skip
+                self.svc.record(
+                    self.charger_id,
+                    "CloudIdTagRejected",
+                    {"transactionId": entry.edge_tx, "cloudTransactionId": cloud_tx,
+                     "status": status},
+                )  # fmt: skip
+        # Durable before the next row goes: a kill -9 now repeats at most this one.
+        await self.svc.journal.outbox_ack((entry.seq,), mapping)
+        self._retry_at.pop(entry.seq, None)
+        self.state.sent += 1
+        self.svc.metrics.inc("edge_upstream_forwarded_total", action=entry.action)
+
+    async def _refused(self, entry: OutboxEntry, why: str) -> None:
+        attempts = entry.attempts + 1
+        if attempts >= self.settings.message_attempts or entry.action not in TRANSACTION_ACTIONS:
+            await self._park(entry, why)
+            return
+        log.info("cloud link of %s: %s refused (%s); try %d of %d in %g s", self.charger_id,
+                 entry.action, why, attempts, self.settings.message_attempts,
+                 self.settings.retry_interval)  # fmt: skip
+        await self.svc.journal.outbox_attempt(entry.seq)
+        self._retry_at[entry.seq] = self.monotonic() + self.settings.retry_interval
+
+    async def _park(self, entry: OutboxEntry, why: str) -> None:
+        """Keep it where the operator sees it, and go on with the charger's queue."""
+        log.error("cloud link of %s: %s #%d parked: %s", self.charger_id, entry.action,
+                  entry.seq, why)  # fmt: skip
+        await self.svc.journal.outbox_attempt(entry.seq, why)
+        self._retry_at.pop(entry.seq, None)
+        self.state.parked += 1
+        self.svc.metrics.inc("edge_upstream_parked_total", action=entry.action)
+
+    # --- commands from the cloud ----------------------------------------------------------
+
+    async def _answer_cloud(self, call: CallReceived) -> None:
+        endpoint = self._endpoint
+        try:
+            answer = await self.relay(self.charger_id, call.action, call.payload)
+        except OcppError as err:
+            if endpoint is not None and endpoint is self._endpoint:
+                endpoint.send_error(call.unique_id, err)
+        except Exception as err:  # an answer the cloud can read beats a silent link
+            log.exception("cloud link of %s: relaying %s failed", self.charger_id, call.action)
+            if endpoint is not None and endpoint is self._endpoint:
+                endpoint.send_error(call.unique_id, GenericError(str(err)))
+        else:
+            if endpoint is not None and endpoint is self._endpoint:
+                endpoint.send_result(call.unique_id, answer)
+        with contextlib.suppress(ConnectionClosed):
+            await self._flush()

@@ -1,0 +1,154 @@
+"""Every charger's link to the cloud (`edge.upstream.link`), started on demand.
+
+A link starts when its charger connects to the edge or has messages for the cloud
+(also those left from before a restart) and lives in this TaskGroup until the service
+stops. The manager passes on what the links need to know: a new outbox row, a charger
+that booted, connected or dropped; and it keeps the outbox within its retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from datetime import timedelta
+from typing import Any
+
+from edge.events import Booted, ChargerEvent, Connected, Disconnected
+from edge.operations.pipeline import Operations
+from edge.store import OutboxSummary
+from edge.upstream.commands import relay
+from edge.upstream.link import UpstreamLink
+
+__all__ = ["Upstream"]
+
+log = logging.getLogger(__name__)
+
+EXPIRE_EVERY = 3600.0  # s between two retention passes over the outbox
+
+
+class Upstream:
+    """The cloud links of all chargers; `run` them until the service stops."""
+
+    def __init__(self, ops: Operations) -> None:
+        svc = ops.services
+        assert svc.config.upstream is not None
+        self.ops = ops
+        self.svc = svc
+        self.settings = svc.config.upstream
+        self.links: dict[str, UpstreamLink] = {}
+        self.expired = 0
+        self._tasks: asyncio.TaskGroup | None = None
+        self._stop: asyncio.Event | None = None
+        self._link_tasks: list[asyncio.Task[None]] = []
+        svc.outbox_written = self._written
+        svc.events.subscribe(self._on_event)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            waiting = set(self.svc.journal.outbox_summaries())
+            connected = {c.id for c in self.svc.chargers if c.connected}
+            for charger_id in sorted(waiting | connected):
+                self._link(charger_id)
+            tasks.create_task(self._expire_loop(stop), name="upstream-retention")
+            await stop.wait()
+            # A link may be waiting out a silent cloud's answer: do not wait for it.
+            for task in self._link_tasks:
+                task.cancel()
+        self._tasks = None
+
+    def _link(self, charger_id: str) -> UpstreamLink:
+        link = self.links.get(charger_id)
+        if link is None:
+            link = self.links[charger_id] = UpstreamLink(
+                self.svc,
+                charger_id,
+                self.settings,
+                relay=lambda cid, action, payload: relay(self.ops, cid, action, payload),
+                spawn=self._spawn,
+            )
+            if self._tasks is not None and self._stop is not None:
+                self._link_tasks.append(
+                    self._tasks.create_task(link.run(self._stop), name=f"upstream-{charger_id}")
+                )
+        return link
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        if self._tasks is None:
+            coroutine.close()
+            return
+        self._tasks.create_task(coroutine)
+
+    def _written(self, charger_id: str) -> None:
+        self._link(charger_id).wake()
+
+    def _on_event(self, event: ChargerEvent) -> None:
+        if isinstance(event, Booted):
+            self._link(event.charger_id).charger_booted()
+        elif isinstance(event, Connected | Disconnected):
+            self._link(event.charger_id).wake()
+
+    async def _expire_loop(self, stop: asyncio.Event) -> None:
+        """Drop what the cloud has not taken within the retention, counted and logged."""
+        while not stop.is_set():
+            cutoff = self.svc.now() - timedelta(days=self.settings.retention_days)
+            dropped = await self.svc.journal.outbox_expire(cutoff)
+            if dropped:
+                self.expired += dropped
+                self.svc.metrics.inc("edge_upstream_expired_total", dropped)
+                log.error(
+                    "cloud outbox: %d message(s) older than %g days dropped unsent",
+                    dropped, self.settings.retention_days,
+                )  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), EXPIRE_EVERY)
+
+    def statistics(self) -> dict[str, Any]:
+        """`GET /api/upstream` (DESIGN §7), plus what the operator needs to act."""
+        summaries = self.svc.journal.outbox_summaries()
+        ids = sorted({c.id for c in self.svc.chargers} | set(summaries) | set(self.links))
+        chargers = [self.charger_statistics(charger_id, summaries) for charger_id in ids]
+        parked = [
+            {
+                "seq": e.seq,
+                "chargerId": e.charger_id,
+                "action": e.action,
+                "createdAt": e.created_at,
+                "attempts": e.attempts,
+                "reason": e.parked,
+            }
+            for e in self.svc.journal.outbox_parked(limit=100)
+        ]
+        return {
+            "url": self.settings.url,
+            "chargers": chargers,
+            "parked": parked,
+            "expired": self.expired,
+        }
+
+    def charger_statistics(
+        self, charger_id: str, summaries: dict[str, OutboxSummary] | None = None
+    ) -> dict[str, Any]:
+        """One charger's link (`GET /api/upstream`, `GET /api/chargers/{id}`)."""
+        if summaries is None:
+            summaries = self.svc.journal.outbox_summaries()
+        link = self.links.get(charger_id)
+        summary = summaries.get(charger_id)
+        return {
+            "id": charger_id,
+            "upstreamId": link.upstream_id if link else self._upstream_id(charger_id),
+            "connected": bool(link and link.state.connected),
+            "registration": link.state.registration if link else None,
+            "pending": summary.pending - summary.parked if summary else 0,
+            "parked": summary.parked if summary else 0,
+            "oldestPending": summary.oldest if summary else None,
+            "lastError": link.state.last_error if link else None,
+            "forwarded": link.state.sent if link else 0,
+        }
+
+    def _upstream_id(self, charger_id: str) -> str:
+        settings = self.svc.config.chargers.get(charger_id)
+        return (settings and settings.upstream_id) or charger_id

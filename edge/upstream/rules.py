@@ -1,0 +1,92 @@
+"""The link's rules, pure: what goes next, how ids are rewritten, how long to wait.
+
+Order: one charger's outbox goes in its order (``seq``), one CALL at a time, so a
+transaction's MeterValues and StopTransaction always follow its StartTransaction, whose
+answer gives the cloud's id they need. StatusNotifications may be coalesced: one that a
+later pending StatusNotification of the same connector supersedes is not sent at all.
+
+Ids: the charger knows the edge's transaction ids; the cloud knows its own. Messages
+for the cloud carry the cloud's id (`to_cloud`); commands from the cloud carry it and
+reach the charger with the edge's (`edge.upstream.commands`).
+
+Retries: the payload is the stored one, rewritten by a fixed map, serialised the same
+way: a retry repeats it byte for byte (clouds de-duplicate by content).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from edge.store import OutboxEntry
+
+__all__ = [
+    "TRANSACTION_ACTIONS",
+    "Next",
+    "backoff",
+    "needs_cloud_id",
+    "next_to_send",
+    "to_cloud",
+]
+
+TRANSACTION_ACTIONS = frozenset({"StartTransaction", "MeterValues", "StopTransaction"})
+"""Messages the cloud gets exactly once, and whose refusal parks them (not drops)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """What to do with the front of a charger's outbox."""
+
+    entry: OutboxEntry | None
+    """The row to send next (None: nothing to send)."""
+    superseded: tuple[int, ...] = ()
+    """Rows before it that need not go (statuses a later one of their connector replaces)."""
+
+
+def next_to_send(entries: Sequence[OutboxEntry]) -> Next:
+    """The next row to send from `entries` (pending, in order), and the statuses before
+    it that a later status of the same connector supersedes."""
+    superseded: list[int] = []
+    later_status: set[int] = set()
+    latest: dict[int, int] = {}  # from the back: each connector's last pending status
+    for entry in reversed(entries):
+        if entry.action == "StatusNotification" and entry.connector_id is not None:
+            if entry.connector_id in latest:
+                later_status.add(entry.seq)
+            else:
+                latest[entry.connector_id] = entry.seq
+    for entry in entries:
+        if entry.seq in later_status:
+            superseded.append(entry.seq)
+            continue
+        return Next(entry, tuple(superseded))
+    return Next(None, tuple(superseded))
+
+
+def to_cloud(entry: OutboxEntry, cloud_tx: int | None) -> dict[str, Any]:
+    """The payload the cloud gets for `entry`: the charger's, with the cloud's
+    transaction id where it carries one (`cloud_tx`, known for its transaction)."""
+    payload: dict[str, Any] = orjson.loads(entry.payload)
+    named = entry.action in ("MeterValues", "StopTransaction") and "transactionId" in payload
+    if named and cloud_tx is not None:
+        payload["transactionId"] = cloud_tx
+    return payload
+
+
+def needs_cloud_id(entry: OutboxEntry) -> bool:
+    """Whether the row names a transaction the cloud must know by its own id."""
+    if entry.action == "StopTransaction":
+        return True
+    return entry.action == "MeterValues" and entry.edge_tx is not None
+
+
+def backoff(attempt: int, *, base: float = 1.0, cap: float = 60.0,
+            rng: Callable[[], float] = random.random) -> float:  # fmt: skip
+    """Seconds before reconnect `attempt` (0 = the first retry): exponential up to `cap`,
+    with full jitter, so many links do not hit a recovering cloud in the same second."""
+    ceiling = min(cap, base * 2.0 ** min(attempt, 30))
+    return max(0.1 * base, ceiling * rng())
