@@ -26,7 +26,7 @@ from edge.config import Config
 from edge.features import local_auth, remote_trigger, reservation, smart_charging
 from edge.files.ftp import FtpServer
 from edge.files.store import FileStore, default_public_url, public_host
-from edge.id_tags import IdTagList
+from edge.id_tags import CloudVerdicts, IdTagList
 from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
@@ -176,6 +176,7 @@ class App:
             config=cfg,
             chargers=ChargerRegistry(chargers_store),
             id_tags=IdTagList(id_tags_store),
+            cloud_verdicts=CloudVerdicts(id_tags_store) if cfg.upstream is not None else None,
             journal=journal,
             transactions=ActiveTransactions(),
             metrics=metrics,

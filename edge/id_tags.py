@@ -7,9 +7,10 @@ memory; the list is persisted in its own small tinydb file.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -18,7 +19,7 @@ from tinydb import Query
 from edge.store import DocumentStore
 from edge.times import format_time, parse_time
 
-__all__ = ["AuthorizationStatus", "IdTag", "IdTagList", "id_tag_info"]
+__all__ = ["AuthorizationStatus", "CloudVerdicts", "IdTag", "IdTagList", "id_tag_info"]
 
 MAX_ID_TAG_LENGTH = 20
 
@@ -127,3 +128,48 @@ class IdTagList:
     async def persist(self) -> None:
         """Return once every change made before the call is on disk (written off the loop)."""
         await self._store.flush_async()
+
+
+class CloudVerdicts:
+    """The cloud's recent verdicts on id tags (its Authorize and StartTransaction answers),
+    for when the cloud cannot answer in time (DESIGN §7). Bounded: the `MAX_ENTRIES` most
+    recent, each trusted for `MAX_AGE` at most (its own expiryDate first); persisted with
+    the id tags, written in the background (a verdict lost in a crash is asked again)."""
+
+    MAX_ENTRIES = 2000
+    MAX_AGE = timedelta(days=7)
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._table = store.table("cloud_verdicts")
+        self._verdicts: dict[str, tuple[dict[str, Any], datetime]] = {}
+        for doc in self._table.all():
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                self._verdicts[str(doc["key"])] = (dict(doc["idTagInfo"]), parse_time(doc["at"]))
+
+    def __len__(self) -> int:
+        return len(self._verdicts)
+
+    def put(self, id_tag: str, info: dict[str, Any], now: datetime) -> None:
+        key = id_tag.casefold()
+        if key in self._verdicts:
+            self._table.remove(Query().key == key)
+        self._verdicts[key] = (dict(info), now)
+        self._table.insert({"key": key, "idTagInfo": dict(info), "at": format_time(now)})
+        if len(self._verdicts) > self.MAX_ENTRIES:
+            oldest = min(self._verdicts, key=lambda k: self._verdicts[k][1])
+            del self._verdicts[oldest]
+            self._table.remove(Query().key == oldest)
+
+    def get(self, id_tag: str, now: datetime) -> dict[str, Any] | None:
+        """The cloud's last verdict as of `now` (an Accepted one past its expiryDate is
+        Expired); None when there is none younger than MAX_AGE."""
+        found = self._verdicts.get(id_tag.casefold())
+        if found is None or now - found[1] > self.MAX_AGE:
+            return None
+        info = dict(found[0])
+        expiry = info.get("expiryDate")
+        if info.get("status") == AuthorizationStatus.ACCEPTED and isinstance(expiry, str):
+            with contextlib.suppress(ValueError):
+                if parse_time(expiry) <= now:
+                    info["status"] = str(AuthorizationStatus.EXPIRED)
+        return info

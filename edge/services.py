@@ -6,7 +6,7 @@ it around temporary stores.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ import orjson
 from edge.chargers import ChargerRegistry
 from edge.config import Config
 from edge.events import ChargerEvent, EventBus
-from edge.id_tags import IdTagList
+from edge.id_tags import CloudVerdicts, IdTagList
 from edge.metrics import Metrics
 from edge.site.leases import LeaseBook
 from edge.store import Journal, OutboxMessage
@@ -39,6 +39,11 @@ class Services:
     events: EventBus = field(default_factory=EventBus)
     leases: LeaseBook = field(default_factory=LeaseBook)
     clock: Callable[[], datetime] = utc_now
+    cloud_verdicts: CloudVerdicts | None = None
+    """The cloud's recent verdicts on id tags (with a cloud)."""
+    cloud_authorize: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None
+    """Asks the cloud about an id tag for a charger: its idTagInfo, or None when the
+    cloud cannot answer within ``authorize_timeout`` (set by the cloud link)."""
     outbox_written: Callable[[str], None] = lambda charger_id: None
     """Called with a charger's id once a message of it for the cloud is durable (the
     upstream link then sends it); a no-op without a cloud."""

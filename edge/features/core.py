@@ -112,10 +112,31 @@ async def status_notification(svc: Services, charger: Charger, req: Payload) -> 
 
 async def authorize(svc: Services, charger: Charger, req: Payload) -> Payload:
     id_tag: str = req["idTag"]
-    info = id_tag_info(svc.id_tags.get(id_tag), svc.now())
-    svc.record(charger.id, "Authorize", {"idTag": id_tag, "status": info["status"]})
+    info: dict[str, Any] | None = None
+    source = "local"
+    if svc.cloud_authorize is not None:
+        # The cloud decides when it answers in time (bounded by authorize_timeout).
+        info = await svc.cloud_authorize(charger.id, id_tag)
+        if info is not None:
+            source = "cloud"
+            if svc.cloud_verdicts is not None:
+                svc.cloud_verdicts.put(id_tag, info, svc.now())
+    if info is None:
+        info, source = local_verdict(svc, id_tag)
+    svc.record(charger.id, "Authorize", {"idTag": id_tag, "status": info["status"], "by": source})
     svc.metrics.inc("edge_authorizations_total", status=info["status"])
     return {"idTagInfo": info}
+
+
+def local_verdict(svc: Services, id_tag: str) -> tuple[dict[str, Any], str]:
+    """The edge's own verdict and where it came from: its id-tag list, else (with a
+    cloud) the cloud's last verdict on the tag, else Invalid."""
+    entry = svc.id_tags.get(id_tag)
+    if entry is None and svc.cloud_verdicts is not None:
+        cached = svc.cloud_verdicts.get(id_tag, svc.now())
+        if cached is not None:
+            return cached, "cloud cache"
+    return id_tag_info(entry, svc.now()), "local"
 
 
 def _charging_elsewhere(svc: Services, id_tag: str, charger: Charger, connector_id: int) -> bool:
@@ -138,7 +159,7 @@ async def start_transaction(svc: Services, charger: Charger, req: Payload) -> Pa
     connector_id: int = req["connectorId"]
     # The CSMS MUST verify the idTag: the charger may have authorized it from stale
     # cache or local-list data (OCPP 1.6 §4.8).
-    info = id_tag_info(svc.id_tags.get(id_tag), svc.now())
+    info, _ = local_verdict(svc, id_tag)
     if (
         info["status"] == AuthorizationStatus.ACCEPTED
         and svc.config.ocpp.concurrent_tx == "reject"
@@ -328,7 +349,7 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
         )
     if id_tag is None:
         return {}
-    return {"idTagInfo": id_tag_info(svc.id_tags.get(id_tag), svc.now())}
+    return {"idTagInfo": local_verdict(svc, id_tag)[0]}
 
 
 async def data_transfer(svc: Services, charger: Charger, req: Payload) -> Payload:

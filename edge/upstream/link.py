@@ -28,6 +28,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from edge.chargers import BOOT_FIELDS
+from edge.clock import clock_synchronised
 from edge.config import UpstreamConfig
 from edge.ocppj.errors import GenericError, OcppError
 from edge.ocppj.events import (
@@ -53,6 +54,7 @@ CALL_TIMEOUT = 30.0  # s the cloud has to answer one CALL before the link is res
 OPEN_TIMEOUT = 15.0  # s for the WebSocket handshake
 DEFAULT_INTERVAL = 60.0  # s between Heartbeats (and Boot retries) until the cloud says
 BATCH = 50  # outbox rows read per query
+BOOT_WAIT = 10.0  # s to wait for a charger that just connected to send its own Boot
 
 
 @dataclass(slots=True)
@@ -105,6 +107,7 @@ class UpstreamLink:
         self._endpoint: RpcEndpoint | None = None
         self._ws: ClientConnection | None = None
         self._retry_at: dict[int, float] = {}
+        self._booted_here = asyncio.Event()
 
     # --- what the manager calls -------------------------------------------------------
 
@@ -116,6 +119,7 @@ class UpstreamLink:
         """The charger sent BootNotification: the cloud gets one before anything else."""
         self.boot_due = True
         self.state.boot_accepted = False
+        self._booted_here.set()
         self.wake()
 
     def wanted(self) -> bool:
@@ -266,6 +270,11 @@ class UpstreamLink:
 
     async def _serve(self, stop: asyncio.Event, reader: asyncio.Future[None]) -> None:
         reconnected = not self.boot_due
+        charger = self.svc.chargers.get(self.charger_id)
+        if self.boot_due and not self._booted_here.is_set() and charger and charger.connected:
+            # Just connected to the edge: it boots in a moment, so one Boot will do.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._booted_here.wait(), BOOT_WAIT)
         if self.boot_due or self.settings.boot_on_reconnect or not self.state.boot_accepted:
             await self._boot(stop, reader)
         if reconnected:
@@ -344,7 +353,8 @@ class UpstreamLink:
                 "status": state.status,
                 "errorCode": state.error_code or "NoError",
             }
-            if state.timestamp:
+            if state.timestamp and clock_synchronised() is not False:
+                # It may be the edge's own stamp: none from a clock known to be wrong.
                 payload["timestamp"] = state.timestamp
             await self._call("StatusNotification", payload)
 
@@ -430,6 +440,17 @@ class UpstreamLink:
         self._retry_at.pop(entry.seq, None)
         self.state.parked += 1
         self.svc.metrics.inc("edge_upstream_parked_total", action=entry.action)
+
+    async def authorize(self, id_tag: str) -> dict[str, Any] | None:
+        """The cloud's idTagInfo for `id_tag` (None: no usable answer). The caller bounds
+        the wait; the CALL queues behind one in flight (one at a time, OCPP-J §4.1.1)."""
+        if not (self.state.connected and self.state.boot_accepted):
+            return None
+        event = await self._call("Authorize", {"idTag": id_tag})
+        info = event.payload.get("idTagInfo") if isinstance(event, ResultReceived) else None
+        if isinstance(info, dict) and isinstance(info.get("status"), str):
+            return info
+        return None
 
     # --- commands from the cloud ----------------------------------------------------------
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Coroutine
 from datetime import timedelta
 from typing import Any
 
+from edge.clock import clock_synchronised
 from edge.events import Booted, ChargerEvent, Connected, Disconnected
 from edge.operations.pipeline import Operations
 from edge.store import OutboxSummary
+from edge.times import parse_time
 from edge.upstream.commands import relay
 from edge.upstream.link import UpstreamLink
 
@@ -43,10 +46,17 @@ class Upstream:
         self._stop: asyncio.Event | None = None
         self._link_tasks: list[asyncio.Task[None]] = []
         svc.outbox_written = self._written
+        svc.cloud_authorize = self.authorize
         svc.events.subscribe(self._on_event)
+        self._register_metrics()
 
     async def run(self, stop: asyncio.Event) -> None:
         self._stop = stop
+        if clock_synchronised() is False:
+            log.warning(
+                "the system clock is not synchronised: messages for the cloud carry the "
+                "chargers' own timestamps, and the edge adds none of its own"
+            )
         async with asyncio.TaskGroup() as tasks:
             self._tasks = tasks
             waiting = set(self.svc.journal.outbox_summaries())
@@ -75,6 +85,27 @@ class Upstream:
                     self._tasks.create_task(link.run(self._stop), name=f"upstream-{charger_id}")
                 )
         return link
+
+    async def authorize(self, charger_id: str, id_tag: str) -> dict[str, Any] | None:
+        """The cloud's verdict within ``authorize_timeout``, else None (the edge decides)."""
+        link = self.links.get(charger_id)
+        if link is None or not link.state.connected:
+            self.svc.metrics.inc("edge_upstream_authorize_total", outcome="offline")
+            return None
+        started = time.monotonic()
+        try:
+            info = await asyncio.wait_for(link.authorize(id_tag), self.settings.authorize_timeout)
+        except TimeoutError:
+            outcome, info = "timeout", None
+        except Exception as err:  # the link went down meanwhile: the edge decides
+            log.info("cloud Authorize for %s failed: %s", charger_id, err)
+            outcome, info = "failed", None
+        else:
+            outcome = "cloud" if info is not None else "failed"
+        self.svc.metrics.inc("edge_upstream_authorize_total", outcome=outcome)
+        # Sum and count (the _total above) give the mean latency.
+        self.svc.metrics.inc("edge_upstream_authorize_seconds_total", time.monotonic() - started)
+        return info
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         if self._tasks is None:
@@ -124,10 +155,48 @@ class Upstream:
         ]
         return {
             "url": self.settings.url,
+            "clockSynchronised": clock_synchronised(),
             "chargers": chargers,
             "parked": parked,
             "expired": self.expired,
         }
+
+    def _register_metrics(self) -> None:
+        m = self.svc.metrics
+        m.describe_counter("edge_upstream_forwarded_total", "Messages the cloud acknowledged")
+        m.describe_counter("edge_upstream_parked_total", "Messages parked after refusals")
+        m.describe_counter("edge_upstream_coalesced_total", "Statuses a later one replaced")
+        m.describe_counter("edge_upstream_expired_total", "Messages dropped past retention")
+        m.describe_counter("edge_upstream_authorize_total", "Authorize asked of the cloud")
+        m.gauge(
+            "edge_upstream_connected",
+            "Cloud links up",
+            lambda: [((), float(sum(link.state.connected for link in self.links.values())))],
+        )
+
+        def pending() -> list[tuple[tuple[tuple[str, str], ...], float]]:
+            return [
+                ((("charger", cid),), float(s.pending))
+                for cid, s in self.svc.journal.outbox_summaries().items()
+            ]
+
+        def oldest() -> list[tuple[tuple[tuple[str, str], ...], float]]:
+            now = self.svc.now()
+            ages: list[tuple[tuple[tuple[str, str], ...], float]] = []
+            for cid, s in self.svc.journal.outbox_summaries().items():
+                if s.oldest is not None:
+                    with contextlib.suppress(ValueError):
+                        age = (now - parse_time(s.oldest)).total_seconds()
+                        ages.append(((("charger", cid),), max(0.0, age)))
+            return ages
+
+        m.gauge("edge_upstream_pending", "Messages waiting for the cloud", pending)
+        m.gauge(
+            "edge_clock_synchronised",
+            "1 while the system clock is synchronised (adjtimex), 0 while it is not",
+            lambda: [] if (s := clock_synchronised()) is None else [((), float(s))],
+        )
+        m.gauge("edge_upstream_oldest_pending_seconds", "Age of the oldest waiting message", oldest)
 
     def charger_statistics(
         self, charger_id: str, summaries: dict[str, OutboxSummary] | None = None
