@@ -178,8 +178,8 @@ class UpstreamConfig:
     boot_on_reconnect: bool = False
     message_attempts: int = 3
     """How often a message the cloud answers with a CALLERROR is tried before it is parked."""
-    retry_interval: float = 30.0
-    """Seconds between two tries of a message the cloud refused."""
+    retry_interval: float = 5.0
+    """Seconds before the next try of a message the cloud refused, times the tries so far."""
     retention_days: float = 30.0
     """Days a message the cloud never takes is kept; older ones are dropped and counted."""
 
@@ -509,7 +509,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
             authorize_timeout=u.number("authorize_timeout", 2.0, 0.1, 30.0),
             boot_on_reconnect=u.boolean("boot_on_reconnect", False),
             message_attempts=u.integer("message_attempts", 3, 1, 100),
-            retry_interval=u.number("retry_interval", 30.0, 1.0, 86400.0),
+            retry_interval=u.number("retry_interval", 5.0, 0.1, 86400.0),
             retention_days=u.number("retention_days", 30.0, 1.0, 3650.0),
         )
         if not url.startswith(("ws://", "wss://")):

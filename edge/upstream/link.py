@@ -108,6 +108,7 @@ class UpstreamLink:
         self._ws: ClientConnection | None = None
         self._retry_at: dict[int, float] = {}
         self._booted_here = asyncio.Event()
+        self._up_since: str | None = None  # when the link came up (outbox time)
 
     # --- what the manager calls -------------------------------------------------------
 
@@ -149,7 +150,9 @@ class UpstreamLink:
                 break
             delay = backoff(attempt)
             attempt += 1
-            await self._wait(stop, delay)
+            # New messages do not cut the back-off short: the cloud is what we wait for.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
 
     def _down(self, why: str) -> None:
         if self.state.connected:
@@ -201,6 +204,7 @@ class UpstreamLink:
             )
             self.state.connected = True
             self.state.connected_since = self.monotonic()
+            self._up_since = self.svc.now_text()
             self.state.last_error = None
             log.info("cloud link of %s up: %s", self.charger_id, self.url)
             reader = asyncio.ensure_future(self._read(ws))
@@ -216,15 +220,23 @@ class UpstreamLink:
                 self.state.connected = False
 
     async def _read(self, ws: ClientConnection) -> None:
-        async for message in ws:
-            endpoint = self._endpoint
-            if endpoint is None:
-                return
-            if isinstance(message, bytes):
-                continue  # OCPP-J is text frames only
-            endpoint.receive_text(message, self.monotonic())
-            self._dispatch(endpoint.events_received())
-            await self._flush()
+        try:
+            async for message in ws:
+                endpoint = self._endpoint
+                if endpoint is None:
+                    return
+                if isinstance(message, bytes):
+                    continue  # OCPP-J is text frames only
+                endpoint.receive_text(message, self.monotonic())
+                self._dispatch(endpoint.events_received())
+                await self._flush()
+        finally:
+            # The cloud is gone: end the CALL waiting for it and wake the link now,
+            # rather than when that CALL or the idle wait times out.
+            if self._endpoint is not None:
+                self._endpoint.connection_lost()
+                self._dispatch(self._endpoint.events_received())
+            self.wake()
 
     async def _flush(self) -> None:
         if self._ws is None or self._endpoint is None:
@@ -369,7 +381,7 @@ class UpstreamLink:
     async def _send_next(self) -> bool:
         """Send the front of the outbox; True if something was done."""
         journal = self.svc.journal
-        step = next_to_send(journal.outbox_pending(self.charger_id, BATCH))
+        step = next_to_send(journal.outbox_pending(self.charger_id, BATCH), self._up_since)
         if step.superseded:
             await journal.outbox_ack(step.superseded)
             self.svc.metrics.inc("edge_upstream_coalesced_total", len(step.superseded))
@@ -428,9 +440,10 @@ class UpstreamLink:
             return
         log.info("cloud link of %s: %s refused (%s); try %d of %d in %g s", self.charger_id,
                  entry.action, why, attempts, self.settings.message_attempts,
-                 self.settings.retry_interval)  # fmt: skip
+                 self.settings.retry_interval * attempts)  # fmt: skip
         await self.svc.journal.outbox_attempt(entry.seq)
-        self._retry_at[entry.seq] = self.monotonic() + self.settings.retry_interval
+        # Like TransactionMessageRetryInterval: the interval times the tries so far.
+        self._retry_at[entry.seq] = self.monotonic() + self.settings.retry_interval * attempts
 
     async def _park(self, entry: OutboxEntry, why: str) -> None:
         """Keep it where the operator sees it, and go on with the charger's queue."""

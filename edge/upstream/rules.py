@@ -2,8 +2,9 @@
 
 Order: one charger's outbox goes in its order (``seq``), one CALL at a time, so a
 transaction's MeterValues and StopTransaction always follow its StartTransaction, whose
-answer gives the cloud's id they need. StatusNotifications may be coalesced: one that a
-later pending StatusNotification of the same connector supersedes is not sent at all.
+answer gives the cloud's id they need. StatusNotifications written while the link was
+down are coalesced: one that a later pending StatusNotification of the same connector
+supersedes is not sent at all.
 
 Ids: the charger knows the edge's transaction ids; the cloud knows its own. Messages
 for the cloud carry the cloud's id (`to_cloud`); commands from the cloud carry it and
@@ -47,18 +48,20 @@ class Next:
     """Rows before it that need not go (statuses a later one of their connector replaces)."""
 
 
-def next_to_send(entries: Sequence[OutboxEntry]) -> Next:
+def next_to_send(entries: Sequence[OutboxEntry], offline_before: str | None = None) -> Next:
     """The next row to send from `entries` (pending, in order), and the statuses before
-    it that a later status of the same connector supersedes."""
+    it that a later status of the same connector supersedes. Only statuses written while
+    the link was down (``created_at`` before `offline_before`, the time the link came
+    up; None: none) are coalesced: a connected cloud sees every status."""
     superseded: list[int] = []
     later_status: set[int] = set()
     latest: dict[int, int] = {}  # from the back: each connector's last pending status
     for entry in reversed(entries):
         if entry.action == "StatusNotification" and entry.connector_id is not None:
-            if entry.connector_id in latest:
-                later_status.add(entry.seq)
-            else:
+            if entry.connector_id not in latest:
                 latest[entry.connector_id] = entry.seq
+            elif offline_before is not None and entry.created_at < offline_before:
+                later_status.add(entry.seq)
     for entry in entries:
         if entry.seq in later_status:
             superseded.append(entry.seq)

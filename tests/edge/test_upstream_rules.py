@@ -21,8 +21,9 @@ def test_the_front_goes_first_and_statuses_a_later_one_replaces_are_skipped() ->
         entry(3, "StartTransaction", edge_tx=7),
         entry(4, "StatusNotification", status="Charging"),
     ]
-    step = next_to_send(rows)
+    step = next_to_send(rows, offline_before="2026-12-04T10:00:01Z")
     assert step.entry is rows[1] and step.superseded == (1,)  # connector 1's later status
+    assert next_to_send(rows).superseded == ()  # online: the cloud sees every status
     assert next_to_send(rows[2:]).entry is rows[2]
     assert next_to_send([]).entry is None
 

@@ -35,7 +35,7 @@ UPSTREAM_PATH = "/api/upstream"  # DESIGN §7, contract
 # In GET /api/transactions/{id}: the idTagInfo status the cloud's StartTransaction.conf gave.
 CLOUD_ID_TAG_STATUS = "cloudIdTagStatus"
 # Kind of the audit event (GET /api/chargers/{id}/events) for a cloud that rejects a tag late.
-CLOUD_REJECTION_EVENT = "UpstreamIdTagRejected"
+CLOUD_REJECTION_EVENT = "CloudIdTagRejected"
 # Per charger in GET /api/upstream: the messages the cloud refused for good (count or list).
 PARKED = "parked"
 # The most attempts a message the cloud keeps refusing may take before it is parked.
