@@ -75,6 +75,7 @@ class Ev:
     resumes: tuple[datetime, ...] = ()
     gave_up_at: datetime | None = None
     set_calls: tuple[datetime, ...] = ()  # arrival of every SetChargingProfile
+    set_limits: tuple[float, ...] = ()  # the limit each of them carried
 
     @classmethod
     def of(cls, sim: SimCharger) -> Ev:
@@ -90,6 +91,14 @@ class Ev:
             resumes=tuple(sim.resumes),
             gave_up_at=sim.gave_up_at,
             set_calls=tuple(at for at, _, _ in sim.set_calls),
+            set_limits=tuple(
+                float(
+                    req["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0][
+                        "limit"
+                    ]
+                )
+                for _, req, _ in sim.set_calls
+            ),
         )
 
     def in_session(self, t: datetime) -> bool:

@@ -1,6 +1,6 @@
 """Site load balancing on realistic sites, at production timings: what the EVs and the fuse get.
 
-    .venv/bin/python -m bench.site_scenarios                   # six scenarios: ~15 minutes
+    .venv/bin/python -m bench.site_scenarios                   # six scenarios: ~25 minutes
     .venv/bin/python -m bench.site_scenarios --quick           # 75 s each: ~8 minutes
     .venv/bin/python -m bench.site_scenarios --only unbalanced # one scenario
 
@@ -214,8 +214,8 @@ def _unbalanced(name: str, title: str, noise_a: float, duration_s: float) -> Sce
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        _unbalanced("unbalanced", "Unbalanced site, L1 base load 18 → 24 A", 0.0, 210.0),
-        _unbalanced("noisy", "Unbalanced site, ±0.5 A meter noise", 0.5, 180.0),
+        _unbalanced("unbalanced", "Unbalanced site, L1 base load 18 → 24 A", 0.0, 480.0),
+        _unbalanced("noisy", "Unbalanced site, ±0.5 A meter noise", 0.5, 480.0),
         Scenario(
             name="roomy",
             title="Room for all: 3x63 A, five 12 A 1-phase chargers, a tapering EV",
@@ -418,6 +418,11 @@ def measure(run: Run) -> Json:
             "mean_demand_a": _r(mean_demand(points, ev)),
             "calls_per_min": _r(ev.calls_per_minute(run.end)),
             "lease_at_end_a": run.leases.get(ev.charger_id),
+            "profiles": [
+                [round((at - run.t0).total_seconds(), 1), limit]
+                for at, limit in zip(ev.set_calls, ev.set_limits, strict=False)
+                if ev.start is not None and at >= ev.start
+            ],
         }
     firsts = [e["first_offer_s"] for e in per_ev.values()]
     offered = [f for f in firsts if f is not None]
@@ -567,6 +572,7 @@ def brief(r: Json) -> str:
             + f", {_num(e['calls_per_min'], '{:.1f}')} calls/min, lease at end "
             f"{e['lease_at_end_a']}"
         )
+        lines.append(f"    profiles (s, A): {e.get('profiles', [])}")
     return "\n".join(lines)
 
 

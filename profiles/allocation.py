@@ -95,6 +95,8 @@ STEP_A = 0.1
 DEFAULT_MIN_A = 6.0
 """IEC 61851: an EV does not charge below 6 A."""
 EPS = 1e-9
+RELEASE_A = 0.5
+"""A capped session that draws within this of its cap wants more: the cap goes."""
 
 Currents = tuple[float, float, float]
 SessionKey = tuple[str, int]
@@ -162,6 +164,10 @@ class Session:
     paused_since: float | None = None
     """When the session was last paused (from its minimum or more to 0 A), in the seconds
     of ``now``; None if it never was."""
+    capped: bool = False
+    """Its previous limit was a reclaim cap: it stays capped while it draws less than
+    that limit by more than ``RELEASE_A`` (not ``reclaim_step_a``, which would release
+    the cap as soon as it applies, then cap again)."""
     falling: bool = False
     """Its limit was lowered recently (the load is rising): a further lowering goes
     ``lower_step_a`` lower, and its previous limit is kept only where it fits without
@@ -292,7 +298,7 @@ def _cap(s: Session, lo: float, reclaim_step_a: float) -> tuple[float, bool]:
     if not s.reclaim or judged is None or not s.previous_a:
         return hi, False
     drawn = max(judged[p] for p in used_phases(s))
-    if drawn < s.previous_a - reclaim_step_a:
+    if drawn < s.previous_a - (RELEASE_A if s.capped else reclaim_step_a):
         demand = max(lo, floor_step(drawn + reclaim_step_a))
         if demand < hi:
             return demand, True

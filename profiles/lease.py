@@ -61,6 +61,7 @@ __all__ = [
     "is_site_profile",
     "lease_end",
     "plan_leases",
+    "refresh_due",
     "site_profile",
     "strategies",
 ]
@@ -145,6 +146,12 @@ def site_profile(
     )
 
 
+def refresh_due(valid_to: float | None, now: float, lease_time: float) -> bool:
+    """Whether a lease ending at `valid_to` is refreshed now: with half a lease or less
+    left, so a refresh that fails has half a lease to be retried in."""
+    return valid_to is None or valid_to - now <= lease_time / 2
+
+
 def lease_end(now: float, lease_time: float) -> float:
     """When a lease sent at `now` (epoch s) ends: on the site-wide grid of
     ``lease_time / 2``, more than half a lease and at most a whole lease away."""
@@ -213,8 +220,9 @@ def plan_leases(
     - Lowering is sent at once. While any lowering is in flight or planned, raises
       wait: capacity moves from one charger to another only once the first let go.
     - A raise waits `min_interval` after the lease last changed value.
-    - A lease with half its time or less left is refreshed (at the target, or at the
-      current limit while a raise must wait); a charger without a lease gets one.
+    - A lease with a quarter of its time or less left is refreshed (`refresh_due`: at
+      the target, or at the current limit while a raise must wait); a charger without a
+      lease gets one.
     """
     lowering: list[LeaseUpdate[K]] = []
     raising: list[LeaseUpdate[K]] = []
@@ -229,7 +237,7 @@ def plan_leases(
         if target is None:
             continue
         current = view.effective_a(now)
-        stale = view.valid_to is None or view.valid_to - now <= policy.lease_time / 2
+        stale = refresh_due(view.valid_to, now, policy.lease_time)
         if target < current - EPS_A:
             lowering.append(LeaseUpdate(key, target, end, "lower"))
         elif target > current + EPS_A:
@@ -244,7 +252,7 @@ def plan_leases(
         # Raises wait for the next cycle; their leases are still refreshed if due.
         for update in raising:
             view = views[update.key]
-            if view.valid_to is None or view.valid_to - now <= policy.lease_time / 2:
+            if refresh_due(view.valid_to, now, policy.lease_time):
                 current = view.effective_a(now)
                 if current != math.inf:
                     refreshing.append(LeaseUpdate(update.key, current, end, "refresh"))

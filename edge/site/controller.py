@@ -73,6 +73,7 @@ from profiles.lease import (
     LeaseView,
     Strategy,
     plan_leases,
+    refresh_due,
     site_profile,
     strategies,
 )
@@ -456,7 +457,6 @@ class SiteController:
         bands: list[EvBand] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
-        half_lease = self.policy.lease_time / 2
         read_at = to_epoch(reading.taken_at)
         for cid, control in controls.items():
             totals[cid] = 0.0
@@ -469,7 +469,7 @@ class SiteController:
                 for p in control.wiring:
                     reserved[p] += budget
                 continue
-            due = control.valid_to is None or control.valid_to - now <= half_lease
+            due = refresh_due(control.valid_to, now, self.policy.lease_time)
             # Lowered recently: a rising load. Lowered a step further if again, and not
             # raised back by a refresh for less than the hysteresis.
             falling = (
@@ -503,6 +503,7 @@ class SiteController:
                     running_since=control.running_since,
                     paused_since=control.paused_since,
                     falling=falling,
+                    capped=control.reclaimed,
                 )
             )
         if read_at != self._house_read_at:

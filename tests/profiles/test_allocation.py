@@ -625,3 +625,15 @@ def test_a_session_lowered_again_soon_goes_a_step_further() -> None:
     assert limits(allocate(site(limit=6.5), [again], now=0.0, lower_step_a=1.0)) == {"A": 6.0}
     rising = ev("A", previous_a=8.0, falling=True)
     assert limits(allocate(room, [rising], now=0.0, lower_step_a=1.0)) == {"A": 12.0}
+
+
+def test_a_capped_session_stays_capped_while_it_draws_less() -> None:
+    """Capped at 12 A because it drew 10 A: still drawing 10 A, it keeps the cap (the
+    first judgement would release it, since 10 A is not 2 A below 12 A); drawing 11.6 A,
+    close to the cap, it wants more and gets it."""
+    tapering = ev("T", previous_a=12.0, held_a=(10.0, 10.0, 10.0), capped=True)
+    assert limits(allocate(site(), [tapering], now=0.0)) == {"T": 12.0}
+    fresh = ev("T", previous_a=12.0, held_a=(10.0, 10.0, 10.0))
+    assert limits(allocate(site(), [fresh], now=0.0)) == {"T": 32.0}
+    wants = ev("T", previous_a=12.0, held_a=(11.6, 11.6, 11.6), capped=True)
+    assert limits(allocate(site(), [wants], now=0.0)) == {"T": 32.0}
