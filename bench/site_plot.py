@@ -27,7 +27,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +39,7 @@ from edge.app import App
 from edge.site.report import site_json
 from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint
 
-__all__ = ["Scenario", "main", "render_svg", "run_scenario"]
+__all__ = ["Frame", "Scenario", "main", "render_svg", "run_scenario", "svg_axes"]
 
 PLOT = Path(__file__).resolve().parent / "site-load-step.svg"
 PHASE_COLOURS = ("#1f77b4", "#e6550d", "#2ca02c")
@@ -195,6 +195,60 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """Where a plot's area is in its SVG: left and top edge, width, height; the SVG's height."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    svg_height: float
+
+
+def svg_axes(
+    frame: Frame,
+    x: Callable[[float], float],
+    y: Callable[[float], float],
+    y_range: tuple[float, float, float],
+    x_range: tuple[float, float],
+    y_label: str,
+) -> list[str]:
+    """The grid lines, tick labels, frame and axis titles of a time plot (SVG elements).
+    `y_range`: (lowest, highest, step) in A; `x_range`: (duration, step) in s."""
+    left, top, pw, ph = frame.left, frame.top, frame.width, frame.height
+    y_min, y_max, y_step = y_range
+    duration, x_step = x_range
+    out: list[str] = []
+    n = 0
+    while (value := y_min + n * y_step) <= y_max + 1e-9:
+        out.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
+            'stroke="#e4e4e4"/>'
+        )
+        out.append(
+            f'<text x="{left - 8}" y="{y(value) + 4:.1f}" text-anchor="end">{_fmt(value)}</text>'
+        )
+        n += 1
+    n = 0
+    while (t := n * x_step) <= duration + 1e-9:
+        out.append(
+            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + ph}" stroke="#f0f0f0"/>'
+        )
+        out.append(
+            f'<text x="{x(t):.1f}" y="{top + ph + 18}" text-anchor="middle">{_fmt(t)}</text>'
+        )
+        n += 1
+    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
+    bottom = frame.svg_height - 14
+    out.append(f'<text x="{left + pw / 2}" y="{bottom}" text-anchor="middle">time (s)</text>')
+    out.append(
+        f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
+        f"{y_label}</text>"
+    )
+    return out
+
+
 def render_svg(scenario: Scenario, outcome: Outcome, *, width: int = 960, height: int = 540) -> str:
     """Grid current per phase vs time, the fuse and the fuse minus margin, as SVG text."""
     left, right, top, bottom = 64, 24, 70, 56
@@ -243,31 +297,10 @@ def render_svg(scenario: Scenario, outcome: Outcome, *, width: int = 960, height
                 f'height="{ph}" fill="{FUSE_COLOUR}" fill-opacity="0.12"/>'
             )
     # Grid and axes.
-    n = 0
-    while (value := n * y_step) <= y_max + 1e-9:
-        out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-            'stroke="#e4e4e4"/>'
-        )
-        out.append(
-            f'<text x="{left - 8}" y="{y(value) + 4:.1f}" text-anchor="end">{_fmt(value)}</text>'
-        )
-        n += 1
-    n = 0
-    while (t := n * x_step) <= duration + 1e-9:
-        out.append(
-            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + ph}" stroke="#f0f0f0"/>'
-        )
-        out.append(
-            f'<text x="{x(t):.1f}" y="{top + ph + 18}" text-anchor="middle">{_fmt(t)}</text>'
-        )
-        n += 1
-    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 14}" text-anchor="middle">time (s)</text>')
-    out.append(
-        f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
-        "grid current per phase (A)</text>"
-    )
+    out += svg_axes(
+        Frame(left, top, pw, ph, height), x, y, (0.0, y_max, y_step), (duration, x_step),
+        "grid current per phase (A)",
+    )  # fmt: skip
     # The load step.
     for at, label in ((scenario.step_at, "step"), (scenario.step_back, "back")):
         if 0 <= at <= duration:

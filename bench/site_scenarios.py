@@ -84,7 +84,15 @@ from bench.site_measures import (
     time_above,
     utilisation,
 )
-from bench.site_plot import FUSE_COLOUR, PHASE_COLOURS, PHASE_DASHES, _fmt, _nice_step
+from bench.site_plot import (
+    FUSE_COLOUR,
+    PHASE_COLOURS,
+    PHASE_DASHES,
+    Frame,
+    _fmt,
+    _nice_step,
+    svg_axes,
+)
 from edge.app import App
 from edge.config import ChargerSettings, SiteConfig
 from edge.site.report import site_json
@@ -634,31 +642,10 @@ def render_svg(run: Run, result: Json, *, width: int = 1040, height: int = 600) 
                 f'<rect x="{x(t):.1f}" y="{top}" width="{max(0.5, x(t_next) - x(t)):.1f}" '
                 f'height="{ph}" fill="{FUSE_COLOUR}" fill-opacity="0.12"/>'
             )
-    n = 0
-    while (value := y_min + n * y_step) <= y_max + 1e-9:
-        out.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{y(value):.1f}" y2="{y(value):.1f}" '
-            'stroke="#e4e4e4"/>'
-        )
-        out.append(
-            f'<text x="{left - 8}" y="{y(value) + 4:.1f}" text-anchor="end">{_fmt(value)}</text>'
-        )
-        n += 1
-    n = 0
-    while (t := n * x_step) <= duration + 1e-9:
-        out.append(
-            f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + ph}" stroke="#f0f0f0"/>'
-        )
-        out.append(
-            f'<text x="{x(t):.1f}" y="{top + ph + 18}" text-anchor="middle">{_fmt(t)}</text>'
-        )
-        n += 1
-    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 14}" text-anchor="middle">time (s)</text>')
-    out.append(
-        f'<text transform="translate(18 {top + ph / 2}) rotate(-90)" text-anchor="middle">'
-        "current per phase (A)</text>"
-    )
+    out += svg_axes(
+        Frame(left, top, pw, ph, height), x, y, (y_min, y_max, y_step), (duration, x_step),
+        "current per phase (A)",
+    )  # fmt: skip
     for move in sc.moves:
         for at, label in ((move.at_s, move.label), (move.at_s + move.over_s, "")):
             if 0 < at <= duration and (label or move.over_s > 0):
