@@ -869,3 +869,36 @@ async def test_identity_and_credentials_toward_the_cloud(tmp_path: Path, cloud: 
         assert all(c.subprotocol == "ocpp1.6" for c in cloud.connections)
         entry = await upstream_entry(api, "LOCAL7")
         assert entry["upstreamId"] == "FLEET-7"
+
+
+async def test_a_flapping_cloud_gets_every_transaction_message_once_in_order(
+    tmp_path: Path, cloud: Cloud
+) -> None:
+    """The cloud drops the connection again and again while a transaction runs and is
+    replayed (each answer a little late, so drops land mid-CALL): whatever was in flight
+    at a drop may come again, byte for byte, right after itself; nothing is lost, nothing
+    else repeats, the order holds, and the charger is always answered at once."""
+    async with asyncio.timeout(TEST_TIMEOUT * 2), edge(tmp_path, cloud) as (app, api):
+        await accept_tag(api, "TAG1")
+        async with RawCharger.connect(ocpp_url(app, "FLAP1")) as cp:
+            sent = Sent(cp)
+            await booted(sent)
+            await synced(cloud, "FLAP1", sent.last_status(1))
+            cloud.delays["*"] = 0.15
+            before = len(sent.messages)
+            charging = asyncio.create_task(charge(sent, samples=12))
+            for _ in range(6):
+                await asyncio.sleep(0.4)
+                await cloud.disconnect("FLAP1")
+            edge_id = await charging
+            assert max(sent.answer_times[before:]) < QUICK, sent.answer_times
+            cloud.delays.clear()
+            await cloud.wait_for("FLAP1", "StopTransaction", lambda c: c.accepted, timeout=WAIT)
+            calls = cloud.received("FLAP1")
+            cloud_id = cloud_transaction_id(cloud, "FLAP1")
+            expected = transaction_messages(as_cloud_sees_it(sent.messages, edge_id, cloud_id))
+            got = received_messages(calls, *TX_ACTIONS)
+            # Drop a repeat that directly follows its original (the one in flight at a drop).
+            deduplicated = [m for i, m in enumerate(got) if i == 0 or m != got[i - 1]]
+            assert deduplicated == expected, (len(got), len(expected))
+            assert len({c.connection for c in calls}) >= 4, "the cloud flapped"
