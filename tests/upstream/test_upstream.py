@@ -887,8 +887,9 @@ async def test_a_flapping_cloud_gets_every_transaction_message_once_in_order(
             cloud.delays["*"] = 0.15
             before = len(sent.messages)
             charging = asyncio.create_task(charge(sent, samples=12))
-            for _ in range(6):
-                await asyncio.sleep(0.4)
+            for _ in range(5):
+                await eventually(lambda: cloud.connected("FLAP1"))  # it comes back by itself
+                await asyncio.sleep(0.3)
                 await cloud.disconnect("FLAP1")
             edge_id = await charging
             assert max(sent.answer_times[before:]) < QUICK, sent.answer_times
@@ -901,4 +902,4 @@ async def test_a_flapping_cloud_gets_every_transaction_message_once_in_order(
             # Drop a repeat that directly follows its original (the one in flight at a drop).
             deduplicated = [m for i, m in enumerate(got) if i == 0 or m != got[i - 1]]
             assert deduplicated == expected, (len(got), len(expected))
-            assert len({c.connection for c in calls}) >= 4, "the cloud flapped"
+            assert len({c.connection for c in calls}) >= 6, "the cloud dropped the link 5 times"
