@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from edge.chargers import BOOT_FIELDS
 from edge.clock import clock_synchronised
 from edge.config import UpstreamConfig
-from edge.ocppj.errors import GenericError, OcppError
+from edge.ocppj.errors import GenericError, OcppError, RpcUsageError
 from edge.ocppj.events import (
     CallAborted,
     CallReceived,
@@ -146,6 +146,9 @@ class UpstreamLink:
             except _Disconnected as err:
                 self._down(str(err))
                 attempt = 0 if self.state.sent else attempt
+            except Exception as err:  # a bug must not take the service down with the link
+                log.exception("cloud link of %s failed", self.charger_id)
+                self._down(f"internal error: {err}")
             if stop.is_set():
                 break
             delay = backoff(attempt)
@@ -265,7 +268,10 @@ class UpstreamLink:
         if endpoint is None:
             raise _Disconnected("not connected")
         future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        unique_id = endpoint.send_call(action, payload, self.monotonic())
+        try:
+            unique_id = endpoint.send_call(action, payload, self.monotonic())
+        except RpcUsageError as err:  # the connection was lost meanwhile
+            raise _Disconnected(str(err)) from None
         self._answers[unique_id] = future
         await self._flush()
         try:
@@ -469,17 +475,21 @@ class UpstreamLink:
 
     async def _answer_cloud(self, call: CallReceived) -> None:
         endpoint = self._endpoint
+        error: OcppError | None = None
+        answer: dict[str, Any] = {}
         try:
             answer = await self.relay(self.charger_id, call.action, call.payload)
         except OcppError as err:
-            if endpoint is not None and endpoint is self._endpoint:
-                endpoint.send_error(call.unique_id, err)
+            error = err
         except Exception as err:  # an answer the cloud can read beats a silent link
             log.exception("cloud link of %s: relaying %s failed", self.charger_id, call.action)
-            if endpoint is not None and endpoint is self._endpoint:
-                endpoint.send_error(call.unique_id, GenericError(str(err)))
-        else:
-            if endpoint is not None and endpoint is self._endpoint:
+            error = GenericError(str(err))
+        if endpoint is None or endpoint is not self._endpoint:
+            return  # the connection it came on is gone: nobody to answer
+        # The connection may have dropped while the charger answered.
+        with contextlib.suppress(RpcUsageError, ConnectionClosed):
+            if error is not None:
+                endpoint.send_error(call.unique_id, error)
+            else:
                 endpoint.send_result(call.unique_id, answer)
-        with contextlib.suppress(ConnectionClosed):
             await self._flush()
