@@ -84,15 +84,17 @@ class ChargerControl:
     paused_since: float | None = None
     """When the allocation last paused the EV (to 0 A) during its session."""
     pauses: int = 0
+    """Pauses in the current session (none counted while the site is in fallback)."""
     probe_triggers: int = 0
     """TriggerMessage(MeterValues) sent to learn this session's phases (`edge.site.probe`)."""
     probe_next_at: float = 0.0
     triggers_work: bool = True
     """False once the charger answered a TriggerMessage with anything but Accepted."""
     meter_probe: MeterProbe | None = None
+    """The reading its probe started from, while the grid meter is watched for it."""
     reclaimed: bool = False
-    """Its last allocation was capped because its EV drew less (see `reclaim_hold`)."""
-    """Pauses in the current session (none counted while the site is in fallback)."""
+    """Its last allocation was capped because its EV drew less: kept while no report
+    shows otherwise (`SiteController._allocate`)."""
     overdraws: int = 0
     failures: int = 0
     retry_at: float = 0.0

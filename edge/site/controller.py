@@ -48,9 +48,15 @@ from edge.features import smart_charging
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
-from edge.site.control import EV_REACTION, ChargerControl, MeterProbe, Phases
+from edge.site.control import ChargerControl, Phases
 from edge.site.grid_meter import GridMeter
-from edge.site.probe import PROBE_EVERY, learn_from_meter, trigger_due, trigger_meter_values
+from edge.site.probe import (
+    PROBE_EVERY,
+    learn_all_from_meter,
+    start_meter_probe,
+    trigger_due,
+    trigger_meter_values,
+)
 from edge.site.statistics import ChargerStatistics, MeterStatistics, SiteStatistics
 from edge.times import from_epoch, parse_time, to_epoch
 from edge.transactions.meter_values import import_currents, physical_currents
@@ -277,15 +283,15 @@ class SiteController:
         controls = self._refresh_controls(now)
         safe = self._safe_values(controls, now)
         allocation: Allocation | None = None
-        if not fresh:
-            self.house_a = self._house_read_at = None  # back from a gap: start from the worst
         if fresh:
             allocation, totals = self._allocate(controls, now)
             targets = {cid: self._lease_value(controls[cid], a) for cid, a in totals.items()}
-        elif self.grid.reading is None and not self.grid.stale_since_start():
-            targets = {}  # starting: wait for the first reading
         else:
-            targets = {cid: value for cid, value in safe.limits_a.items() if cid in controls}
+            self.house_a = self._house_read_at = None  # back from a gap: start from the worst
+            if self.grid.reading is None and not self.grid.stale_since_start():
+                targets = {}  # starting: wait for the first reading
+            else:
+                targets = {cid: value for cid, value in safe.limits_a.items() if cid in controls}
         for cid, control in controls.items():
             if cid in targets and control.cap_a is not None:
                 targets[cid] = min(targets[cid], self._lease_value(control, control.cap_a))
@@ -513,12 +519,13 @@ class SiteController:
                 self.house_a, reading.current_a, bands, noise_a=self._noise_a(), settle=SETTLE
             )
             self._house_read_at = read_at
-            self._learn_from_meter(controls, now)
-            log.debug(
-                "house load %s from reading %s and %d bands %s",
-                self.house_a, reading.current_a, len(bands),
-                [(b.low, b.high) for b in bands],
-            )  # fmt: skip
+            for control, phases in learn_all_from_meter(
+                controls.values(), reading.current_a, read_at, now
+            ):
+                log.info(
+                    "charger %s: its EV draws on %d phase(s), seen on the grid meter",
+                    control.charger_id, phases,
+                )  # fmt: skip
         assert self.house_a is not None
         site = SiteState(
             limit_a=(
@@ -573,38 +580,6 @@ class SiteController:
                 charger = self.svc.chargers.get(control.charger_id)
                 if charger is not None:
                     self.spawn(trigger_meter_values(self.ops, charger, control))
-
-    def _learn_from_meter(self, controls: dict[str, ChargerControl], now: float) -> None:
-        """Phase use from the meter's change, for probes whose charger reports no current."""
-        reading = self.grid.reading
-        assert reading is not None
-        read_at = to_epoch(reading.taken_at)
-        for control in controls.values():
-            if control.meter_probe is None or control.draw_a(now) is not None:
-                continue
-            since = control.meter_probe.at - EV_REACTION
-            busy = frozenset(
-                p
-                for c in controls.values()
-                if c is not control and c.changed_at is not None and c.changed_at > since
-                for p in c.used_phases()
-            )
-            phases = learn_from_meter(control, reading.current_a, read_at, busy)
-            if phases is not None:
-                control.ev_phases = phases
-                control.meter_probe = None
-                log.info(
-                    "charger %s: its EV draws on %d phase(s), seen on the grid meter",
-                    control.charger_id, phases,
-                )  # fmt: skip
-
-    def _start_meter_probe(self, control: ChargerControl, before: float, at: float) -> None:
-        """A lease that lets an EV of unknown phase use draw: keep the reading it starts
-        from, so the meter's change can show its phases (`edge.site.probe`)."""
-        after = self._effective_total(control, at)
-        reading = self.grid.reading
-        if control.ev_phases is None and before < control.min_a <= after and reading:
-            control.meter_probe = MeterProbe(at, reading.current_a, after)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -670,7 +645,11 @@ class SiteController:
                 if changed:
                     control.changed_at = sent
                     control.limit_before_a = before
-                    self._start_meter_probe(control, before, sent)
+                    reading = self.grid.reading
+                    start_meter_probe(
+                        control, before, self._effective_total(control, sent),
+                        reading.current_a if reading else None, sent,
+                    )  # fmt: skip
                 self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)

@@ -21,18 +21,21 @@ does not draw) stays budgeted on every wired phase: the safe side.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from edge.chargers import Charger
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
-from edge.site.control import METER_LAG, ChargerControl, Phases
+from edge.site.control import EV_REACTION, METER_LAG, ChargerControl, MeterProbe, Phases
 
 __all__ = [
     "PROBE_DELAY",
     "PROBE_EVERY",
     "PROBE_TRIGGERS",
     "PROBE_WINDOW",
+    "learn_all_from_meter",
     "learn_from_meter",
+    "start_meter_probe",
     "trigger_due",
     "trigger_meter_values",
 ]
@@ -82,6 +85,39 @@ async def trigger_meter_values(ops: Operations, charger: Charger, control: Charg
             charger.id,
             outcome.response.get("status"),
         )
+
+
+def start_meter_probe(control: ChargerControl, before_a: float, after_a: float,
+                      reading_a: Phases | None, at: float) -> None:  # fmt: skip
+    """A lease from below to at least the minimum of an EV of unknown phase use: keep the
+    reading it starts from, so the meter's change can show its phases."""
+    if control.ev_phases is None and before_a < control.min_a <= after_a and reading_a:
+        control.meter_probe = MeterProbe(at, reading_a, after_a)
+
+
+def learn_all_from_meter(
+    controls: Iterable[ChargerControl], reading_a: Phases, read_at: float, now: float
+) -> list[tuple[ChargerControl, int]]:
+    """The probes (of chargers that report no current) whose phases the reading shows,
+    judged on the phases no other charger's limit changed meanwhile (`learn_from_meter`)."""
+    controls = list(controls)
+    learned = []
+    for control in controls:
+        if control.meter_probe is None or control.draw_a(now) is not None:
+            continue
+        since = control.meter_probe.at - EV_REACTION
+        busy = frozenset(
+            p
+            for c in controls
+            if c is not control and c.changed_at is not None and c.changed_at > since
+            for p in c.used_phases()
+        )
+        phases = learn_from_meter(control, reading_a, read_at, busy)
+        if phases is not None:
+            control.ev_phases = phases
+            control.meter_probe = None
+            learned.append((control, phases))
+    return learned
 
 
 def learn_from_meter(

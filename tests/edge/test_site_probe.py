@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from edge.site.control import ChargerControl, MeterProbe
-from edge.site.probe import PROBE_DELAY, PROBE_TRIGGERS, PROBE_WINDOW, learn_from_meter, trigger_due
+from edge.site.probe import (
+    PROBE_DELAY,
+    PROBE_TRIGGERS,
+    PROBE_WINDOW,
+    learn_all_from_meter,
+    learn_from_meter,
+    start_meter_probe,
+    trigger_due,
+)
 
 L231 = (1, 2, 0)  # a 3-phase charger wired to draw on L2 first
 BASE = (24.0, 8.0, 8.0)
@@ -54,3 +62,26 @@ def test_a_probe_that_never_shows_ends_and_stays_budgeted_on_every_phase() -> No
     control = probing()
     assert learn_from_meter(control, BASE, 100.0 + PROBE_WINDOW + 1, frozenset()) is None
     assert control.meter_probe is None and control.ev_phases is None
+
+
+def test_a_silent_probe_is_judged_without_the_phases_others_changed_meanwhile() -> None:
+    """Another EV (1-phase on L3) was raised after the probe started: L3 says nothing
+    about the probe, L1 alone shows it is 1-phase."""
+    probe = probing()
+    other = ChargerControl(charger_id="O", wiring=(2,), min_a=6.0, max_a=32.0)
+    other.ev_phases = 1
+    other.changed_at = 101.0
+    learned = learn_all_from_meter(
+        [probe, other], (24.0, 14.0, 18.0), 100.0 + PROBE_DELAY + 2.0, now=106.0
+    )
+    assert learned == [(probe, 1)] and probe.ev_phases == 1 and probe.meter_probe is None
+
+
+def test_a_probe_starts_only_when_a_lease_lets_an_unknown_ev_draw() -> None:
+    control = probing(meter_probe=None)
+    start_meter_probe(control, 0.0, 6.0, BASE, 200.0)
+    assert control.meter_probe == MeterProbe(200.0, BASE, 6.0)
+    for before, after, phases in ((6.0, 10.0, None), (0.0, 3.0, None), (0.0, 6.0, 3)):
+        other = probing(meter_probe=None, ev_phases=phases)
+        start_meter_probe(other, before, after, BASE, 200.0)
+        assert other.meter_probe is None
