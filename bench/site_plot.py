@@ -39,7 +39,7 @@ from edge.app import App
 from edge.site.report import site_json
 from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint
 
-__all__ = ["Frame", "Scenario", "main", "render_svg", "run_scenario", "svg_axes"]
+__all__ = ["Frame", "Scenario", "main", "render_svg", "run_scenario", "svg_axes", "svg_legend"]
 
 PLOT = Path(__file__).resolve().parent / "site-load-step.svg"
 PHASE_COLOURS = ("#1f77b4", "#e6550d", "#2ca02c")
@@ -249,6 +249,33 @@ def svg_axes(
     return out
 
 
+Legend = tuple[str, str, str, float]
+"""(label, colour, stroke-dasharray or "", stroke width) of one line of a plot."""
+
+
+def svg_legend(entries: Sequence[Legend], lx: float, ly: float, width: float) -> list[str]:
+    """A legend box at (`lx`, `ly`): a sample line per entry, then the shading of the
+    time above the fuse."""
+    out = [
+        f'<rect x="{lx}" y="{ly}" width="{width}" height="{20 * len(entries) + 30}" '
+        'fill="white" fill-opacity="0.9" stroke="#999"/>'
+    ]
+    for i, (label, colour, dash, stroke) in enumerate(entries):
+        cy = ly + 16 + 20 * i
+        out.append(
+            f'<line x1="{lx + 10}" x2="{lx + 40}" y1="{cy}" y2="{cy}" stroke="{colour}" '
+            f'stroke-width="{stroke}"' + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"
+        )
+        out.append(f'<text x="{lx + 48}" y="{cy + 4}">{escape(label)}</text>')
+    cy = ly + 16 + 20 * len(entries)
+    out.append(
+        f'<rect x="{lx + 10}" y="{cy - 6}" width="30" height="12" fill="{FUSE_COLOUR}" '
+        'fill-opacity="0.12"/>'
+    )
+    out.append(f'<text x="{lx + 48}" y="{cy + 4}">above the fuse</text>')
+    return out
+
+
 def render_svg(scenario: Scenario, outcome: Outcome, *, width: int = 960, height: int = 540) -> str:
     """Grid current per phase vs time, the fuse and the fuse minus margin, as SVG text."""
     left, right, top, bottom = 64, 24, 70, 56
@@ -341,24 +368,7 @@ def render_svg(scenario: Scenario, outcome: Outcome, *, width: int = 960, height
     entries.append(
         (f"fuse - margin {_fmt(limit)} A", FUSE_COLOUR, "8 4", 1.2),
     )
-    lx, ly = left + pw - 170, top + 10
-    out.append(
-        f'<rect x="{lx}" y="{ly}" width="160" height="{20 * len(entries) + 30}" fill="white" '
-        'fill-opacity="0.9" stroke="#999"/>'
-    )
-    for i, (label, colour, dash, stroke) in enumerate(entries):
-        cy = ly + 16 + 20 * i
-        out.append(
-            f'<line x1="{lx + 10}" x2="{lx + 40}" y1="{cy}" y2="{cy}" stroke="{colour}" '
-            f'stroke-width="{stroke}"' + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"
-        )
-        out.append(f'<text x="{lx + 48}" y="{cy + 4}">{escape(label)}</text>')
-    cy = ly + 16 + 20 * len(entries)
-    out.append(
-        f'<rect x="{lx + 10}" y="{cy - 6}" width="30" height="12" fill="{FUSE_COLOUR}" '
-        'fill-opacity="0.12"/>'
-    )
-    out.append(f'<text x="{lx + 48}" y="{cy + 4}">above the fuse</text>')
+    out += svg_legend(entries, left + pw - 170, top + 10, 160)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 

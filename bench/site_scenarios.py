@@ -92,6 +92,7 @@ from bench.site_plot import (
     _fmt,
     _nice_step,
     svg_axes,
+    svg_legend,
 )
 from edge.app import App
 from edge.config import ChargerSettings, SiteConfig
@@ -706,24 +707,7 @@ def render_svg(run: Run, result: Json, *, width: int = 1040, height: int = 600) 
         (f"fuse - margin {_fmt(limit)} A", FUSE_COLOUR, "8 4", 1.2),
         *entries,
     ]
-    lx, ly = left + pw + 10, top
-    out.append(
-        f'<rect x="{lx}" y="{ly}" width="{right - 16}" height="{20 * len(entries) + 30}" '
-        'fill="white" stroke="#999"/>'
-    )
-    for i, (label, colour, dash, stroke) in enumerate(entries):
-        cy = ly + 16 + 20 * i
-        out.append(
-            f'<line x1="{lx + 8}" x2="{lx + 36}" y1="{cy}" y2="{cy}" stroke="{colour}" '
-            f'stroke-width="{stroke}"' + (f' stroke-dasharray="{dash}"' if dash else "") + "/>"
-        )
-        out.append(f'<text x="{lx + 42}" y="{cy + 4}">{escape(label)}</text>')
-    cy = ly + 16 + 20 * len(entries)
-    out.append(
-        f'<rect x="{lx + 8}" y="{cy - 6}" width="28" height="12" fill="{FUSE_COLOUR}" '
-        'fill-opacity="0.12"/>'
-    )
-    out.append(f'<text x="{lx + 42}" y="{cy + 4}">above the fuse</text>')
+    out += svg_legend(entries, left + pw + 10, top, right - 16)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
