@@ -102,6 +102,10 @@ def ev_band(
     lowered = limit < before
     follow = reaction_s if follow_s is None or not lowered else follow_s
     in_transition = changed_at is not None and read_at < changed_at + follow + meter_lag_s
+    # A report sent after the change (but before the EV surely followed it) shows the EV
+    # on its way, not what it drew before: the reading, which may predate that report,
+    # can still show anything up to the earlier limit.
+    seen_after = changed_at is not None and report_at is not None and report_at > changed_at
     for p in range(3):
         drew = min(report[p], before) if math.isfinite(before) else report[p]
         if p not in phases:  # a phase its EV does not use: what it reported there
@@ -111,7 +115,8 @@ def ev_band(
         # in full; a lowering it follows).
         low, high = min(drew, limit), limit
         if in_transition:  # the reading may still show the draw before the change
-            low, high = min(low, drew), max(high, drew)
+            earlier = before if seen_after and math.isfinite(before) else drew
+            low, high = min(low, drew), max(high, drew, earlier)
         lows[p], highs[p] = low, high
     return EvBand((lows[0], lows[1], lows[2]), (highs[0], highs[1], highs[2]))
 

@@ -131,6 +131,19 @@ def test_a_lowering_in_flight_keeps_the_old_draw_as_possible(read_at: float) -> 
     assert lowered.low == (8.0, 8.0, 8.0) and lowered.high == (16.0, 16.0, 16.0)
 
 
+def test_a_report_on_the_way_down_does_not_hide_the_old_draw_from_an_earlier_reading() -> None:
+    """Lowered 14.5 -> 8.5 A at t=100; the charger reports 8.5 A at 100.5, the reading
+    (taken at 100.3) still shows 14.5 A. Taking the report for the old draw made the band
+    the point 8.5 A: the house load looked 6 A higher per EV and every EV was paused."""
+    lowered = band(limit_a=8.5, report=(8.5, 8.5, 8.5), report_at=100.5, changed_at=100.0,
+                   limit_before_a=14.5, read_at=100.3, follow_s=2.0)  # fmt: skip
+    assert lowered.low == (8.5, 8.5, 8.5) and lowered.high == (14.5, 14.5, 14.5)
+    # Once the reading is past the follow time and the meter's lag, the report stands.
+    later = band(limit_a=8.5, report=(8.5, 8.5, 8.5), report_at=100.5, changed_at=100.0,
+                 limit_before_a=14.5, read_at=104.0, follow_s=2.0)  # fmt: skip
+    assert later.exact and later.high == (8.5, 8.5, 8.5)
+
+
 def test_a_lowering_is_taken_as_followed_after_the_follow_time() -> None:
     """An EV sheds a lower limit within follow_s (2 s), not the 5 s a raise may take: a
     house load rising meanwhile is seen sooner."""
