@@ -30,8 +30,10 @@ Algorithm (`allocate`)
           When not every minimum fits, each waiting EV's turn comes within minutes.
        In that order a session is admitted when its minimum fits on every phase it uses
        next to the minima already admitted; one at 0 A now (new, or paused) needs
-       ``start_margin_a`` more, one running may overrun by ``noise_a`` (what a reading
-       moves by itself is no reason to pause an EV).
+       ``start_margin_a`` more but may overrun by half ``noise_a`` (a house load estimate
+       settling on a noisy meter's mean must not keep it waiting), one running may
+       overrun by ``noise_a`` (what a reading moves by itself is no reason to pause an
+       EV).
        Everyone else waits at 0 A. A session whose phase use is unknown is budgeted on
        every wired phase, which is what makes its admission a bounded *probe*: it runs
        at (at least) its minimum, so it draws and its phase use is learned
@@ -462,9 +464,11 @@ def allocate(
             notes.append(f"{s.key}: max {s.max_a} A is below min {s.min_a} A")
             continue
         entry = _Entry(s, used_phases(s), lo, hi)
-        # One at 0 A now needs `start_margin_a` more; a running one may overrun by the
-        # meter's noise (part of the margin), which is no reason to pause an EV.
-        need = lo + start_margin_a if not s.previous_a else lo - noise_a
+        # One at 0 A now needs `start_margin_a` more, give or take half the meter's
+        # noise (an estimate still settling on a noisy meter's mean must not hold an EV
+        # back for long); a running one may overrun by the whole noise (part of the
+        # margin), which is no reason to pause an EV.
+        need = lo + start_margin_a - noise_a / 2 if not s.previous_a else lo - noise_a
         if all(remaining[p] + EPS >= need for p in entry.phases):
             for p in entry.phases:
                 remaining[p] -= lo

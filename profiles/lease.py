@@ -219,8 +219,9 @@ def plan_leases(
     - A charger with a call in flight gets nothing (one call at a time).
     - Lowering is sent at once. While any lowering is in flight or planned, raises
       wait: capacity moves from one charger to another only once the first let go.
-    - A raise waits `min_interval` after the lease last changed value.
-    - A lease with a quarter of its time or less left is refreshed (`refresh_due`: at
+    - A raise waits `min_interval` after the lease last changed value, and, unless it
+      starts a charger from 0 A, for the refresh when that is due within `min_interval`.
+    - A lease with half its time or less left is refreshed (`refresh_due`: at
       the target, or at the current limit while a raise must wait); a charger without a
       lease gets one.
     """
@@ -242,7 +243,15 @@ def plan_leases(
             lowering.append(LeaseUpdate(key, target, end, "lower"))
         elif target > current + EPS_A:
             spaced = view.changed_at is None or now - view.changed_at >= policy.min_interval
-            if spaced:
+            # A raise of a charging EV that its refresh would carry within min_interval
+            # waits for it: one call instead of two (a start from 0 A never waits).
+            soon = (
+                not stale
+                and 0 < current < math.inf
+                and view.valid_to is not None
+                and refresh_due(view.valid_to, now + policy.min_interval, policy.lease_time)
+            )
+            if spaced and not soon:
                 raising.append(LeaseUpdate(key, target, end, "raise"))
             elif stale:
                 refreshing.append(LeaseUpdate(key, current, end, "refresh"))

@@ -106,6 +106,8 @@ class ChargerDoc(BootFields, total=False):
     compositeSchedules: dict[str, Json]
     # --- site load balancing (edge.site)
     siteCap: Json | None
+    cloudMaxProfiles: list[Json]
+    """ChargePointMaxProfiles from the cloud, kept as caps (`edge.site.caps`)."""
     siteControl: Json
     """What the site controller learned of the charger (`ChargerControl.learned`)."""
 
@@ -127,7 +129,7 @@ _OWNED_BY: dict[str, tuple[str, ...]] = {
     "edge.features.smart_charging": (
         "chargingProfiles", "pendingTxProfiles", "compositeSchedules",
     ),
-    "edge.site.caps": ("siteCap",),
+    "edge.site.caps": ("siteCap", "cloudMaxProfiles"),
     "edge.site.controller": ("siteControl",),
 }  # fmt: skip
 

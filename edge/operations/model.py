@@ -72,6 +72,14 @@ class SiteCapsSetter(Protocol):
         """Remove the charger's cap; the cap removed, or None."""
         ...
 
+    async def set_cloud_profile(self, charger: Charger, profile: Json) -> None:
+        """Keep the cloud's ChargePointMaxProfile as a cap."""
+        ...
+
+    async def clear_cloud_profiles(self, charger: Charger, criteria: Json) -> int:
+        """Remove the cloud's ChargePointMaxProfiles a ClearChargingProfile matches."""
+        ...
+
 
 class Sender(Protocol):
     """What a feature's flow needs of the pipeline (`edge.operations.pipeline.Operations`):

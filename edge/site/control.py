@@ -79,6 +79,9 @@ class ChargerControl:
     ev_phases: int | None = None
     transactions: frozenset[int] = frozenset()
     started_at: float = 0.0
+    arrived_at: float | None = None
+    """When this controller saw a new EV's session (epoch s), until the session first
+    takes part in an allocation (`SiteController._allocate`: arrivals are gathered)."""
     running_since: float | None = None
     """When the allocation last started the EV (from 0 A to its minimum or more)."""
     paused_since: float | None = None
@@ -102,6 +105,9 @@ class ChargerControl:
     # Refreshed at the start of every cycle (`SiteController._observe`):
     strategy: Strategy | None = None
     cap_a: float | None = None
+    """The lower of the two caps below, if any."""
+    operator_cap_a: float | None = None
+    cloud_cap_a: float | None = None
     connectors: int = 1
     seen_configuration: object = None
     seen_connectors: int = -1

@@ -48,6 +48,7 @@ from edge.features import smart_charging
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
+from edge.site.caps import cap_amperes, cloud_cap_at, parse_cloud_profiles
 from edge.site.control import ChargerControl, Phases
 from edge.site.grid_meter import GridMeter
 from edge.site.probe import (
@@ -83,7 +84,7 @@ from profiles.lease import (
     site_profile,
     strategies,
 )
-from profiles.model import render_profile
+from profiles.model import ChargingProfile, render_profile
 
 __all__ = ["ChargerControl", "SiteController"]
 
@@ -148,6 +149,7 @@ class SiteController:
         self._house_read_at: float | None = None
         self._wake = asyncio.Event()
         self._safe_cache: tuple[int, SafeAllocation] | None = None
+        self._cloud_profiles: dict[str, tuple[object, list[ChargingProfile]]] = {}
         self._safe_dirty = True
 
     # --- tasks --------------------------------------------------------------------------
@@ -334,7 +336,11 @@ class SiteController:
             reported = charger.reported_int("NumberOfConnectors")
             known = max((cid for cid in charger.connectors if cid > 0), default=1)
             control.connectors = max(1, reported or 0, known)
-        cap = self._cap(charger, now)
+        operator_cap = self._cap(charger, now)
+        cloud_cap = self._cloud_cap(charger, now)
+        caps = [c for c in (operator_cap, cloud_cap) if c is not None]
+        cap = min(caps) if caps else None
+        control.operator_cap_a, control.cloud_cap_a = operator_cap, cloud_cap
         if cap != control.cap_a:
             control.cap_a = cap
             self._safe_dirty = True
@@ -379,6 +385,7 @@ class SiteController:
             control.probe_next_at = 0.0
             control.meter_probe = None
             control.reclaimed = False
+            control.arrived_at = to_epoch(self.svc.now())
         control.transactions = active
         starts = []
         for transaction_id in active:
@@ -420,6 +427,21 @@ class SiteController:
         if until is not None and to_epoch(parse_time(until)) <= now:
             return None
         return float(cap["limitA"])
+
+    def _cloud_cap(self, charger: Charger, now: float) -> float | None:
+        """The cap the cloud's ChargePointMaxProfiles set now (A per phase), if any."""
+        profiles = charger.doc.get("cloudMaxProfiles")
+        if not profiles:
+            return None
+        # Parsed once per change of the list (a new list each time), not every cycle.
+        cached = self._cloud_profiles.get(charger.id)
+        if cached is None or cached[0] is not profiles:
+            cached = self._cloud_profiles[charger.id] = (profiles, parse_cloud_profiles(profiles))
+        return cloud_cap_at(
+            cached[1],
+            from_epoch(now),
+            lambda limit, unit: cap_amperes(self.svc, charger, limit, unit),
+        )
 
     def _safe_values(self, controls: dict[str, ChargerControl], now: float) -> SafeAllocation:
         """Fallback values whose sum fits the fuse (in lease units), rotated daily.
@@ -464,12 +486,17 @@ class SiteController:
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         read_at = to_epoch(reading.taken_at)
+        gathering = self._gathering_arrivals(controls, now)
         for cid, control in controls.items():
             totals[cid] = 0.0
             if not control.transactions:
                 continue
             limit = self._effective_total(control, now)
             bands.append(control.band(limit, read_at, now))
+            if control.arrived_at is not None:
+                if gathering:
+                    continue  # at 0 A for a moment more: it joins with the others arriving
+                control.arrived_at = None
             if not control.steerable:
                 budget = min(limit, control.max_a)
                 for p in control.wiring:
@@ -564,6 +591,17 @@ class SiteController:
                 control.paused_since = now
                 control.pauses += 1
         return allocation, totals
+
+    def _gathering_arrivals(self, controls: dict[str, ChargerControl], now: float) -> bool:
+        """Whether new sessions wait one meter period more before their first allocation.
+
+        EVs plugged in seconds apart (a fleet back at the depot, a car park at opening
+        time) would otherwise each get all the room, then half, then a third, a call
+        each time, before they draw anything. New sessions are held at 0 A until the
+        oldest of them has waited one meter period (its first current stays within two),
+        then allocated together; sessions already charging are not touched meanwhile."""
+        arrivals = [c.arrived_at for c in controls.values() if c.arrived_at is not None]
+        return bool(arrivals) and now - min(arrivals) < self.meter_config.poll_interval
 
     def _noise_a(self) -> float:
         """What a reading may move by itself: a part of the margin, at most NOISE_A."""
@@ -775,6 +813,8 @@ class SiteController:
                 clock_behind_s=control.clock_behind_s(),
                 waiting=cid in waiting,
                 cap_a=control.cap_a,
+                operator_cap_a=control.operator_cap_a,
+                cloud_cap_a=control.cloud_cap_a,
                 strategy=control.strategy.describe() if control.strategy is not None else None,
                 controllable=control.strategy is not None,
                 quirks=tuple(control.quirks),

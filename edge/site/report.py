@@ -41,6 +41,8 @@ def charger_json(c: ChargerStatistics) -> Json:
         "clockBehindS": None if c.clock_behind_s is None else round(c.clock_behind_s, 1),
         "waiting": c.waiting,
         "capA": c.cap_a,
+        "operatorCapA": c.operator_cap_a,
+        "cloudCapA": c.cloud_cap_a,
         "strategy": c.strategy,
         "controllable": c.controllable,
         "quirks": list(c.quirks),

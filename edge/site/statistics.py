@@ -54,6 +54,8 @@ class ChargerStatistics:
     clock_behind_s: float | None
     waiting: bool
     cap_a: float | None
+    operator_cap_a: float | None
+    cloud_cap_a: float | None
     strategy: str | None
     controllable: bool
     quirks: tuple[str, ...]

@@ -585,6 +585,16 @@ def test_a_stopped_session_needs_its_minimum_and_a_margin_to_start() -> None:
     assert limits(allocate(site(limit=6.5), [running], now=0.0, start_margin_a=1.0)) == {"A": 6.5}
 
 
+def test_a_new_session_may_start_within_half_the_meter_noise() -> None:
+    """On a noisy meter the house load estimate settles on the mean over many readings:
+    room short of the minimum by less than half the noise starts an EV now (it would
+    otherwise wait for the estimate to settle), short by more it waits."""
+    new = ev("A")
+    assert limits(allocate(site(limit=5.8), [new], now=0.0, noise_a=0.5)) == {"A": 6.0}
+    assert limits(allocate(site(limit=5.7), [new], now=0.0, noise_a=0.5)) == {"A": 0.0}
+    assert limits(allocate(site(limit=5.8), [new], now=0.0)) == {"A": 0.0}
+
+
 def test_unbalanced_site_one_phase_evs_on_free_phases_are_not_starved() -> None:
     """L1 nearly full, L2/L3 free: EVs learned to be 1-phase on L2 and L3 charge at once,
     an unknown EV is probed (budgeted on all phases) only when its worst case fits, and

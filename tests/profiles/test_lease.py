@@ -183,6 +183,19 @@ def test_a_raise_waits_the_minimum_interval_but_a_lowering_never_does() -> None:
     assert [u.reason for u in plan_leases({"A": recent}, {"A": 20.0}, T + 4, POLICY)] == ["raise"]
 
 
+def test_a_raise_its_refresh_would_carry_soon_waits_for_the_refresh() -> None:
+    """Refresh due in 3 s (< min_interval): the raise goes with it, one call, not two; a
+    start from 0 A does not wait, nor a raise with the refresh further away."""
+    soon = view(lease_a=10.0, valid_to=T + 33, changed_at=T - 20)
+    assert plan_leases({"A": soon}, {"A": 20.0}, T, POLICY) == []
+    updates = plan_leases({"A": soon}, {"A": 20.0}, T + 3, POLICY)
+    assert [(u.limit_a, u.reason) for u in updates] == [(20.0, "raise")]
+    start = view(lease_a=0.0, valid_to=T + 33, changed_at=T - 20)
+    assert [u.reason for u in plan_leases({"A": start}, {"A": 20.0}, T, POLICY)] == ["raise"]
+    later = view(lease_a=10.0, valid_to=T + 40, changed_at=T - 20)
+    assert [u.reason for u in plan_leases({"A": later}, {"A": 20.0}, T, POLICY)] == ["raise"]
+
+
 def test_a_lease_is_refreshed_at_half_its_time_even_while_a_raise_waits() -> None:
     due = view(lease_a=10.0, valid_to=T + 30, changed_at=T - 1)
     updates = plan_leases({"A": due}, {"A": 20.0}, T, POLICY)
