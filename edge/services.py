@@ -44,6 +44,11 @@ class Services:
     cloud_authorize: Callable[[str, str], Awaitable[dict[str, Any] | None]] | None = None
     """Asks the cloud about an id tag for a charger: its idTagInfo, or None when the
     cloud cannot answer within ``authorize_timeout`` (set by the cloud link)."""
+    cloud_data_transfer: (
+        Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]] | None
+    ) = None
+    """Passes a charger's DataTransfer to the cloud: its answer, or None when the cloud
+    cannot answer within ``authorize_timeout`` (set by the cloud link)."""
     outbox_written: Callable[[str], None] = lambda charger_id: None
     """Called with a charger's id once a message of it for the cloud is durable (the
     upstream link then sends it); a no-op without a cloud."""

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from typing import Any
 
+import edge.features.reservation as reservation
 from edge.chargers import BOOT_FIELDS, Charger, Registration
 from edge.events import (
     Booted,
@@ -128,6 +129,21 @@ async def authorize(svc: Services, charger: Charger, req: Payload) -> Payload:
     return {"idTagInfo": info}
 
 
+def _for_cloud_start(charger: Charger, req: Payload) -> Payload:
+    """StartTransaction.req as the cloud gets it: the cloud's own reservation id, or none
+    for a reservation the cloud did not make (it could not know the edge's id)."""
+    edge_id = req.get("reservationId")
+    if not isinstance(edge_id, int):
+        return req
+    cloud_req = dict(req)
+    cloud_id = reservation.cloud_reservation_id(charger, edge_id)
+    if cloud_id is None:
+        del cloud_req["reservationId"]
+    else:
+        cloud_req["reservationId"] = cloud_id
+    return cloud_req
+
+
 def local_verdict(svc: Services, id_tag: str) -> tuple[dict[str, Any], str]:
     """The edge's own verdict and where it came from: its id-tag list, else (with a
     cloud) the cloud's last verdict on the tag, else Invalid."""
@@ -179,7 +195,11 @@ async def start_transaction(svc: Services, charger: Charger, req: Payload) -> Pa
         start_time=start_time,
         reservation_id=reservation_id,
         created_at=svc.now_text(),
-        outbox=(outbox := svc.for_cloud(charger.id, "StartTransaction", req, connector_id)),
+        outbox=(
+            outbox := svc.for_cloud(
+                charger.id, "StartTransaction", _for_cloud_start(charger, req), connector_id
+            )
+        ),
     )
     if outbox is not None:
         svc.outbox_written(charger.id)
@@ -353,8 +373,16 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
 
 
 async def data_transfer(svc: Services, charger: Charger, req: Payload) -> Payload:
-    # No vendor extension is implemented: every vendorId is unknown to this CSMS, and
-    # UnknownVendorId carries no data (OCPP 1.6 §4.3). Kept for the operator to see.
+    # Vendor extensions are the cloud's business: with the cloud link up, the charger
+    # gets the cloud's answer (within authorize_timeout), as if connected to it directly.
+    if svc.cloud_data_transfer is not None:
+        answer = await svc.cloud_data_transfer(charger.id, req)
+        if answer is not None:
+            svc.record(charger.id, "DataTransfer", {**req, "cloudAnswer": answer})
+            return answer
+    # No vendor extension is implemented here: every vendorId is unknown to this CSMS,
+    # and UnknownVendorId carries no data (OCPP 1.6 §4.3). Kept for the operator to see,
+    # and for the cloud when it is back.
     await svc.record_for_cloud(charger.id, "DataTransfer", req)
     return {"status": "UnknownVendorId"}
 

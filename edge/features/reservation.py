@@ -32,7 +32,10 @@ __all__ = [
     "allocate_id",
     "cancel",
     "charger_reservations",
+    "cloud_reservation_id",
+    "edge_reservation_id",
     "list_reservations",
+    "note_cloud_id",
     "reserve",
     "subscribe",
 ]
@@ -88,6 +91,45 @@ def allocate_id(svc: Services, charger: Charger) -> int:
     reservation_id = reservations.next_id(known)
     _note_id(svc, charger, reservation_id)
     return reservation_id
+
+
+# --- the cloud's reservation ids ------------------------------------------------------------
+# The cloud numbers its reservations itself, and so does this CSMS (`allocate_id`): toward
+# the charger every reservation carries an edge id, and one the cloud made keeps the
+# cloud's id beside it (`cloudReservationId`), so the cloud's CancelReservation and the
+# StartTransaction it is told of name the cloud's id, and the two never collide on a
+# charger.
+
+
+def edge_reservation_id(svc: Services, charger: Charger, cloud_id: object) -> int | None:
+    """The edge id of the charger's active reservation the cloud calls `cloud_id`."""
+    for entry in reversed(charger_reservations(svc, charger)):
+        if entry["status"] == reservations.ACTIVE and entry.get("cloudReservationId") == cloud_id:
+            return int(entry["reservationId"])
+    return None
+
+
+async def note_cloud_id(
+    svc: Services, charger: Charger, reservation_id: int, cloud_id: int
+) -> None:
+    """Keep the cloud's id beside the active reservation `reservation_id` (on disk at
+    once: the StartTransaction that uses it must find it after any restart)."""
+    entries = [
+        {**e, "cloudReservationId": cloud_id}
+        if e["reservationId"] == reservation_id and e["status"] == reservations.ACTIVE
+        else e
+        for e in charger_reservations(svc, charger)
+    ]
+    svc.chargers.update(charger, reservations=entries)
+    await svc.chargers.persist()
+
+
+def cloud_reservation_id(charger: Charger, reservation_id: int) -> int | None:
+    """The cloud's id of the reservation the charger calls `reservation_id`; None for
+    one the cloud did not make (the cloud is not told of it)."""
+    entry = find(_entries(charger), reservation_id)
+    cloud_id = entry.get("cloudReservationId") if entry is not None else None
+    return cloud_id if isinstance(cloud_id, int) else None
 
 
 def find(entries: list[Entry], reservation_id: int) -> Entry | None:

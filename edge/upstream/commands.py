@@ -4,13 +4,19 @@ A cloud CALL for a charger goes through `Operations.send` with origin ``cloud``,
 operator's command: the same per-charger queue, checks, effect recording and audit, and
 the cloud gets the charger's real answer. Transaction ids are the cloud's in the cloud's
 CALLs and the edge's toward the charger (`edge.store` keeps the map): a command naming a
-transaction the edge does not know is answered Rejected, not forwarded.
+transaction the edge does not know is answered Rejected, not forwarded. Reservation ids
+likewise: the edge numbers every reservation toward the charger and keeps the cloud's id
+beside it (`edge.features.reservation`).
 
-The site's limits are the site's: with a grid meter, a ChargePointMaxProfile from the
-cloud is not installed (it would outrank or replace the site's lease) and is answered
-Rejected; a ClearChargingProfile that could reach the site's profiles clears only the
-TxDefault and Tx profiles. TxDefault and Tx profiles are relayed: the site's
-ChargePointMaxProfile still bounds them, since a charger applies the minimum.
+With a grid meter the site controller owns ChargePointMaxProfile on every charger (its
+safe profile and its lease). A ChargePointMaxProfile from the cloud is then not
+installed on the charger (it would outrank or replace the lease): it is kept as the
+cloud's cap on the charger inside the site's allocation (`edge.site.caps`), answered
+Accepted, and the lease carries the lower of the two. A ClearChargingProfile that could
+reach ChargePointMaxProfiles removes the cloud's caps it matches and clears only the
+TxDefault and Tx profiles on the charger, never the site's. TxDefault and Tx profiles
+are relayed: the site's ChargePointMaxProfile still bounds them, since a charger
+applies the minimum.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from edge.chargers import Charger
+from edge.features import reservation
 from edge.ocppj.errors import GenericError, error_for_code
 from edge.operations import ChargerCallError, NotConnected, OperationError, Origin, Timeout
 from edge.operations.pipeline import Operations
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
+from profiles.model import ProfileFormatError, parse_profile
 
 __all__ = ["relay"]
 
@@ -47,39 +56,79 @@ async def relay(ops: Operations, charger_id: str, action: str, payload: Payload)
     elif action == "SetChargingProfile":
         profile = dict(payload.get("csChargingProfiles") or {})
         purpose = profile.get("chargingProfilePurpose")
-        if metered and purpose == "ChargePointMaxProfile":
-            log.warning("cloud ChargePointMaxProfile for %s refused: the site sets it", charger_id)
-            svc.record(charger_id, "CloudProfileRefused", {"reason": "site limits", **payload})
-            return {"status": "Rejected"}
+        if metered and purpose == "ChargePointMaxProfile" and ops.site_caps is not None:
+            return await _cloud_cap(ops, charger, payload, profile)
         if "transactionId" in profile:
             edge_tx = svc.journal.edge_transaction(profile["transactionId"])
             if edge_tx is None:
                 return {"status": "Rejected"}
             profile["transactionId"] = edge_tx
             payload["csChargingProfiles"] = profile
-    elif action == "ClearChargingProfile" and metered and _reaches_site(payload):
-        return await _clear_outside_site(ops, charger_id, payload)
+    elif action == "ClearChargingProfile" and metered:
+        return await _clear_on_site(ops, charger, payload)
+    elif action == "ReserveNow":
+        # The edge's own id toward the charger (`edge.features.reservation`): the same
+        # one again when the cloud replaces its reservation.
+        cloud_id = payload.get("reservationId")
+        edge_id = reservation.edge_reservation_id(svc, charger, cloud_id)
+        if edge_id is None:
+            edge_id = reservation.allocate_id(svc, charger)
+        payload["reservationId"] = edge_id
+        answer = await _send(ops, charger_id, action, payload)
+        if answer.get("status") == "Accepted" and isinstance(cloud_id, int):
+            await reservation.note_cloud_id(svc, charger, edge_id, cloud_id)
+        return answer
+    elif action == "CancelReservation":
+        edge_id = reservation.edge_reservation_id(svc, charger, payload.get("reservationId"))
+        if edge_id is None:
+            return {"status": "Rejected"}
+        payload["reservationId"] = edge_id
     return await _send(ops, charger_id, action, payload)
 
 
-def _reaches_site(payload: Payload) -> bool:
-    """Whether a ClearChargingProfile could match the site's profiles."""
-    if "id" in payload:
-        return payload["id"] in SITE_PROFILE_IDS
+async def _cloud_cap(
+    ops: Operations, charger: Charger, payload: Payload, profile: Payload
+) -> Payload:
+    """Keep the cloud's ChargePointMaxProfile as a cap inside the site's allocation."""
+    assert ops.site_caps is not None
+    problem = None
+    if payload.get("connectorId") != 0:
+        problem = "a ChargePointMaxProfile applies to connector 0 only"
+    else:
+        try:
+            parse_profile(profile)
+        except (ProfileFormatError, KeyError, TypeError, ValueError) as err:
+            problem = str(err)
+    if problem is not None:
+        log.warning("cloud ChargePointMaxProfile for %s refused: %s", charger.id, problem)
+        ops.services.record(charger.id, "CloudProfileRefused", {"reason": problem, **payload})
+        return {"status": "Rejected"}
+    await ops.site_caps.set_cloud_profile(charger, profile)
+    return {"status": "Accepted"}
+
+
+async def _clear_on_site(ops: Operations, charger: Charger, payload: Payload) -> Payload:
+    """ClearChargingProfile on a site whose controller owns ChargePointMaxProfile: the
+    cloud's caps it matches go, the site's profiles stay, the rest reaches the charger."""
+    removed = 0
+    if ops.site_caps is not None:
+        removed = await ops.site_caps.clear_cloud_profiles(charger, payload)
+    cleared = "Accepted" if removed else "Unknown"
     purpose = payload.get("chargingProfilePurpose")
-    return purpose in (None, "ChargePointMaxProfile")
-
-
-async def _clear_outside_site(ops: Operations, charger_id: str, payload: Payload) -> Payload:
-    if payload.get("id") in SITE_PROFILE_IDS or (
-        payload.get("chargingProfilePurpose") == "ChargePointMaxProfile"
-    ):
-        return {"status": "Unknown"}
-    statuses = []
-    for purpose in ("TxDefaultProfile", "TxProfile"):
-        narrowed = {**payload, "chargingProfilePurpose": purpose}
-        narrowed.pop("id", None)
-        statuses.append((await _send(ops, charger_id, "ClearChargingProfile", narrowed))["status"])
+    if "id" in payload:
+        if removed or payload["id"] in SITE_PROFILE_IDS:
+            return {"status": cleared}
+        return await _send(ops, charger.id, "ClearChargingProfile", payload)
+    if purpose == "ChargePointMaxProfile":
+        return {"status": cleared}
+    if purpose is not None:
+        return await _send(ops, charger.id, "ClearChargingProfile", payload)
+    # Every purpose: the charger's TxDefault and Tx profiles, never the site's.
+    statuses = [cleared]
+    for narrowed_purpose in ("TxDefaultProfile", "TxProfile"):
+        narrowed = {**payload, "chargingProfilePurpose": narrowed_purpose}
+        answer = await _send(ops, charger.id, "ClearChargingProfile", narrowed)
+        statuses.append(answer["status"])
     return {"status": "Accepted" if "Accepted" in statuses else "Unknown"}
 
 

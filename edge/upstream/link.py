@@ -471,6 +471,16 @@ class UpstreamLink:
             return info
         return None
 
+    async def data_transfer(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """The cloud's answer to a charger's DataTransfer (None: no usable answer, a
+        CALLERROR included). The caller bounds the wait, as for `authorize`."""
+        if not (self.state.connected and self.state.boot_accepted):
+            return None
+        event = await self._call("DataTransfer", payload)
+        if isinstance(event, ResultReceived) and isinstance(event.payload.get("status"), str):
+            return dict(event.payload)
+        return None
+
     # --- commands from the cloud ----------------------------------------------------------
 
     async def _answer_cloud(self, call: CallReceived) -> None:

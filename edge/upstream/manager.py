@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ class Upstream:
         self._link_tasks: list[asyncio.Task[None]] = []
         svc.outbox_written = self._written
         svc.cloud_authorize = self.authorize
+        svc.cloud_data_transfer = self.data_transfer
         svc.events.subscribe(self._on_event)
         self._register_metrics()
 
@@ -88,24 +89,44 @@ class Upstream:
 
     async def authorize(self, charger_id: str, id_tag: str) -> dict[str, Any] | None:
         """The cloud's verdict within ``authorize_timeout``, else None (the edge decides)."""
+        return await self._ask(charger_id, "authorize", UpstreamLink.authorize, id_tag)
+
+    async def data_transfer(
+        self, charger_id: str, payload: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The cloud's answer to a charger's DataTransfer within ``authorize_timeout``, else
+        None (the edge answers, and the message waits in the outbox)."""
+        return await self._ask(charger_id, "data_transfer", UpstreamLink.data_transfer, payload)
+
+    async def _ask(
+        self,
+        charger_id: str,
+        name: str,
+        question: Callable[[UpstreamLink, Any], Awaitable[dict[str, Any] | None]],
+        argument: Any,
+    ) -> dict[str, Any] | None:
+        """A question the charger waits on, put to the cloud live: its answer within
+        ``authorize_timeout``, else None. Counted as ``edge_upstream_<name>_total``."""
         link = self.links.get(charger_id)
         if link is None or not link.state.connected:
-            self.svc.metrics.inc("edge_upstream_authorize_total", outcome="offline")
+            self.svc.metrics.inc(f"edge_upstream_{name}_total", outcome="offline")
             return None
         started = time.monotonic()
         try:
-            info = await asyncio.wait_for(link.authorize(id_tag), self.settings.authorize_timeout)
+            answer = await asyncio.wait_for(
+                question(link, argument), self.settings.authorize_timeout
+            )
         except TimeoutError:
-            outcome, info = "timeout", None
+            outcome, answer = "timeout", None
         except Exception as err:  # the link went down meanwhile: the edge decides
-            log.info("cloud Authorize for %s failed: %s", charger_id, err)
-            outcome, info = "failed", None
+            log.info("cloud %s for %s failed: %s", name, charger_id, err)
+            outcome, answer = "failed", None
         else:
-            outcome = "cloud" if info is not None else "failed"
-        self.svc.metrics.inc("edge_upstream_authorize_total", outcome=outcome)
+            outcome = "cloud" if answer is not None else "failed"
+        self.svc.metrics.inc(f"edge_upstream_{name}_total", outcome=outcome)
         # Sum and count (the _total above) give the mean latency.
-        self.svc.metrics.inc("edge_upstream_authorize_seconds_total", time.monotonic() - started)
-        return info
+        self.svc.metrics.inc(f"edge_upstream_{name}_seconds_total", time.monotonic() - started)
+        return answer
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         if self._tasks is None:
@@ -168,6 +189,7 @@ class Upstream:
         m.describe_counter("edge_upstream_coalesced_total", "Statuses a later one replaced")
         m.describe_counter("edge_upstream_expired_total", "Messages dropped past retention")
         m.describe_counter("edge_upstream_authorize_total", "Authorize asked of the cloud")
+        m.describe_counter("edge_upstream_data_transfer_total", "DataTransfer asked of the cloud")
         m.gauge(
             "edge_upstream_connected",
             "Cloud links up",

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from edge.app import App
-from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
+from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig, UpstreamConfig
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import TIME_SCALE, Api, api_client, make_config, ocpp_url
 from tests.helpers import Json
@@ -236,13 +236,14 @@ async def rig(
     margin: float = MARGIN,
     lease: float = LEASE,
     min_update: float = MIN_UPDATE,
+    upstream: UpstreamConfig | None = None,
     **site: Any,
 ) -> AsyncIterator[Rig]:
     """A SimSite (meter first: its port goes into the config), the App, an API client.
 
     `wirings` (charger id → phases) or `chargers` (full settings) configure chargers;
-    `mv_every` None lets each SimCharger report on its own schedule; the rest of `site`
-    goes to SiteConfig.
+    `mv_every` None lets each SimCharger report on its own schedule; `upstream` links the
+    site to a cloud; the rest of `site` goes to SiteConfig.
     """
     async with AsyncExitStack() as stack:
         sim_site = await stack.enter_async_context(
@@ -276,6 +277,8 @@ async def rig(
         settings.update({cid: ChargerSettings(phases=w) for cid, w in (wirings or {}).items()})
         if settings:
             config = replace(config, chargers=settings)
+        if upstream is not None:
+            config = replace(config, upstream=upstream)
         app = await stack.enter_async_context(running_app(config))
         api = await stack.enter_async_context(api_client(app.web_port))
         running = Rig(sim_site, app, api, metered, mv_every)
