@@ -20,7 +20,7 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import websockets
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 CALL_TIMEOUT = 30.0  # s the cloud has to answer one CALL before the link is reset
 OPEN_TIMEOUT = 15.0  # s for the WebSocket handshake
 DEFAULT_INTERVAL = 60.0  # s between Heartbeats (and Boot retries) until the cloud says
-BATCH = 50  # outbox rows read per query
+BATCH = 50  # outbox rows read at once (kept in memory until sent: one query per BATCH rows)
 BOOT_WAIT = 10.0  # s to wait for a charger that just connected to send its own Boot
 
 
@@ -107,6 +107,10 @@ class UpstreamLink:
         self._endpoint: RpcEndpoint | None = None
         self._ws: ClientConnection | None = None
         self._retry_at: dict[int, float] = {}
+        # The front of the outbox, read BATCH rows at a time and sent from memory: reading
+        # them again for every row sent was most of a long replay's CPU. Rows written
+        # meanwhile (always later ones) are read once these are gone.
+        self._front: list[OutboxEntry] = []
         self._booted_here = asyncio.Event()
         self._up_since: str | None = None  # when the link came up (outbox time)
 
@@ -115,6 +119,10 @@ class UpstreamLink:
     def wake(self) -> None:
         """Something changed (a new outbox row, the charger (dis)connected)."""
         self._wake.set()
+
+    def forget_front(self) -> None:
+        """Rows may have left the outbox behind the link's back (retention): read again."""
+        self._front = []
 
     def charger_booted(self) -> None:
         """The charger sent BootNotification: the cloud gets one before anything else."""
@@ -387,9 +395,12 @@ class UpstreamLink:
     async def _send_next(self) -> bool:
         """Send the front of the outbox; True if something was done."""
         journal = self.svc.journal
-        step = next_to_send(journal.outbox_pending(self.charger_id, BATCH), self._up_since)
+        if not self._front:
+            self._front = journal.outbox_pending(self.charger_id, BATCH)
+        step = next_to_send(self._front, self._up_since)
         if step.superseded:
             await journal.outbox_ack(step.superseded)
+            self._drop(*step.superseded)
             self.svc.metrics.inc("edge_upstream_coalesced_total", len(step.superseded))
         entry = step.entry
         if entry is None:
@@ -435,6 +446,7 @@ class UpstreamLink:
                 )  # fmt: skip
         # Durable before the next row goes: a kill -9 now repeats at most this one.
         await self.svc.journal.outbox_ack((entry.seq,), mapping)
+        self._drop(entry.seq)
         self._retry_at.pop(entry.seq, None)
         self.state.sent += 1
         self.svc.metrics.inc("edge_upstream_forwarded_total", action=entry.action)
@@ -448,6 +460,9 @@ class UpstreamLink:
                  entry.action, why, attempts, self.settings.message_attempts,
                  self.settings.retry_interval * attempts)  # fmt: skip
         await self.svc.journal.outbox_attempt(entry.seq)
+        self._front = [
+            replace(e, attempts=attempts) if e.seq == entry.seq else e for e in self._front
+        ]
         # Like TransactionMessageRetryInterval: the interval times the tries so far.
         self._retry_at[entry.seq] = self.monotonic() + self.settings.retry_interval * attempts
 
@@ -456,9 +471,15 @@ class UpstreamLink:
         log.error("cloud link of %s: %s #%d parked: %s", self.charger_id, entry.action,
                   entry.seq, why)  # fmt: skip
         await self.svc.journal.outbox_attempt(entry.seq, why)
+        self._drop(entry.seq)
         self._retry_at.pop(entry.seq, None)
         self.state.parked += 1
         self.svc.metrics.inc("edge_upstream_parked_total", action=entry.action)
+
+    def _drop(self, *seqs: int) -> None:
+        """Rows that left the outbox (sent, coalesced or parked) leave the front too."""
+        gone = set(seqs)
+        self._front = [e for e in self._front if e.seq not in gone]
 
     async def authorize(self, id_tag: str) -> dict[str, Any] | None:
         """The cloud's idTagInfo for `id_tag` (None: no usable answer). The caller bounds

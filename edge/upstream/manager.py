@@ -149,6 +149,8 @@ class Upstream:
             cutoff = self.svc.now() - timedelta(days=self.settings.retention_days)
             dropped = await self.svc.journal.outbox_expire(cutoff)
             if dropped:
+                for link in self.links.values():
+                    link.forget_front()
                 self.expired += dropped
                 self.svc.metrics.inc("edge_upstream_expired_total", dropped)
                 log.error(
