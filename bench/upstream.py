@@ -2,7 +2,7 @@
 
     python -m bench.upstream                # 100 chargers, 22 000 MeterValues; 60 s windows
     python -m bench.upstream --quick        # 100 chargers, 6 000 MeterValues; 10 s windows
-    python -m bench.upstream --profile      # the outage only, its drain under cProfile
+    python -m bench.upstream --profile      # the drain and the online windows profiled
     python -m bench.upstream --batch 1      # the outage only, the link reading 1 row, not 50
     python -m bench.upstream --chargers 3 --transactions 2 --meter-values 30 --window 2
 
@@ -53,9 +53,10 @@ links drain at once. Reported:
 the edge's CPU and bytes written per charger message, and the ratio on / off (target:
 at most 1.5x). With the link on, the cloud must get every message once, in order.
 
-`--profile` runs the outage alone with edge-csms under `bench.instrumented_edge`:
-cProfile on the event loop thread's CPU time, switched on for the drain only; the link's
-and the outbox's functions with their share of that CPU go into the results.
+`--profile` runs edge-csms under `bench.instrumented_edge`: cProfile on the event loop
+thread's CPU time, switched on for the drain and for the online windows only; the link's
+and the outbox's functions with their share of that CPU go into the results (profiling
+slows the edge down: its other numbers in that run are not comparable).
 `--batch N` runs the outage alone with the link reading N rows per message (an
 experiment: what the 50-row read costs the drain).
 
@@ -172,6 +173,7 @@ class Edge:
         self.server = ServerProcess("edge", argv, workdir / "edge.log", self.data_dir)
         self.rss: list[tuple[float, int]] = []  # (monotonic, VmRSS kB)
         self._sampler: asyncio.Task[None] | None = None
+        self.started = 0.0  # monotonic, once listening
 
     @property
     def pid(self) -> int:
@@ -183,6 +185,7 @@ class Edge:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.server.wait_listening, 60.0, True)
+        self.started = time.monotonic()
         self._sampler = asyncio.create_task(self._sample_rss())
 
     async def _sample_rss(self) -> None:
@@ -258,6 +261,16 @@ class Edge:
 
 def _mb(kb: int) -> float:
     return round(kb / 1024, 1)
+
+
+def _split(cpu: float, loop: float, messages: int) -> Json:
+    """The edge's CPU per message (µs) split between its event loop thread and the other
+    threads (the journal's writer and checkpointer, the executor's)."""
+    return {
+        "event_loop_share_pct": round(loop / cpu * 100) if cpu else None,
+        "event_loop_us_per_message": round(loop / max(messages, 1) * 1e6),
+        "other_threads_us_per_message": round((cpu - loop) / max(messages, 1) * 1e6),
+    }
 
 
 # --- the chargers (this process) ----------------------------------------------------------
@@ -603,6 +616,7 @@ async def outage(opts: Options, workdir: Path) -> Json:
             "connected": len(back),
             "median_s": round(statistics.median(back.values()), 1) if back else None,
             "last_s": round(max(back.values()), 1) if back else None,
+            "cloud_down_s": round(up - edge.started, 1),
         }
 
         _log("outage: the cloud accepts the links; draining")
@@ -646,7 +660,7 @@ async def outage(opts: Options, workdir: Path) -> Json:
             "edge_cpu_s": round(cpu, 2),
             "edge_cpu_pct": round(cpu / span * 100),
             "edge_cpu_us_per_message": round(cpu / max(messages, 1) * 1e6),
-            "event_loop_share_pct": round((loop1 - loop0) / cpu * 100) if cpu else None,
+            **_split(cpu, loop1 - loop0, messages),
             "bytes_written_per_message": round(
                 (s3.write_bytes - s2.write_bytes) / max(messages, 1)
             ),
@@ -684,7 +698,8 @@ async def online(opts: Options, workdir: Path, *, link: bool) -> Json:
     cloud = Cloud()
     await cloud.start()
     name = "online-link" if link else "online-no-link"
-    edge = Edge(workdir / name, cloud.url if link else None)
+    profile = workdir / f"{name}.prof" if opts.profile else None
+    edge = Edge(workdir / name, cloud.url if link else None, profile=profile)
     chargers: list[BenchCharger] = []
     result: Json = {"link": link, "chargers": opts.chargers, "interval_s": opts.interval}
     try:
@@ -702,6 +717,8 @@ async def online(opts: Options, workdir: Path, *, link: bool) -> Json:
         for c in chargers:
             c.stats = stats
         before = [len(c.sent) for c in chargers]
+        if profile is not None:
+            edge.signal(signal.SIGUSR1)
         s0, loop0 = edge.sample(), edge.loop_cpu()
         stats.w0, stats.w1 = s0.at, s0.at + opts.window
         counts = await asyncio.gather(
@@ -710,6 +727,8 @@ async def online(opts: Options, workdir: Path, *, link: bool) -> Json:
         await asyncio.sleep(SETTLE)
         caught_up = not link or await wait_for(lambda: delivered(cloud, chargers), 30)
         s1, loop1 = edge.sample(), edge.loop_cpu()
+        if profile is not None:
+            edge.signal(signal.SIGUSR2)
         messages = sum(counts)
         cpu = s1.cpu_s - s0.cpu_s
         result.update(
@@ -719,7 +738,7 @@ async def online(opts: Options, workdir: Path, *, link: bool) -> Json:
                 "messages": messages,
                 "edge_cpu_us_per_message": round(cpu / messages * 1e6),
                 "edge_cpu_pct": round(cpu / (s1.at - s0.at) * 100, 1),
-                "event_loop_share_pct": round((loop1 - loop0) / cpu * 100) if cpu else None,
+                **_split(cpu, loop1 - loop0, messages),
                 "bytes_written_per_message": round((s1.write_bytes - s0.write_bytes) / messages),
                 "peak_rss_mb": _mb(s1.hwm_kb),
                 "charger_round_trip_ms": round_trips(stats),
@@ -744,6 +763,9 @@ async def online(opts: Options, workdir: Path, *, link: bool) -> Json:
         await close_chargers(chargers)
         chargers = []
         result["edge"] = await edge.stop()
+        if profile is not None:
+            found = await wait_for(profile.exists, 10)
+            result["profile"] = profile_summary(profile) if found else {"error": "none written"}
     finally:
         await close_chargers(chargers)
         await edge.stop()
@@ -785,6 +807,8 @@ FOCUS = (
     ("edge/upstream/link.py", "_flush"),
     ("edge/upstream/link.py", "_acknowledged"),
     ("edge/upstream/link.py", "_read"),
+    ("edge/features/core.py", "meter_values"),
+    ("edge/store/journal.py", "add_meter_samples"),
 )
 
 
@@ -792,8 +816,10 @@ def _where(key: tuple[str, int, str]) -> str:
     path, line, name = key
     if path == "~":
         return name
+    if path == "<string>" and name == "validate":
+        return "validate (a fastjsonschema validator, generated code)"
     parts = Path(path).parts
-    for root in ("edge", "websockets", "asyncio", "uvloop", "sqlite3", "aiohttp"):
+    for root in ("edge", "profiles", "drivers", "websockets", "asyncio", "sqlite3", "aiohttp"):
         if root in parts:
             return f"{'/'.join(parts[parts.index(root) :])}:{line}({name})"
     return f"{Path(path).name}:{line}({name})"
@@ -845,6 +871,7 @@ def _n(value: Any) -> str:
 
 def _outage_rows(r: Json) -> list[tuple[str, str]]:
     fill, drain, box, check = r["fill"], r["drain"], r["outbox"], r["check"]
+    after = r["outbox_after"]
     trips = fill["charger_round_trip_ms"]
     outbox_mb = (box["table_bytes"] + box["index_bytes"]) / 2**20
     return [
@@ -887,14 +914,21 @@ def _outage_rows(r: Json) -> list[tuple[str, str]]:
         ("**time to drain** (s, from the first Boot accepted)", _n(drain["seconds"])),
         ("**edge CPU per message drained** (µs)", _n(drain["edge_cpu_us_per_message"])),
         (
-            "… edge CPU during the drain, % of one core (event loop thread's part)",
-            f"{drain['edge_cpu_pct']} ({drain['event_loop_share_pct']} %)",
+            "… of it the event loop thread / the other threads (µs)",
+            f"{_n(drain['event_loop_us_per_message'])} / "
+            f"{_n(drain['other_threads_us_per_message'])}",
         ),
+        ("… edge CPU during the drain, % of one core", str(drain["edge_cpu_pct"])),
         (
             "… cloud + chargers process CPU during the drain, % of one core",
             str(drain["cloud_and_chargers_cpu_pct"]),
         ),
         ("**bytes written per message drained**", _n(drain["bytes_written_per_message"])),
+        (
+            "after the drain: outbox table + index (MB); data directory (MB)",
+            f"{(after['table_bytes'] + after['index_bytes']) / 2**20:.1f}; "
+            f"{r['data_dir_bytes_after'] / 2**20:.1f}",
+        ),
         (
             "**peak RSS during the drain** (MB; largest sample)",
             f"{_n(drain['peak_rss_mb'])} ({drain['peak_rss_sampled_mb']})",
@@ -906,8 +940,8 @@ def _outage_rows(r: Json) -> list[tuple[str, str]]:
         (
             "every transaction message once, in order; outbox empty after",
             f"{'yes' if check['ok'] else '**NO**'} ({_n(check['transaction_messages_received'])}"
-            f" of {_n(check['transaction_messages_sent'])}; statuses "
-            f"{_n(check['statuses_received'])} of {_n(check['statuses_sent'])}, the rest "
+            f" of {_n(check['transaction_messages_sent'])}; statuses: "
+            f"{_n(check['statuses_received'])} of {_n(check['statuses_sent'])}, offline ones "
             "coalesced)",
         ),
     ]
@@ -916,29 +950,37 @@ def _outage_rows(r: Json) -> list[tuple[str, str]]:
 def _outage_notes(r: Json) -> list[str]:
     drain, cost = r["drain"], r["read_cost"]
     per_message = drain["edge_cpu_us_per_message"]
+    reconnect = r["reconnect"]
     lines = [
         f"The edge used {drain['edge_cpu_pct']} % of one core during the drain and the "
         f"cloud's and chargers' process {drain['cloud_and_chargers_cpu_pct']} %; at "
         f"{per_message} µs per message the edge's own CPU would allow about "
         f"{1e6 / max(per_message, 1):,.0f} messages/s on one core.",
         "",
-        f"Reading the outbox: `_send_next` reads up to {cost['batch']} rows per message sent "
+        f"The cloud was down for {reconnect['cloud_down_s']} s, so the links' back-off had "
+        f"grown to {reconnect['last_s']} s at most; after a long outage it is up to 60 s "
+        "(with full jitter), which comes before the time to drain.",
+        "",
+        f"Reading the outbox: `_send_next` reads up to {BATCH} rows per message sent "
         f"(`edge.upstream.link.BATCH`). On the filled outbox one such read costs "
         f"{cost['pending_batch_us']} µs of CPU ({cost['rows_per_read']} rows), one of 1 row "
         f"{cost['pending_1_us']} µs; `next_to_send` over the rows {cost['next_to_send_us']} "
-        f"µs, `to_cloud` {cost['to_cloud_us']} µs. The {cost['batch']}-row read is about "
-        f"{cost['pending_batch_us'] / max(per_message, 1) * 100:.0f} % of the edge's "
-        f"{per_message} µs per message drained.",
-        "",
+        f"µs, `to_cloud` {cost['to_cloud_us']} µs (timed in the benchmark's process).",
     ]
-    if r["batch"] != BATCH:
-        lines += [f"This run's link read {r['batch']} rows per message (`--batch`).", ""]
-    return lines
+    if r["batch"] == BATCH:
+        share = cost["pending_batch_us"] / max(per_message, 1) * 100
+        lines[-1] += f" That is about {share:.0f} % of the edge's CPU per message drained."
+    else:
+        lines[-1] += (
+            f" **This run's link read {r['batch']} row(s) per message** (`--batch`), and"
+            f" coalesced statuses only within them."
+        )
+    return [*lines, ""]
 
 
 def _profile_lines(profile: Json) -> list[str]:
     lines = [
-        f"The event loop thread, {profile['profiled_cpu_s']} CPU s profiled during the drain "
+        f"The event loop thread, {profile['profiled_cpu_s']} CPU s profiled "
         "(cProfile slows every Python call down, C calls such as SQLite's much less: read "
         "the shares as rough).",
         "",
@@ -980,9 +1022,15 @@ def _online_rows(off: Json, on: Json, ratio: Json) -> list[tuple[str, str, str, 
         ),
         ("edge CPU, % of one core", _n(off["edge_cpu_pct"]), _n(on["edge_cpu_pct"]), ""),
         (
-            "… the event loop thread's part (%)",
-            _n(off["event_loop_share_pct"]),
-            _n(on["event_loop_share_pct"]),
+            "… of it the event loop thread (µs)",
+            _n(off["event_loop_us_per_message"]),
+            _n(on["event_loop_us_per_message"]),
+            "",
+        ),
+        (
+            "… of it the other threads: journal writer, checkpoints (µs)",
+            _n(off["other_threads_us_per_message"]),
+            _n(on["other_threads_us_per_message"]),
             "",
         ),
         ("peak RSS (MB)", _n(off["peak_rss_mb"]), _n(on["peak_rss_mb"]), ""),
@@ -1025,6 +1073,10 @@ def render(info: Json, results: Json) -> str:
             f"{'yes' if on.get('check', {}).get('ok') else '**NO**'}.",
             "",
         ]
+        for key, title in (("off", "link off"), ("on", "link on")):
+            profile = results["online"][key].get("profile", {})
+            if "focus" in profile:
+                lines += [f"### Profile online, {title}", "", *_profile_lines(profile)]
     return "\n".join(lines)
 
 
@@ -1094,13 +1146,13 @@ def _parse(argv: list[str] | None) -> Options:
     p.add_argument("--window", type=float, help="online load window, s (60; quick 10)")
     p.add_argument("--interval", type=float, default=1.0, help="online: s between MeterValues")
     p.add_argument("--phases", default="outage,overhead", help="outage, overhead, or both")
-    p.add_argument("--profile", action="store_true", help="the outage only, drain profiled")
+    p.add_argument("--profile", action="store_true", help="profile the drain and windows")
     p.add_argument("--batch", type=int, help="the outage only, the link reading N rows")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     a = p.parse_args(argv)
     phases = tuple(x for x in a.phases.split(",") if x)
-    if a.profile or a.batch is not None:
+    if a.batch is not None:
         phases = ("outage",)
     if not phases or not set(phases) <= {"outage", "overhead"}:
         p.error("--phases: outage, overhead, or both")

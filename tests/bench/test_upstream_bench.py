@@ -42,7 +42,8 @@ def test_upstream_benchmark_delivers_every_message_once_in_order(tmp_path: Path)
 
 
 def test_upstream_benchmark_profiles_the_drain(tmp_path: Path) -> None:
-    argv = ["--chargers", "2", "--transactions", "1", "--meter-values", "60", "--profile"]
+    argv = ["--chargers", "2", "--transactions", "1", "--meter-values", "60"]
+    argv += ["--phases", "outage", "--profile"]
     assert upstream.main([*argv, "--out", str(tmp_path)]) == 0
 
     outage = json.loads((tmp_path / "upstream-profile.json").read_text())["results"]["outage"]
