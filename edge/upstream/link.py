@@ -253,7 +253,7 @@ class UpstreamLink:
         if self._ws is None or self._endpoint is None:
             return
         for frame in self._endpoint.data_to_send():
-            await self._ws.send(frame.decode())
+            await self._ws.send(frame, text=True)  # UTF-8 already: no decode and encode
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
