@@ -486,9 +486,9 @@ class UpstreamLink:
             cloud_tx = answer.get("transactionId")
             info = answer.get("idTagInfo") or {}
             status = info.get("status") if isinstance(info, dict) else None
-            if not isinstance(cloud_tx, int):
+            if isinstance(cloud_tx, bool) or not isinstance(cloud_tx, int):  # true is not 1
                 await self._refused(
-                    entry, f"StartTransaction.conf without a transactionId: {answer}"
+                    entry, f"StartTransaction.conf without a usable transactionId: {answer}"
                 )
                 return
             mapping = (entry.edge_tx, cloud_tx, status if isinstance(status, str) else None)

@@ -178,6 +178,12 @@ GARBAGE = {
         ("StartTransaction", "transactionId"),
         "invalid_result",
     ),
+    "start-conf-with-a-boolean-id": Garbage(
+        "StartTransaction",
+        lambda c, _: [[3, c.unique_id, start_conf(True)]],
+        ("StartTransaction", "transactionId"),
+        "invalid_result",
+    ),
     "error-with-an-unknown-code": Garbage(
         "StartTransaction",
         lambda c, _: [[4, c.unique_id, "NoSuchErrorCode", "what", {}]],
