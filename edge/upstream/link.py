@@ -474,7 +474,9 @@ class UpstreamLink:
             cloud_tx = mapped[0]
         event = await self._call(entry.action, to_cloud(entry, cloud_tx))
         if isinstance(event, ErrorReceived):
-            await self._refused(entry, f"CALLERROR {event.error_code}: {event.description}")
+            await self._refused(
+                entry, f"CALLERROR {_short(event.error_code, 50)}: {_short(event.description)}"
+            )
             return True
         answer = event.payload if isinstance(event, ResultReceived | ResultInvalid) else {}
         await self._acknowledged(entry, answer)
@@ -488,7 +490,7 @@ class UpstreamLink:
             status = info.get("status") if isinstance(info, dict) else None
             if isinstance(cloud_tx, bool) or not isinstance(cloud_tx, int):  # true is not 1
                 await self._refused(
-                    entry, f"StartTransaction.conf without a usable transactionId: {answer}"
+                    entry, f"StartTransaction.conf without a usable transactionId: {_short(answer)}"
                 )
                 return
             mapping = (entry.edge_tx, cloud_tx, status if isinstance(status, str) else None)

@@ -55,6 +55,7 @@ ANSWERED = 5 * TIME_SCALE  # bound on a charger's wait for the edge's answer
 CALL_TIMEOUT = 2.0 * TIME_SCALE
 CLOUD_ERRORS = "edge_upstream_cloud_errors_total"  # by kind, in GET /metrics
 HUGE = 2 * 2**20  # bytes: twice the largest message the link accepts
+BIG = 2**19  # bytes: half of it
 LONGEST_LOG_LINE = 1000  # characters; what the cloud sends is shortened before it is logged
 CP = "JUNK1"
 
@@ -181,6 +182,17 @@ GARBAGE = {
     "start-conf-with-a-boolean-id": Garbage(
         "StartTransaction",
         lambda c, _: [[3, c.unique_id, start_conf(True)]],
+        ("StartTransaction", "transactionId"),
+        "invalid_result",
+    ),
+    "error-with-a-huge-description": Garbage(
+        "StartTransaction",
+        lambda c, _: [[4, c.unique_id, "InternalError", "z" * BIG, {}]],
+        ("StartTransaction", "InternalError"),
+    ),
+    "big-start-conf-without-transaction-id": Garbage(
+        "StartTransaction",
+        lambda c, _: [[3, c.unique_id, {"idTagInfo": {"status": "Accepted"}, "z": "z" * BIG}]],
         ("StartTransaction", "transactionId"),
         "invalid_result",
     ),
