@@ -44,7 +44,7 @@ from edge.ocppj.events import (
     ResultReceived,
 )
 from edge.ocppj.rpc import RpcEndpoint
-from edge.ocppj.validation import validate_response
+from edge.ocppj.validation import validate_request, validate_response
 from edge.services import Services
 from edge.store import OutboxEntry
 from edge.upstream.rules import TRANSACTION_ACTIONS, backoff, needs_cloud_id, next_to_send, to_cloud
@@ -276,6 +276,8 @@ class UpstreamLink:
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, CallReceived):
+                if self._refuse_invalid(event):
+                    continue
                 self.spawn(self._answer_cloud(event))
             elif isinstance(event, CallRejected):
                 self._cloud_error(
@@ -296,6 +298,20 @@ class UpstreamLink:
                 future = self._answers.pop(event.unique_id, None)
                 if future is not None and not future.done():
                     future.set_result(event)
+
+    def _refuse_invalid(self, call: CallReceived) -> bool:
+        """Answer a CALL whose payload breaks its schema with the CALLERROR OCPP-J names
+        for it (FormationViolation, TypeConstraintViolation, …); True if it was."""
+        try:
+            validate_request(call.action, call.payload, strict=False)
+        except OcppError as err:
+            endpoint = self._endpoint
+            if endpoint is not None:
+                with contextlib.suppress(RpcUsageError):
+                    endpoint.send_error(call.unique_id, err)  # sent by the reader's flush
+            self._cloud_error("call_rejected", f"answered {call.action} from the cloud with {err}")
+            return True
+        return False
 
     def _cloud_error(self, kind: str, what: str) -> None:
         """The cloud broke OCPP-J: logged and counted; the link goes on."""

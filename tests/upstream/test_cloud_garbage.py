@@ -281,3 +281,74 @@ async def test_garbage_answers_cost_nothing_and_the_outbox_drains_once_repaired(
                 first = cloud.good(CP)[0]
                 assert first.action == "BootNotification" and first.payload == BOOT
             await still_serving(sent)
+
+
+# --- the cloud sends the edge CALLs that break OCPP-J ------------------------------------
+
+AVAILABILITY = {"connectorId": 1, "type": "Inoperative"}
+BAD_CALLS = {
+    "unknown-action": ('"FlyToTheMoon", {}', "NotImplemented"),
+    "action-a-charger-does-not-take": ('"BootNotification", {}', "NotSupported"),
+    "field-missing": ('"ChangeAvailability", {"connectorId": 1}', "OccurenceConstraintViolation"),
+    "field-of-the-wrong-type": (
+        '"ChangeAvailability", {"connectorId": "one", "type": "Inoperative"}',
+        "TypeConstraintViolation",
+    ),
+    "value-out-of-its-enum": (
+        '"ChangeAvailability", {"connectorId": 1, "type": "Sideways"}',
+        "PropertyConstraintViolation",
+    ),
+    "field-not-in-the-schema": (
+        '"ChangeAvailability", {"connectorId": 1, "type": "Inoperative", "now": true}',
+        "FormationViolation",
+    ),
+    "transaction-id-as-a-string": (
+        '"RemoteStopTransaction", {"transactionId": "7000"}',
+        "TypeConstraintViolation",
+    ),
+    "profile-that-is-not-an-object": (
+        '"SetChargingProfile", {"connectorId": 1, "csChargingProfiles": "all"}',
+        "TypeConstraintViolation",
+    ),
+    "payload-not-an-object": ('"Reset", ["Hard"]', "FormationViolation"),
+    "payload-missing": ('"Reset"', "ProtocolError"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_CALLS))
+async def test_a_bad_call_from_the_cloud_gets_the_ocpp_j_error_and_never_reaches_the_charger(
+    tmp_path: Path, raw_cloud: RawCloud, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    """A CALL from the cloud with an unknown action or a payload that breaks its schema is
+    answered with the CALLERROR OCPP-J names for it (NotImplemented, NotSupported,
+    FormationViolation, …), logged and counted; the charger never sees it, and the link,
+    the charger side and a well-formed command afterwards all go on."""
+    caplog.set_level(logging.INFO)
+    body, code = BAD_CALLS[kind]
+    cloud = raw_cloud
+    async with (
+        asyncio.timeout(TEST_TIMEOUT),
+        edge(tmp_path, cloud) as (app, api),
+        RawCharger.connect(ocpp_url(app, CP)) as cp,
+    ):
+        cp.answers["ChangeAvailability"] = {"status": "Accepted"}
+        sent = Sent(cp)
+        await booted(sent)
+        available = sent.last_status(1)
+        await cloud.wait_for(CP, "StatusNotification", lambda c: c.payload == available)
+
+        frame = await cloud.send(CP, f'[2, "bad-1", {body}]', "bad-1", timeout=WAIT)
+        assert frame[:3] == [4, "bad-1", code], frame
+        assert isinstance(frame[3], str) and frame[4] == {}, frame
+        assert cp.received_calls == []
+        await eventually(lambda: logged(caplog, code), timeout=WAIT)
+        assert sum((await cloud_errors(api)).values()) >= 1
+
+        await still_serving(sent)
+        frame = await cloud.call(CP, "ChangeAvailability", AVAILABILITY, timeout=WAIT)
+        assert frame[0] == 3 and frame[2] == {"status": "Accepted"}, frame
+        assert cp.received_calls == [("ChangeAvailability", AVAILABILITY)]
+        last = sent.last_status(1)
+        await cloud.wait_for(CP, "StatusNotification", lambda c: c.good and c.payload == last)
+        entry = await upstream_entry_when(api, CP, lambda e: e["pending"] == 0)
+        assert entry["connected"] is True and entry["parked"] == 0, entry
