@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from edge.chargers import BOOT_FIELDS
 from edge.clock import clock_synchronised
 from edge.config import UpstreamConfig
-from edge.ocppj.errors import ERROR_CODES, GenericError, OcppError, RpcUsageError
+from edge.ocppj.errors import ERROR_CODES, InternalError, OcppError, RpcUsageError
 from edge.ocppj.events import (
     CallAborted,
     CallReceived,
@@ -567,9 +567,10 @@ class UpstreamLink:
             answer = await self.relay(self.charger_id, call.action, call.payload)
         except OcppError as err:
             error = err
-        except Exception as err:  # an answer the cloud can read beats a silent link
+        except Exception:  # an answer the cloud can read beats a silent link
             log.exception("cloud link of %s: relaying %s failed", self.charger_id, call.action)
-            error = GenericError(str(err))
+            # The description goes on the wire: no exception text (OcppError's rule).
+            error = InternalError(f"the site controller could not relay {call.action}")
         if endpoint is None or endpoint is not self._endpoint:
             return  # the connection it came on is gone: nobody to answer
         # The connection may have dropped while the charger answered.

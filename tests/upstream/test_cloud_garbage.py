@@ -352,3 +352,37 @@ async def test_a_bad_call_from_the_cloud_gets_the_ocpp_j_error_and_never_reaches
         await cloud.wait_for(CP, "StatusNotification", lambda c: c.good and c.payload == last)
         entry = await upstream_entry_when(api, CP, lambda e: e["pending"] == 0)
         assert entry["connected"] is True and entry["parked"] == 0, entry
+
+
+async def test_a_command_the_edge_fails_to_relay_is_answered_without_its_internals(
+    tmp_path: Path, raw_cloud: RawCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A RemoteStopTransaction whose transactionId fits the schema (an integer) but not
+    the edge's journal (2**63) fails inside the relay: the cloud gets Rejected or a
+    CALLERROR that says nothing of the edge's internals (no exception text), the failure
+    is logged, the charger never sees it, and the link goes on."""
+    caplog.set_level(logging.INFO)
+    cloud = raw_cloud
+    async with (
+        asyncio.timeout(TEST_TIMEOUT),
+        edge(tmp_path, cloud) as (app, _),
+        RawCharger.connect(ocpp_url(app, CP)) as cp,
+    ):
+        cp.answers["ChangeAvailability"] = {"status": "Accepted"}
+        sent = Sent(cp)
+        await booted(sent)
+        available = sent.last_status(1)
+        await cloud.wait_for(CP, "StatusNotification", lambda c: c.payload == available)
+
+        frame = await cloud.call(CP, "RemoteStopTransaction", {"transactionId": 2**63})
+        if frame[0] == 4:
+            assert frame[2] in ("InternalError", "GenericError"), frame
+            assert "sqlite" not in frame[3].lower() and "int" not in frame[3].split(), frame
+            await eventually(lambda: logged(caplog, "RemoteStopTransaction"), timeout=WAIT)
+        else:
+            assert frame[2] == {"status": "Rejected"}, frame
+        assert cp.received_calls == []
+
+        await still_serving(sent)
+        frame = await cloud.call(CP, "ChangeAvailability", AVAILABILITY, timeout=WAIT)
+        assert frame[0] == 3 and frame[2] == {"status": "Accepted"}, frame
