@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from edge.chargers import BOOT_FIELDS
 from edge.clock import clock_synchronised
 from edge.config import UpstreamConfig
-from edge.ocppj.errors import GenericError, OcppError, RpcUsageError
+from edge.ocppj.errors import ERROR_CODES, InternalError, OcppError, RpcUsageError
 from edge.ocppj.events import (
     CallAborted,
     CallReceived,
@@ -38,10 +38,13 @@ from edge.ocppj.events import (
     CallTimedOut,
     ErrorReceived,
     Event,
+    FrameIgnored,
+    FrameRejected,
     ResultInvalid,
     ResultReceived,
 )
 from edge.ocppj.rpc import RpcEndpoint
+from edge.ocppj.validation import validate_request, validate_response
 from edge.services import Services
 from edge.store import OutboxEntry
 from edge.upstream.rules import TRANSACTION_ACTIONS, backoff, needs_cloud_id, next_to_send, to_cloud
@@ -55,6 +58,7 @@ OPEN_TIMEOUT = 15.0  # s for the WebSocket handshake
 DEFAULT_INTERVAL = 60.0  # s between Heartbeats (and Boot retries) until the cloud says
 BATCH = 50  # outbox rows read at once (kept in memory until sent: one query per BATCH rows)
 BOOT_WAIT = 10.0  # s to wait for a charger that just connected to send its own Boot
+CLOUD_ERRORS = "edge_upstream_cloud_errors_total"  # what the cloud sent that breaks OCPP-J
 
 
 @dataclass(slots=True)
@@ -68,6 +72,13 @@ class LinkState:
     connected_since: float | None = None
     sent: int = 0
     parked: int = 0
+
+
+def _short(text: object, limit: int = 200) -> str:
+    """Cloud-controlled text for a log line or a parked reason: one line, bounded."""
+    text = str(text)
+    cut = "".join(c if c.isprintable() else "?" for c in text[:limit])
+    return cut + "…" if len(text) > limit else cut
 
 
 class _Disconnected(Exception):
@@ -113,6 +124,11 @@ class UpstreamLink:
         self._front: list[OutboxEntry] = []
         self._booted_here = asyncio.Event()
         self._up_since: str | None = None  # when the link came up (outbox time)
+        self._lost = "closed"  # why the connection ended, once it has
+        self._warned: set[str] = set()  # schema complaints logged on this connection
+        svc.metrics.describe_counter(
+            CLOUD_ERRORS, "Frames from the cloud that break OCPP-J, by kind (ignored or refused)"
+        )
 
     # --- what the manager calls -------------------------------------------------------
 
@@ -166,7 +182,7 @@ class UpstreamLink:
                 await asyncio.wait_for(stop.wait(), delay)
 
     def _down(self, why: str) -> None:
-        if self.state.connected:
+        if self.state.connected_since is not None:  # it was up (`connected` is reset already)
             log.warning("cloud link of %s down: %s", self.charger_id, why)
         else:
             log.info("cloud link of %s: cannot connect to %s: %s", self.charger_id, self.url, why)
@@ -210,9 +226,13 @@ class UpstreamLink:
             if ws.subprotocol != "ocpp1.6":
                 raise _Disconnected(f"the cloud did not agree to ocpp1.6 ({ws.subprotocol})")
             self._ws = ws
+            # Payloads are checked here, not by the endpoint: the outbox holds what chargers
+            # sent (leniently valid), and a cloud's answer only needs the fields we use.
             self._endpoint = RpcEndpoint(
                 role="charge_point", call_timeout=CALL_TIMEOUT, validate=False
             )
+            self._lost = "closed"
+            self._warned.clear()
             self.state.connected = True
             self.state.connected_since = self.monotonic()
             self._up_since = self.svc.now_text()
@@ -236,11 +256,17 @@ class UpstreamLink:
                 endpoint = self._endpoint
                 if endpoint is None:
                     return
-                if isinstance(message, bytes):
-                    continue  # OCPP-J is text frames only
+                if isinstance(message, bytes):  # OCPP-J is text frames only
+                    self._cloud_error("binary", f"ignored a binary frame of {len(message)} bytes")
+                    continue
                 endpoint.receive_text(message, self.monotonic())
                 self._dispatch(endpoint.events_received())
                 await self._flush()
+            reason = f" {_short(ws.close_reason)}" if ws.close_reason else ""
+            self._lost = f"closed by the cloud ({ws.close_code}{reason})"
+        except ConnectionClosed as closed:
+            self._lost = str(closed)  # e.g. "sent 1009 (message too big) …"
+            raise
         finally:
             # The cloud is gone: end the CALL waiting for it and wake the link now,
             # rather than when that CALL or the idle wait times out.
@@ -258,16 +284,68 @@ class UpstreamLink:
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, CallReceived):
+                if self._refuse_invalid(event):
+                    continue
                 self.spawn(self._answer_cloud(event))
             elif isinstance(event, CallRejected):
-                log.info("cloud link of %s: refused a CALL from the cloud: %s",
-                         self.charger_id, event)  # fmt: skip
+                self._cloud_error(
+                    "call_rejected",
+                    f"answered a CALL from the cloud with {event.error}",
+                )
+            elif isinstance(event, FrameRejected):
+                self._cloud_error("frame", f"a frame from the cloud is not OCPP-J: {event.error}")
+            elif isinstance(event, FrameIgnored):
+                self._cloud_error(
+                    "unmatched",
+                    f"ignored a frame from the cloud: {event.reason}"
+                    + (f" (message id {event.unique_id!r})" if event.unique_id else ""),
+                )
             elif isinstance(
                 event, ResultReceived | ResultInvalid | ErrorReceived | CallTimedOut | CallAborted
             ):
                 future = self._answers.pop(event.unique_id, None)
                 if future is not None and not future.done():
                     future.set_result(event)
+
+    def _refuse_invalid(self, call: CallReceived) -> bool:
+        """Answer a CALL whose payload breaks its schema with the CALLERROR OCPP-J names
+        for it (FormationViolation, TypeConstraintViolation, …); True if it was."""
+        try:
+            validate_request(call.action, call.payload, strict=False)
+        except OcppError as err:
+            endpoint = self._endpoint
+            if endpoint is not None:
+                with contextlib.suppress(RpcUsageError):
+                    endpoint.send_error(call.unique_id, err)  # sent by the reader's flush
+            self._cloud_error("call_rejected", f"answered {call.action} from the cloud with {err}")
+            return True
+        return False
+
+    def _cloud_error(self, kind: str, what: str) -> None:
+        """The cloud broke OCPP-J: logged and counted; the link goes on."""
+        log.warning("cloud link of %s: %s", self.charger_id, what)
+        self.svc.metrics.inc(CLOUD_ERRORS, kind=kind)
+
+    def _check_answer(self, event: Event) -> None:
+        """Log and count an answer that breaks OCPP-J; what we need of it is read leniently."""
+        if isinstance(event, ErrorReceived) and event.error_code not in ERROR_CODES:
+            self._cloud_error(
+                "error_code",
+                f"{event.action} answered with CALLERROR {_short(event.error_code, 50)!r}, "
+                "not an OCPP-J 1.6 errorCode",
+            )
+        elif isinstance(event, ResultReceived):
+            try:
+                validate_response(event.action, event.payload, strict=False)
+            except OcppError as err:
+                if event.action in self._warned:  # once per connection: no log flood
+                    self.svc.metrics.inc(CLOUD_ERRORS, kind="invalid_result")
+                    return
+                self._warned.add(event.action)
+                self._cloud_error(
+                    "invalid_result",
+                    f"the cloud's {event.action}.conf breaks its schema: {err.description}",
+                )
 
     async def _call(self, action: str, payload: dict[str, Any]) -> Event:
         """One CALL to the cloud; its outcome event. Raises _Disconnected when the
@@ -288,8 +366,11 @@ class UpstreamLink:
             raise _Disconnected(f"no answer to {action} within {CALL_TIMEOUT:g} s") from None
         finally:
             self._answers.pop(unique_id, None)
-        if isinstance(event, CallTimedOut | CallAborted):
-            raise _Disconnected(f"{action}: {type(event).__name__}")
+        if isinstance(event, CallTimedOut):
+            raise _Disconnected(f"no answer to {action} within {CALL_TIMEOUT:g} s")
+        if isinstance(event, CallAborted):
+            raise _Disconnected(f"connection lost waiting for the answer to {action}: {self._lost}")
+        self._check_answer(event)
         return event
 
     # --- the session ----------------------------------------------------------------------
@@ -308,7 +389,7 @@ class UpstreamLink:
         idle_since = self.monotonic()
         while not stop.is_set():
             if reader.done():
-                raise _Disconnected("the cloud closed the connection")
+                raise _Disconnected(f"connection lost: {self._lost}")
             if self.boot_due:
                 await self._boot(stop, reader)
             if await self._send_next():
@@ -338,7 +419,10 @@ class UpstreamLink:
                 self.state.boot_accepted = True
                 log.info("cloud accepted %s (heartbeat every %g s)", self.charger_id, self.interval)
                 return
-            why = status or f"answered {type(event).__name__}"
+            if isinstance(event, ErrorReceived):
+                why = f"answered with CALLERROR {_short(event.error_code, 50)}"
+            else:
+                why = status or "answered without a status"
             self.state.last_error = f"BootNotification {why}"
             log.warning("cloud link of %s: BootNotification %s; again in %g s",
                         self.charger_id, why, self.interval)  # fmt: skip
@@ -346,7 +430,7 @@ class UpstreamLink:
             deadline = self.monotonic() + self.interval
             while (left := deadline - self.monotonic()) > 0 and not stop.is_set():
                 if reader.done():
-                    raise _Disconnected("the cloud closed the connection")
+                    raise _Disconnected(f"connection lost: {self._lost}")
                 await asyncio.sleep(min(left, 1.0))
 
     def _boot_payload(self) -> dict[str, Any]:
@@ -417,7 +501,9 @@ class UpstreamLink:
             cloud_tx = mapped[0]
         event = await self._call(entry.action, to_cloud(entry, cloud_tx))
         if isinstance(event, ErrorReceived):
-            await self._refused(entry, f"CALLERROR {event.error_code}: {event.description}")
+            await self._refused(
+                entry, f"CALLERROR {_short(event.error_code, 50)}: {_short(event.description)}"
+            )
             return True
         answer = event.payload if isinstance(event, ResultReceived | ResultInvalid) else {}
         await self._acknowledged(entry, answer)
@@ -429,9 +515,9 @@ class UpstreamLink:
             cloud_tx = answer.get("transactionId")
             info = answer.get("idTagInfo") or {}
             status = info.get("status") if isinstance(info, dict) else None
-            if not isinstance(cloud_tx, int):
+            if isinstance(cloud_tx, bool) or not isinstance(cloud_tx, int):  # true is not 1
                 await self._refused(
-                    entry, f"StartTransaction.conf without a transactionId: {answer}"
+                    entry, f"StartTransaction.conf without a usable transactionId: {_short(answer)}"
                 )
                 return
             mapping = (entry.edge_tx, cloud_tx, status if isinstance(status, str) else None)
@@ -512,9 +598,10 @@ class UpstreamLink:
             answer = await self.relay(self.charger_id, call.action, call.payload)
         except OcppError as err:
             error = err
-        except Exception as err:  # an answer the cloud can read beats a silent link
+        except Exception:  # an answer the cloud can read beats a silent link
             log.exception("cloud link of %s: relaying %s failed", self.charger_id, call.action)
-            error = GenericError(str(err))
+            # The description goes on the wire: no exception text (OcppError's rule).
+            error = InternalError(f"the site controller could not relay {call.action}")
         if endpoint is None or endpoint is not self._endpoint:
             return  # the connection it came on is gone: nobody to answer
         # The connection may have dropped while the charger answered.
