@@ -162,6 +162,7 @@ class UpstreamLink:
             if not self.wanted():
                 await self._wait(stop, None)
                 continue
+            sent_before = self.state.sent
             try:
                 await self._connect_and_serve(stop)
                 attempt = 0
@@ -169,7 +170,10 @@ class UpstreamLink:
                 self._down(f"{type(err).__name__}: {err}")
             except _Disconnected as err:
                 self._down(str(err))
-                attempt = 0 if self.state.sent else attempt
+                # Back to a quick retry only when this connection got something through: a
+                # cloud that drops every connection at the same message is retried after
+                # 1, 2, 4 ... 60 s, not twice a second forever.
+                attempt = 0 if self.state.sent > sent_before else attempt
             except Exception as err:  # a bug must not take the service down with the link
                 log.exception("cloud link of %s failed", self.charger_id)
                 self._down(f"internal error: {err}")
