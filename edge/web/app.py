@@ -18,6 +18,7 @@ from edge.web import (
     files,
     id_tags,
     local_auth,
+    login,
     operations,
     remote_trigger,
     reservation,
@@ -26,14 +27,15 @@ from edge.web import (
     transactions,
     upstream,
 )
+from edge.web.auth import WebAuth
 from edge.web.common import (
     MAX_BODY,
     OPERATIONS,
     SERVICES,
     SESSIONS,
     SITE,
-    TOKEN,
     UPSTREAM,
+    WEB_AUTH,
     errors_and_auth,
     json_response,
     services,
@@ -67,7 +69,7 @@ def build_app(
     app[SERVICES] = ops.services
     app[SESSIONS] = ops.sessions
     app[OPERATIONS] = ops
-    app[TOKEN] = token
+    app[WEB_AUTH] = WebAuth(token, ops.services.config.web.password)
     if site_controller is not None:
         app[SITE] = site_controller
     if upstream_links is not None:
@@ -76,6 +78,7 @@ def build_app(
     r.add_get("/api/health", health)
     r.add_get("/metrics", metrics)
     for module in (
+        login,
         chargers,
         id_tags,
         transactions,
