@@ -825,6 +825,10 @@ class SiteController:
                 and (control.allocation_a or 0.0) > 0,
                 running_since=control.running_since,
                 paused_since=control.paused_since,
+                min_a=max(control.min_a, control.min_obeyed_a),
+                max_a=control.max_a,
+                used_phases=control.used_phases(),
+                reclaimed=control.reclaimed,
             )
             for cid, control in sorted(self.controls.items())
         )

@@ -41,9 +41,10 @@ async def get_charger_site(request: web.Request) -> web.Response:
     controller = request.app.get(SITE)
     if controller is None:
         raise ApiError(404, "no_site_control", "no [meter] configured: no load balancing")
-    for entry in controller.statistics().chargers:
+    stats = controller.statistics()
+    for entry in stats.chargers:
         if entry.charger_id == charger.id:
-            return json_response(charger_json(entry))
+            return json_response(charger_json(entry, stats))
     raise ApiError(404, "not_controlled", f"charger {charger.id!r} is not under site control")
 
 
