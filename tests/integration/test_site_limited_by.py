@@ -8,7 +8,7 @@ from pathlib import Path
 
 from drivers import MeterServer
 from edge.config import ChargerSettings
-from tests.conftest import running
+from tests.conftest import make_config, running
 from tests.helpers import Json
 from tests.integration.test_site_control import controlled, meter, site_config, start, until
 
@@ -59,3 +59,27 @@ async def test_each_charger_says_what_holds_it(tmp_path: Path, meter: MeterServe
         assert entry(site, "CP2")["usedPhases"] == ["L1"]
         one = await api.get("/api/chargers/CP1/site")
         assert one["limitedBy"] == ["cap:operator"]
+
+
+async def test_site_history_is_served_from_memory(tmp_path: Path, meter: MeterServer) -> None:
+    """GET /api/site/history has a point a second with the meter's currents; bad
+    queries are 400, and without a meter it is 404."""
+    async with running(site_config(tmp_path, meter.port)) as (_app, api):
+
+        async def points() -> Json | None:
+            history: Json = await api.get("/api/site/history?seconds=60")
+            return history if len(history["t"]) >= 2 else None
+
+        history = await until(points)
+        assert history["resolution"] == 1 and history["seconds"] == 60
+        assert history["gridA"][0][-1] == 2.0
+        assert history["maxCurrentA"] == [32.0, 32.0, 32.0]
+        assert history["t"][-1] - history["t"][-2] >= 0.9
+        for query in ("seconds=0", "seconds=86401", "seconds=x"):
+            code, body = await api.request("GET", f"/api/site/history?{query}")
+            assert code == 400 and body["error"] == "invalid_query", body
+        day = await api.get("/api/site/history?seconds=86400")
+        assert day["resolution"] == 60
+    async with running(make_config(tmp_path / "plain")) as (_app, api):
+        code, body = await api.request("GET", "/api/site/history")
+        assert code == 404 and body["error"] == "no_site_control"
