@@ -7,6 +7,8 @@ charger goes through `edge.operations` and is journalled with its outcome.
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from edge.files.store import FileStore
@@ -14,6 +16,7 @@ from edge.operations.pipeline import Operations
 from edge.site.controller import SiteController
 from edge.upstream import Upstream
 from edge.web import (
+    about,
     chargers,
     files,
     id_tags,
@@ -77,7 +80,9 @@ def build_app(
     r = app.router
     r.add_get("/api/health", health)
     r.add_get("/metrics", metrics)
+    app[about.STARTED] = (ops.services.now(), time.monotonic())
     for module in (
+        about,
         login,
         chargers,
         id_tags,
