@@ -20,6 +20,7 @@ from edge.web import (
     chargers,
     files,
     id_tags,
+    live,
     local_auth,
     login,
     operations,
@@ -81,9 +82,12 @@ def build_app(
     r.add_get("/api/health", health)
     r.add_get("/metrics", metrics)
     app[about.STARTED] = (ops.services.now(), time.monotonic())
+    hub = app[live.LIVE] = live.LiveHub(app, ops.services, site_controller)
+    app.on_shutdown.append(hub.shutdown)
     for module in (
         about,
         login,
+        live,
         chargers,
         id_tags,
         transactions,

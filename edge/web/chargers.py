@@ -14,9 +14,11 @@ from aiohttp import web
 
 from edge.chargers import Registration
 from edge.features import reservation
+from edge.services import Services
 from edge.web.common import (
     UPSTREAM,
     ApiError,
+    Json,
     charger_or_404,
     json_body,
     json_response,
@@ -26,13 +28,16 @@ from edge.web.common import (
 )
 from profiles.model import render_profile
 
-__all__ = ["add_routes"]
+__all__ = ["add_routes", "chargers_body"]
+
+
+def chargers_body(svc: Services) -> list[Json]:
+    """The body of `GET /api/chargers` (also the live page's snapshot)."""
+    return [c.to_json() for c in sorted(svc.chargers, key=lambda c: c.id)]
 
 
 async def list_chargers(request: web.Request) -> web.Response:
-    svc = services(request)
-    chargers = sorted(svc.chargers, key=lambda c: c.id)
-    return json_response([c.to_json() for c in chargers])
+    return json_response(chargers_body(services(request)))
 
 
 async def get_charger(request: web.Request) -> web.Response:

@@ -10,29 +10,41 @@ from aiohttp import web
 
 from edge.site.report import charger_json, site_json
 from edge.times import to_epoch
-from edge.web.common import SITE, ApiError, charger_or_404, json_response, query_int, services
+from edge.web.common import (
+    SERVICES,
+    SITE,
+    ApiError,
+    Json,
+    charger_or_404,
+    json_response,
+    query_int,
+    services,
+)
 
-__all__ = ["add_routes"]
+__all__ = ["add_routes", "site_body"]
+
+
+def site_body(app: web.Application) -> Json:
+    """The body of `GET /api/site` (also the live page's snapshot and site messages)."""
+    controller = app.get(SITE)
+    if controller is not None:
+        return site_json(controller.statistics())
+    site = app[SERVICES].config.site
+    return {
+        "enabled": False,
+        "state": "disabled",
+        "detail": "no [meter] configured: no load balancing, no unsolicited calls",
+        "limits": {
+            "maxCurrentA": list(site.max_current),
+            "marginA": site.margin,
+            "fallbackCurrentA": site.fallback_current,
+        },
+    }
 
 
 async def get_site(request: web.Request) -> web.Response:
     """GET /api/site: meter reading and age, limits, per-charger allocations, fallback."""
-    controller = request.app.get(SITE)
-    if controller is not None:
-        return json_response(site_json(controller.statistics()))
-    site = services(request).config.site
-    return json_response(
-        {
-            "enabled": False,
-            "state": "disabled",
-            "detail": "no [meter] configured: no load balancing, no unsolicited calls",
-            "limits": {
-                "maxCurrentA": list(site.max_current),
-                "marginA": site.margin,
-                "fallbackCurrentA": site.fallback_current,
-            },
-        }
-    )
+    return json_response(site_body(request.app))
 
 
 async def get_charger_site(request: web.Request) -> web.Response:
