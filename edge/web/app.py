@@ -1,4 +1,5 @@
-"""The HTTP application: the operator API (JSON, Bearer token), metrics and file transfers.
+"""The HTTP application: the operator API (JSON; Bearer token or the page's login
+session), the technician's page, metrics and file transfers.
 
 One module per concern registers its routes here. Errors are `{"error": "<code>",
 "detail": …}` with a fitting status (`edge.web.common`). Every operation sent to a
@@ -24,6 +25,7 @@ from edge.web import (
     local_auth,
     login,
     operations,
+    page,
     remote_trigger,
     reservation,
     site,
@@ -103,4 +105,6 @@ def build_app(
     if file_store is not None:
         app[files.FILES] = file_store
         files.add_routes(r)
+    page.add_routes(r)
+    page.add_hooks(app)
     return app
