@@ -49,6 +49,11 @@ run)
     ;;
 test)
     make_venv "$here/.venv" "[test]"
+    # The page's browser tests drive Debian's chromium (they fail under CI without it).
+    if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y -qq --no-install-recommends chromium
+    fi
     cd "$here"
     .venv/bin/ruff check edge drivers profiles tests bench
     .venv/bin/ruff format --check edge drivers profiles tests bench

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.web.password import PasswordHash
+
 __all__ = [
     "ChargerSettings",
     "Config",
@@ -78,6 +80,8 @@ class WebConfig:
     host: str = "0.0.0.0"
     port: int = 8080
     api_token: str | None = None
+    password: PasswordHash | None = None
+    """The technician page's login password, hashed as it is read (None: the API token)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -333,7 +337,16 @@ def _read_web(table: Mapping[str, Any], problems: list[str]) -> WebConfig:
     if token is not None and len(token) < 16:
         r.problem("api_token", "must be at least 16 characters")
         token = None
-    cfg = WebConfig(host=r.string("host", "0.0.0.0"), port=_port(r, "port", 8080), api_token=token)
+    password = r.optional_string("password")
+    if password is not None and len(password) < 8:
+        r.problem("password", "must be at least 8 characters")
+        password = None
+    cfg = WebConfig(
+        host=r.string("host", "0.0.0.0"),
+        port=_port(r, "port", 8080),
+        api_token=token,
+        password=PasswordHash.of(password) if password is not None else None,
+    )
     r.finish()
     return cfg
 

@@ -23,8 +23,14 @@ API_TOKEN = "test-token-0123456789abcdef"
 
 
 def pytest_asyncio_loop_factories(config: Any, item: Any) -> dict[str, Callable[[], Any]]:
-    """Run every async test on the stdlib loop; on uvloop too where it is installed."""
+    """Run every async test on the stdlib loop; on uvloop too where it is installed.
+
+    Browser tests (`browser` marker) run on the stdlib loop only: they check the page,
+    not the loop, and each costs a browser start.
+    """
     factories: dict[str, Callable[[], Any]] = {"asyncio": asyncio.new_event_loop}
+    if item.get_closest_marker("browser"):
+        return factories
     if os.environ.get("EDGE_TEST_UVLOOP", "1") == "1":
         try:
             import uvloop

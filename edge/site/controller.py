@@ -51,6 +51,7 @@ from edge.services import Services
 from edge.site.caps import cap_amperes, cloud_cap_at, parse_cloud_profiles
 from edge.site.control import ChargerControl, Phases
 from edge.site.grid_meter import GridMeter
+from edge.site.history import SiteHistory, sum_phases
 from edge.site.probe import (
     PROBE_EVERY,
     learn_all_from_meter,
@@ -151,6 +152,8 @@ class SiteController:
         self._safe_cache: tuple[int, SafeAllocation] | None = None
         self._cloud_profiles: dict[str, tuple[object, list[ChargingProfile]]] = {}
         self._safe_dirty = True
+        self.history = SiteHistory()
+        """The last hour and day, in memory, for the page's plot."""
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -304,6 +307,10 @@ class SiteController:
         self._dispatch(controls, targets, safe.limits_a, now)
         if fresh:
             self._probe(controls, now)
+        if self.history.due(now):
+            grid = self.grid.reading.current_a if fresh and self.grid.reading else None
+            ev = sum_phases(c.draw_a(now) for c in controls.values())
+            self.history.record(now, grid, ev, self.grid.fallback)
         self.cycles += 1
         self.cycle_cpu_s = time.process_time() - cpu
         self.cycle_cpu_total_s += self.cycle_cpu_s
@@ -825,6 +832,10 @@ class SiteController:
                 and (control.allocation_a or 0.0) > 0,
                 running_since=control.running_since,
                 paused_since=control.paused_since,
+                min_a=max(control.min_a, control.min_obeyed_a),
+                max_a=control.max_a,
+                used_phases=control.used_phases(),
+                reclaimed=control.reclaimed,
             )
             for cid, control in sorted(self.controls.items())
         )

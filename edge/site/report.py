@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from edge.metrics import Metrics
+from edge.site.limits import limited_by
 from edge.site.statistics import ChargerStatistics, SiteStatistics
 from edge.times import epoch_text, format_time
 
@@ -22,7 +23,7 @@ def _triple(values: Iterable[float]) -> list[float]:
     return [round(v, 2) for v in values]
 
 
-def charger_json(c: ChargerStatistics) -> Json:
+def charger_json(c: ChargerStatistics, site: SiteStatistics) -> Json:
     """One charger's part of `GET /api/site` (also `GET /api/chargers/{id}/site`)."""
     return {
         "chargerId": c.charger_id,
@@ -51,6 +52,10 @@ def charger_json(c: ChargerStatistics) -> Json:
         "probing": c.probing,
         "runningSince": epoch_text(c.running_since),
         "pausedSince": epoch_text(c.paused_since),
+        "minA": c.min_a,
+        "maxA": c.max_a,
+        "usedPhases": [f"L{p + 1}" for p in c.used_phases],
+        "limitedBy": limited_by(c, fallback=site.fallback, headroom_a=site.headroom_a),
     }
 
 
@@ -104,7 +109,7 @@ def site_json(stats: SiteStatistics) -> Json:
             "fallbackFits": stats.fallback_fits,
             "fallbackZeroed": list(stats.fallback_zeroed),
         },
-        "chargers": [charger_json(c) for c in stats.chargers],
+        "chargers": [charger_json(c, stats) for c in stats.chargers],
         "waiting": list(stats.waiting),
         "notes": list(stats.notes),
         "cycles": stats.cycles,

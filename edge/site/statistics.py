@@ -66,6 +66,13 @@ class ChargerStatistics:
     """Its EV's phase use is being learned (budgeted on every wired phase meanwhile)."""
     running_since: float | None = None
     paused_since: float | None = None
+    min_a: float = 6.0
+    max_a: float = 32.0
+    """Its configured current range (A per phase)."""
+    used_phases: tuple[int, ...] = (0, 1, 2)
+    """The grid phases its EV is budgeted on (every wired one while not known)."""
+    reclaimed: bool = False
+    """Its allocation is capped because its EV draws less (reclaim)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

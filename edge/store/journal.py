@@ -485,16 +485,26 @@ class Journal:
         active: bool | None = None,
         limit: int = 100,
         before_id: int | None = None,
+        started_from: str | None = None,
+        started_before: str | None = None,
     ) -> list[TransactionRecord]:
         """Return transactions newest first; page with ``before_id``.
 
-        With ``charger_id`` (and not ``active=True``), the charger's buckets are
-        walked newest first (see ``_buckets``).
+        ``started_from`` / ``started_before``: only those whose start time (canonical
+        text, `edge.times.format_time`, so text order is time order) is at or after /
+        before these. With ``charger_id`` (and not ``active=True``), the charger's
+        buckets are walked newest first (see ``_buckets``).
         """
         where: list[str] = []
         params: list[Any] = []
         if active is not None:
             where.append("stop_time IS NULL" if active else "stop_time IS NOT NULL")
+        if started_from is not None:
+            where.append("start_time >= ?")
+            params.append(started_from)
+        if started_before is not None:
+            where.append("start_time < ?")
+            params.append(started_before)
         if before_id is not None:
             where.append("id < ?")
             params.append(before_id)

@@ -1,4 +1,5 @@
-"""The HTTP application: the operator API (JSON, Bearer token), metrics and file transfers.
+"""The HTTP application: the operator API (JSON; Bearer token or the page's login
+session), the technician's page, metrics and file transfers.
 
 One module per concern registers its routes here. Errors are `{"error": "<code>",
 "detail": …}` with a fitting status (`edge.web.common`). Every operation sent to a
@@ -7,6 +8,8 @@ charger goes through `edge.operations` and is journalled with its outcome.
 
 from __future__ import annotations
 
+import time
+
 from aiohttp import web
 
 from edge.files.store import FileStore
@@ -14,11 +17,15 @@ from edge.operations.pipeline import Operations
 from edge.site.controller import SiteController
 from edge.upstream import Upstream
 from edge.web import (
+    about,
     chargers,
     files,
     id_tags,
+    live,
     local_auth,
+    login,
     operations,
+    page,
     remote_trigger,
     reservation,
     site,
@@ -26,14 +33,15 @@ from edge.web import (
     transactions,
     upstream,
 )
+from edge.web.auth import WebAuth
 from edge.web.common import (
     MAX_BODY,
     OPERATIONS,
     SERVICES,
     SESSIONS,
     SITE,
-    TOKEN,
     UPSTREAM,
+    WEB_AUTH,
     errors_and_auth,
     json_response,
     services,
@@ -67,7 +75,7 @@ def build_app(
     app[SERVICES] = ops.services
     app[SESSIONS] = ops.sessions
     app[OPERATIONS] = ops
-    app[TOKEN] = token
+    app[WEB_AUTH] = WebAuth(token, ops.services.config.web.password)
     if site_controller is not None:
         app[SITE] = site_controller
     if upstream_links is not None:
@@ -75,7 +83,13 @@ def build_app(
     r = app.router
     r.add_get("/api/health", health)
     r.add_get("/metrics", metrics)
+    app[about.STARTED] = (ops.services.now(), time.monotonic())
+    hub = app[live.LIVE] = live.LiveHub(app, ops.services, site_controller)
+    app.on_shutdown.append(hub.shutdown)
     for module in (
+        about,
+        login,
+        live,
         chargers,
         id_tags,
         transactions,
@@ -91,4 +105,6 @@ def build_app(
     if file_store is not None:
         app[files.FILES] = file_store
         files.add_routes(r)
+    page.add_routes(r)
+    page.add_hooks(app)
     return app

@@ -5,6 +5,7 @@ GET  /api/chargers/{id}                    one, with profiles, reservations, sta
 PUT  /api/chargers/{id}                    register / approve / reject
 GET  /api/chargers/{id}/events             its journalled events (?kind=&limit=)
 GET  /api/chargers/{id}/status-history     its StatusNotifications, newest first
+GET  /api/events                           the site's events (?kind=&chargerId=&limit=)
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from aiohttp import web
 
 from edge.chargers import Registration
 from edge.features import reservation
+from edge.services import Services
 from edge.web.common import (
     UPSTREAM,
     ApiError,
+    Json,
     charger_or_404,
     json_body,
     json_response,
@@ -25,13 +28,16 @@ from edge.web.common import (
 )
 from profiles.model import render_profile
 
-__all__ = ["add_routes"]
+__all__ = ["add_routes", "chargers_body"]
+
+
+def chargers_body(svc: Services) -> list[Json]:
+    """The body of `GET /api/chargers` (also the live page's snapshot)."""
+    return [c.to_json() for c in sorted(svc.chargers, key=lambda c: c.id)]
 
 
 async def list_chargers(request: web.Request) -> web.Response:
-    svc = services(request)
-    chargers = sorted(svc.chargers, key=lambda c: c.id)
-    return json_response([c.to_json() for c in chargers])
+    return json_response(chargers_body(services(request)))
 
 
 async def get_charger(request: web.Request) -> web.Response:
@@ -97,6 +103,16 @@ async def charger_events(request: web.Request) -> web.Response:
     return json_response(svc.journal.events(charger_id=charger.id, kind=kind, limit=limit))
 
 
+async def site_events(request: web.Request) -> web.Response:
+    """GET /api/events[?kind=&chargerId=&limit=]: the site's journalled events, newest
+    first, in the shape of a charger's (`charger_id` null for the site's own)."""
+    svc = services(request)
+    limit = query_int(request, "limit", 100, 1, 1000) or 100
+    kind = request.query.get("kind") or None
+    charger_id = request.query.get("chargerId") or None
+    return json_response(svc.journal.events(charger_id=charger_id, kind=kind, limit=limit))
+
+
 async def charger_status_history(request: web.Request) -> web.Response:
     svc = services(request)
     charger = charger_or_404(svc, request.match_info["charger_id"])
@@ -126,3 +142,4 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_put("/api/chargers/{charger_id}", put_charger)
     router.add_get("/api/chargers/{charger_id}/events", charger_events)
     router.add_get("/api/chargers/{charger_id}/status-history", charger_status_history)
+    router.add_get("/api/events", site_events)

@@ -6,7 +6,6 @@ place, `STATUS_OF`; handlers raise them as they come and never pick a status.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,6 +34,7 @@ from edge.services import Services
 from edge.session import SessionRegistry
 from edge.site.controller import SiteController
 from edge.upstream import Upstream
+from edge.web.auth import STATE_CHANGING, WebAuth, same_origin
 
 __all__ = [
     "OPERATIONS",
@@ -42,7 +42,7 @@ __all__ = [
     "SESSIONS",
     "SITE",
     "STATUS_OF",
-    "TOKEN",
+    "WEB_AUTH",
     "ApiError",
     "Json",
     "charger_or_404",
@@ -61,7 +61,7 @@ log = logging.getLogger("edge.web.api")
 
 SERVICES = web.AppKey("services", Services)
 SESSIONS = web.AppKey("sessions", SessionRegistry)
-TOKEN = web.AppKey("token", str)
+WEB_AUTH = web.AppKey("web_auth", WebAuth)
 SITE = web.AppKey("site", SiteController)  # present only with a [meter]
 UPSTREAM = web.AppKey("upstream", Upstream)  # present only with an [upstream]
 OPERATIONS = web.AppKey("operations", Operations)
@@ -88,11 +88,20 @@ Json = dict[str, Any]
 class ApiError(Exception):
     """An error answered as `{"error": code, "detail": detail}` with `status`."""
 
-    def __init__(self, status: int, code: str, detail: Any = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(code)
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
@@ -101,7 +110,9 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 def _error_response(err: ApiError) -> web.Response:
-    return json_response({"error": err.code, "detail": err.detail, **err.extra}, err.status)
+    response = json_response({"error": err.code, "detail": err.detail, **err.extra}, err.status)
+    response.headers.update(err.headers)
+    return response
 
 
 def api_error(err: OperationError) -> ApiError:
@@ -113,19 +124,38 @@ def api_error(err: OperationError) -> ApiError:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+# Reachable without a token or a session: readiness, and the login itself.
+PUBLIC_API = frozenset({"/api/health", "/api/session"})
+# Upgrades a browser makes without CORS: the Origin is checked as for a POST.
+CROSS_SITE_GETS = frozenset({"/api/live"})
+
+
+def _authenticate(request: web.Request) -> ApiError | None:
+    """None when the request may use `/api`; else the error to answer (401/403)."""
+    auth = request.app[WEB_AUTH]
+    if auth.bearer_ok(request):
+        return None
+    if auth.session_ok(request):
+        if (
+            request.method in STATE_CHANGING or request.path in CROSS_SITE_GETS
+        ) and not same_origin(request):
+            return ApiError(403, "bad_origin", "Origin does not match this host")
+        return None
+    return ApiError(
+        401,
+        "unauthorized",
+        "Bearer token or login session required",
+        headers={"WWW-Authenticate": 'Bearer realm="edge-csms"'},
+    )
+
+
 @web.middleware
 async def errors_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
-    if path.startswith("/api/") and path != "/api/health":
-        token = request.app[TOKEN]
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            given.strip().encode(), token.encode()
-        ):
-            response = _error_response(ApiError(401, "unauthorized", "Bearer token required"))
-            response.headers["WWW-Authenticate"] = 'Bearer realm="edge-csms"'
-            return response
+    if path.startswith("/api/") and path not in PUBLIC_API:
+        refused = _authenticate(request)
+        if refused is not None:
+            return _error_response(refused)
     try:
         return await handler(request)
     except ApiError as err:

@@ -1,0 +1,149 @@
+"""Who may use `/api`: the Bearer token, or a login session's cookie (the page).
+
+Browsers cannot put an `Authorization` header on a WebSocket, and a token kept in the
+page's storage is readable by any script injected into it. So the page logs in once
+(`POST /api/session` with `[web] password`, or the API token when none is set) and gets
+an HttpOnly, SameSite=Strict cookie holding a random session id. Sessions live in
+memory: a restart asks for the password again, and nothing is written to the SD card.
+
+CSRF: with the cookie, a state-changing request (and the `/api/live` upgrade, which
+browsers never subject to CORS) must carry an `Origin` naming this host. The Bearer
+token needs no such check: a browser never sends it on its own.
+
+Failed logins are throttled per remote address, exponentially after a few free tries,
+and logged without the password.
+
+The routes that open and close sessions are in `edge.web.login`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from edge.web.password import PasswordHash
+
+__all__ = [
+    "COOKIE",
+    "SESSION_DAYS",
+    "STATE_CHANGING",
+    "Throttle",
+    "WebAuth",
+    "same_origin",
+]
+
+COOKIE = "edge_session"
+SESSION_DAYS = 30
+MAX_SESSIONS = 256  # the oldest is dropped beyond this (a page left open on many phones)
+FREE_TRIES = 3  # failed logins before the throttle starts
+MAX_DELAY = 900.0  # s: the longest wait after many failed logins
+MAX_ADDRESSES = 1024  # throttled addresses remembered; the oldest forgotten beyond this
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int
+    blocked_until: float
+
+
+class Throttle:
+    """Failed logins per remote address: after `FREE_TRIES`, each failure doubles the wait
+    before the next try (1 s, 2 s, 4 s, … up to `MAX_DELAY`); a success clears it."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
+        self._failures: OrderedDict[str, _Failures] = OrderedDict()
+
+    def retry_after(self, address: str) -> float:
+        """Seconds before `address` may try again (0: now)."""
+        entry = self._failures.get(address)
+        if entry is None:
+            return 0.0
+        return max(0.0, entry.blocked_until - self.monotonic())
+
+    def failed(self, address: str) -> int:
+        """Count a failure; returns the failures so far."""
+        entry = self._failures.pop(address, None) or _Failures(0, 0.0)
+        entry.count += 1
+        if entry.count >= FREE_TRIES:
+            delay = min(MAX_DELAY, 2.0 ** (entry.count - FREE_TRIES))
+            entry.blocked_until = self.monotonic() + delay
+        self._failures[address] = entry
+        while len(self._failures) > MAX_ADDRESSES:
+            self._failures.popitem(last=False)
+        return entry.count
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+
+class WebAuth:
+    """The token, the password (hash) and the login sessions of one web application."""
+
+    def __init__(
+        self,
+        token: str,
+        password: PasswordHash | None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token = token
+        self.password = password
+        self.monotonic = monotonic
+        self.throttle = Throttle(monotonic)
+        self._sessions: OrderedDict[str, float] = OrderedDict()  # id → expiry (monotonic)
+
+    def bearer_ok(self, request: web.BaseRequest) -> bool:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self.token.encode()
+        )
+
+    def session_ok(self, request: web.BaseRequest) -> bool:
+        session_id = request.cookies.get(COOKIE)
+        if not session_id:
+            return False
+        expires = self._sessions.get(session_id)
+        if expires is None:
+            return False
+        if expires <= self.monotonic():
+            del self._sessions[session_id]
+            return False
+        return True
+
+    async def check_password(self, given: str) -> bool:
+        """Whether `given` opens a session: the password, or the token when none is set."""
+        if self.password is None:
+            return hmac.compare_digest(given.encode(), self.token.encode())
+        # scrypt takes tens of ms (hundreds on a Pi): not on the event loop.
+        return await asyncio.to_thread(self.password.matches, given)
+
+    def open_session(self) -> str:
+        session_id = secrets.token_urlsafe(32)
+        self._sessions[session_id] = self.monotonic() + SESSION_DAYS * 86400
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        return session_id
+
+    def close_session(self, request: web.BaseRequest) -> None:
+        session_id = request.cookies.get(COOKIE)
+        if session_id:
+            self._sessions.pop(session_id, None)
+
+
+def same_origin(request: web.BaseRequest) -> bool:
+    """Whether the request's `Origin` names this host (CSRF and cross-site WebSocket
+    check); a request without one fails."""
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return False
+    return urlsplit(origin).netloc.lower() == (request.host or "").lower()

@@ -1,0 +1,88 @@
+// Shared pieces of the page: rendering, API calls, icons, words for the site's codes.
+import { h } from "./vendor/preact.mjs";
+import htm from "./vendor/htm.mjs";
+
+export const html = htm.bind(h);
+
+// Set by the shell: called when the API says 401, so the page shows the login form.
+export const auth = { onUnauthorized: () => {} };
+
+// One call to the JSON API, same origin, the session cookie sent by the browser.
+// Resolves to {status, data}; never throws on an HTTP error (the caller shows it).
+export async function api(path, { method = "GET", body } = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    return { status: 0, data: { error: "network", detail: String(err) } };
+  }
+  if (response.status === 401 && path !== "/api/session") auth.onUnauthorized();
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = text; }
+  }
+  return { status: response.status, data };
+}
+
+// Why a charger gets what it gets: the controller's `limitedBy` codes in words.
+const WHY = {
+  offline: "offline",
+  idle: "no session",
+  not_controllable: "cannot be limited (refuses profiles)",
+  fallback: "meter stale: at its safe value",
+  "waiting:turn": "waiting for its turn",
+  "cap:operator": "operator cap",
+  "cap:cloud": "cloud cap",
+  max_current: "at its own maximum",
+  draws_less: "EV draws less than offered",
+  probing: "learning its EV's phases",
+};
+
+export function whyWords(codes) {
+  if (!codes) return "";
+  if (codes.length === 0) return "gets what it asks for";
+  return codes.map((c) => WHY[c] || (c.startsWith("fuse:") ? `phase ${c.slice(5)} full` : c)).join(", ");
+}
+
+export const amps = (v) => (v === null || v === undefined ? "–" : `${Number(v).toFixed(1)} A`);
+
+export function when(text) {
+  if (!text) return "–";
+  const d = new Date(text);
+  return Number.isNaN(d.getTime()) ? text : d.toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z");
+}
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const s = Math.floor(seconds);
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), mm = Math.floor((s % 3600) / 60);
+  return d ? `${d} d ${hh} h` : hh ? `${hh} h ${mm} min` : mm ? `${mm} min ${s % 60} s` : `${s} s`;
+}
+
+export function bytes(n) {
+  if (n === null || n === undefined) return "–";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+// Inline SVG icons (no icon font, no request, no colour emoji needed).
+const PATHS = {
+  bolt: "M13 2 3 14h8l-1 8 10-12h-8z",
+  plug: "M9 2v6M15 2v6M6 8h12v4a6 6 0 0 1-12 0zM12 18v4",
+  chart: "M3 3v18h18M7 15l4-5 3 3 5-7",
+  list: "M8 6h13M8 12h13M8 18h13M3 6h.01M3 12h.01M3 18h.01",
+  bell: "M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9M10 21h4",
+  info: "M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20zM12 16v-4M12 8h.01",
+  out: "M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4M16 17l5-5-5-5M21 12H9",
+  alert: "M12 9v4M12 17h.01M10.3 3.9 1.8 18a2 2 0 0 0 1.7 3h17a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0z",
+};
+
+export const Icon = ({ name }) =>
+  html`<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d=${PATHS[name]} /></svg>`;

@@ -1,0 +1,132 @@
+"""`GET /api/live`: snapshot, changes, heartbeats; auth; slow clients; shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from drivers import MeterServer
+from edge.app import App
+from edge.config import Config
+from edge.web import live
+from edge.web.live import LIVE, QUEUE_LIMIT, _Client
+from tests.conftest import API_TOKEN, TIME_SCALE, running
+from tests.helpers import booted
+from tests.integration.test_site_control import meter, site_config
+
+__all__ = ["meter"]  # the fixture, used by name
+
+BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+async def next_of(ws: aiohttp.ClientWebSocketResponse, kind: str, **match: Any) -> Any:
+    """The next message of type `kind` whose fields include `match` (others skipped)."""
+    async with asyncio.timeout(10 * TIME_SCALE):
+        while True:
+            message = orjson.loads((await ws.receive()).data)
+            if message["type"] == kind and all(message.get(k) == v for k, v in match.items()):
+                return message
+
+
+async def test_snapshot_then_a_charger_change(app: App) -> None:
+    """The first message is the snapshot (site and chargers as the API shows them); a
+    status change then arrives as the whole charger."""
+    url = f"http://127.0.0.1:{app.web_port}/api/live"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=BEARER) as ws:
+        snapshot = orjson.loads((await ws.receive()).data)
+        assert snapshot["type"] == "snapshot" and snapshot["chargers"] == []
+        assert snapshot["site"]["enabled"] is False
+        async with booted(app, "CP1") as cp:
+            message = await next_of(ws, "charger")
+            assert message["charger"]["id"] == "CP1" and message["seq"] > snapshot["seq"]
+            await cp.status(1, "Preparing")
+
+            async def preparing() -> Any:
+                while True:
+                    message = await next_of(ws, "charger")
+                    connectors = message["charger"]["connectors"]
+                    if any(c["status"] == "Preparing" for c in connectors):
+                        return message
+
+            await preparing()
+    hub = app._runner.app[LIVE] if app._runner else None
+    assert hub is not None
+    await asyncio.sleep(0.1)
+    assert not hub.clients and hub._unsubscribe is None  # nothing computed for nobody
+
+
+async def test_site_messages_follow_the_meter(tmp_path: Path, meter: MeterServer) -> None:
+    """With a meter, a site message arrives with each history point (about 1 Hz)."""
+    async with running(site_config(tmp_path, meter.port)) as (app, _api):
+        url = f"http://127.0.0.1:{app.web_port}/api/live"
+        async with aiohttp.ClientSession() as s, s.ws_connect(url, headers=BEARER) as ws:
+            await next_of(ws, "snapshot")
+            first = await next_of(ws, "site")
+            second = await next_of(ws, "site")
+            assert first["site"]["enabled"] is True
+            assert second["seq"] > first["seq"]
+
+
+async def test_heartbeat(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quiet site still sends a heartbeat, so the page knows the link is alive."""
+    monkeypatch.setattr(live, "HEARTBEAT", 0.2)
+    url = f"http://127.0.0.1:{app.web_port}/api/live"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=BEARER) as ws:
+        await next_of(ws, "snapshot")
+        assert await next_of(ws, "heartbeat") == {"type": "heartbeat"}
+
+
+async def test_the_cookie_needs_our_origin_and_no_auth_is_401(app: App) -> None:
+    """Without credentials the upgrade is a JSON 401; with the cookie, another site's
+    Origin is refused (403) and ours is let in."""
+    base = f"http://127.0.0.1:{app.web_port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(base + "/api/live")
+        assert refused.value.status == 401
+        async with session.post(base + "/api/session", json={"password": API_TOKEN}) as resp:
+            assert resp.status == 204
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await session.ws_connect(base + "/api/live", origin="http://evil.example")
+        assert refused.value.status == 403
+        async with session.ws_connect(base + "/api/live", origin=base) as ws:
+            assert (await next_of(ws, "snapshot"))["seq"] >= 0
+        async with session.get(base + "/api/live", headers=BEARER) as resp:  # no upgrade
+            assert resp.status == 400
+            assert (await resp.json())["error"] == "http_error"
+
+
+async def test_shutdown_closes_open_pages_at_once(config: Config) -> None:
+    """An open page does not hold up the service's shutdown (aiohttp would wait for its
+    handler); it is told 1001, going away."""
+    app = await App(config).__aenter__()
+    url = f"http://127.0.0.1:{app.web_port}/api/live"
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(url, headers=BEARER)
+        await next_of(ws, "snapshot")
+        # As a browser does: it is reading when the close comes, and answers it.
+        closed = asyncio.ensure_future(ws.receive())
+        began = time.monotonic()
+        await app.__aexit__(None, None, None)
+        assert time.monotonic() - began < 3
+        message = await closed
+        assert message.type == aiohttp.WSMsgType.CLOSE and message.data == 1001
+
+
+def test_a_client_that_cannot_keep_up_is_closed() -> None:
+    """Past QUEUE_LIMIT waiting messages the client is finished with 1013, its queue
+    dropped; nothing more is queued for it."""
+    client = _Client(ws=None)  # type: ignore[arg-type]
+    for _ in range(QUEUE_LIMIT):
+        client.push(b"{}")
+    assert not client.done
+    client.push(b"{}")
+    assert client.done and client.close_code == 1013 and not client.queue
+    client.push(b"{}")
+    assert not client.queue
