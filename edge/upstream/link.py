@@ -57,6 +57,7 @@ CALL_TIMEOUT = 30.0  # s the cloud has to answer one CALL before the link is res
 OPEN_TIMEOUT = 15.0  # s for the WebSocket handshake
 DEFAULT_INTERVAL = 60.0  # s between Heartbeats (and Boot retries) until the cloud says
 BATCH = 50  # outbox rows read at once (kept in memory until sent: one query per BATCH rows)
+CLOUD_IDS_KEPT = 8  # transactions whose cloud id a link keeps in memory
 BOOT_WAIT = 10.0  # s to wait for a charger that just connected to send its own Boot
 CLOUD_ERRORS = "edge_upstream_cloud_errors_total"  # what the cloud sent that breaks OCPP-J
 
@@ -122,6 +123,11 @@ class UpstreamLink:
         # them again for every row sent was most of a long replay's CPU. Rows written
         # meanwhile (always later ones) are read once these are gone.
         self._front: list[OutboxEntry] = []
+        # The last read found fewer than BATCH rows: nothing is on disk beyond the front
+        # until `written` says so (one query per message less on a link that keeps up).
+        self._front_complete = False
+        # The cloud's ids of this charger's recent transactions (cloud_transaction once each).
+        self._cloud_ids: dict[int, int] = {}
         self._booted_here = asyncio.Event()
         self._up_since: str | None = None  # when the link came up (outbox time)
         self._lost = "closed"  # why the connection ended, once it has
@@ -136,9 +142,15 @@ class UpstreamLink:
         """Something changed (a new outbox row, the charger (dis)connected)."""
         self._wake.set()
 
+    def written(self) -> None:
+        """A new row for this charger is durable in the outbox."""
+        self._front_complete = False
+        self.wake()
+
     def forget_front(self) -> None:
         """Rows may have left the outbox behind the link's back (retention): read again."""
         self._front = []
+        self._front_complete = False
 
     def charger_booted(self) -> None:
         """The charger sent BootNotification: the cloud gets one before anything else."""
@@ -484,7 +496,10 @@ class UpstreamLink:
         """Send the front of the outbox; True if something was done."""
         journal = self.svc.journal
         if not self._front:
+            if self._front_complete:
+                return False
             self._front = journal.outbox_pending(self.charger_id, BATCH)
+            self._front_complete = len(self._front) < BATCH
         step = next_to_send(self._front, self._up_since)
         if step.superseded:
             await journal.outbox_ack(step.superseded)
@@ -498,11 +513,14 @@ class UpstreamLink:
             return False  # the cloud refused it; its retry is not due yet
         cloud_tx = None
         if entry.edge_tx is not None and needs_cloud_id(entry):
-            mapped = journal.cloud_transaction(entry.edge_tx)
-            if mapped is None:
-                await self._park(entry, "the cloud has no id for its transaction")
-                return True
-            cloud_tx = mapped[0]
+            cloud_tx = self._cloud_ids.get(entry.edge_tx)
+            if cloud_tx is None:
+                mapped = journal.cloud_transaction(entry.edge_tx)
+                if mapped is None:
+                    await self._park(entry, "the cloud has no id for its transaction")
+                    return True
+                cloud_tx = mapped[0]
+                self._remember_cloud_id(entry.edge_tx, cloud_tx)
         event = await self._call(entry.action, to_cloud(entry, cloud_tx))
         if isinstance(event, ErrorReceived):
             await self._refused(
@@ -536,6 +554,8 @@ class UpstreamLink:
                 )  # fmt: skip
         # Durable before the next row goes: a kill -9 now repeats at most this one.
         await self.svc.journal.outbox_ack((entry.seq,), mapping)
+        if mapping is not None:
+            self._remember_cloud_id(mapping[0], mapping[1])
         self._drop(entry.seq)
         self._retry_at.pop(entry.seq, None)
         self.state.sent += 1
@@ -565,6 +585,11 @@ class UpstreamLink:
         self._retry_at.pop(entry.seq, None)
         self.state.parked += 1
         self.svc.metrics.inc("edge_upstream_parked_total", action=entry.action)
+
+    def _remember_cloud_id(self, edge_tx: int, cloud_tx: int) -> None:
+        if len(self._cloud_ids) >= CLOUD_IDS_KEPT:
+            del self._cloud_ids[next(iter(self._cloud_ids))]  # the oldest
+        self._cloud_ids[edge_tx] = cloud_tx
 
     def _drop(self, *seqs: int) -> None:
         """Rows that left the outbox (sent, coalesced or parked) leave the front too."""

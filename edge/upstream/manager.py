@@ -135,7 +135,7 @@ class Upstream:
         self._tasks.create_task(coroutine)
 
     def _written(self, charger_id: str) -> None:
-        self._link(charger_id).wake()
+        self._link(charger_id).written()
 
     def _on_event(self, event: ChargerEvent) -> None:
         if isinstance(event, Booted):
