@@ -169,6 +169,15 @@ class UpstreamLink:
     # --- the connection loop --------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        # Stopping wakes whatever the link waits for (`_wait` watches one event only).
+        stopping = asyncio.ensure_future(stop.wait())
+        stopping.add_done_callback(lambda _: self._wake.set())
+        try:
+            await self._run(stop)
+        finally:
+            stopping.cancel()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         attempt = 0
         while not stop.is_set():
             if not self.wanted():
@@ -207,14 +216,14 @@ class UpstreamLink:
         self.state.last_error = why
 
     async def _wait(self, stop: asyncio.Event, seconds: float | None) -> None:
-        """Until woken, stopped or `seconds` passed."""
+        """Until woken, stopped or `seconds` passed. (Stopping wakes the link, see `run`:
+        one event and no task per wait, which a link that keeps up does per message.)"""
+        if stop.is_set():
+            return
         self._wake.clear()
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.url.startswith("wss://"):
@@ -377,7 +386,8 @@ class UpstreamLink:
         self._answers[unique_id] = future
         await self._flush()
         try:
-            event = await asyncio.wait_for(future, CALL_TIMEOUT + 1.0)
+            async with asyncio.timeout(CALL_TIMEOUT + 1.0):
+                event = await future
         except TimeoutError:
             raise _Disconnected(f"no answer to {action} within {CALL_TIMEOUT:g} s") from None
         finally:
