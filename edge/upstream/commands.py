@@ -22,6 +22,7 @@ applies the minimum.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from edge.chargers import Charger
@@ -29,6 +30,7 @@ from edge.features import reservation
 from edge.ocppj.errors import GenericError, error_for_code
 from edge.operations import ChargerCallError, NotConnected, OperationError, Origin, Timeout
 from edge.operations.pipeline import Operations
+from edge.services import Services
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from profiles.model import ProfileFormatError, parse_profile
 
@@ -40,8 +42,26 @@ Payload = dict[str, Any]
 SITE_PROFILE_IDS = frozenset({LEASE_PROFILE_ID, SAFE_PROFILE_ID})
 
 
-async def relay(ops: Operations, charger_id: str, action: str, payload: Payload) -> Payload:
-    """The charger's answer to the cloud's `action`; raises OcppError for a CALLERROR."""
+async def relay(
+    ops: Operations,
+    charger_id: str,
+    action: str,
+    payload: Payload,
+    settled: Callable[[], Awaitable[None]] | None = None,
+) -> Payload:
+    """The charger's answer to the cloud's `action`; raises OcppError for a CALLERROR.
+
+    `settled` waits until the link's message in hand has its answer on disk: a command
+    naming a transaction id the edge does not know yet may name the one the cloud has
+    just given in a StartTransaction.conf."""
+
+    async def edge_transaction(cloud_tx: object) -> int | None:
+        found = _edge_transaction(svc, cloud_tx)
+        if found is None and settled is not None:
+            await settled()
+            found = _edge_transaction(svc, cloud_tx)
+        return found
+
     svc = ops.services
     charger = svc.chargers.get(charger_id)
     if charger is None or not charger.connected:
@@ -49,7 +69,7 @@ async def relay(ops: Operations, charger_id: str, action: str, payload: Payload)
     metered = svc.config.meter is not None
     payload = dict(payload)
     if action == "RemoteStopTransaction":
-        edge_tx = svc.journal.edge_transaction(payload.get("transactionId", -1))
+        edge_tx = await edge_transaction(payload.get("transactionId"))
         if edge_tx is None:
             return {"status": "Rejected"}
         payload["transactionId"] = edge_tx
@@ -59,7 +79,7 @@ async def relay(ops: Operations, charger_id: str, action: str, payload: Payload)
         if metered and purpose == "ChargePointMaxProfile" and ops.site_caps is not None:
             return await _cloud_cap(ops, charger, payload, profile)
         if "transactionId" in profile:
-            edge_tx = svc.journal.edge_transaction(profile["transactionId"])
+            edge_tx = await edge_transaction(profile["transactionId"])
             if edge_tx is None:
                 return {"status": "Rejected"}
             profile["transactionId"] = edge_tx
@@ -84,6 +104,16 @@ async def relay(ops: Operations, charger_id: str, action: str, payload: Payload)
             return {"status": "Rejected"}
         payload["reservationId"] = edge_id
     return await _send(ops, charger_id, action, payload)
+
+
+def _edge_transaction(svc: Services, cloud_tx: object) -> int | None:
+    """The edge's id of the cloud's transaction `cloud_tx` (None: none, or no valid id)."""
+    if not isinstance(cloud_tx, int) or isinstance(cloud_tx, bool):
+        return None
+    if not -(2**63) <= cloud_tx < 2**63:  # beyond SQLite's integers: none of ours
+        return None
+    found: int | None = svc.journal.edge_transaction(cloud_tx)
+    return found
 
 
 async def _cloud_cap(

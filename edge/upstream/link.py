@@ -57,6 +57,7 @@ CALL_TIMEOUT = 30.0  # s the cloud has to answer one CALL before the link is res
 OPEN_TIMEOUT = 15.0  # s for the WebSocket handshake
 DEFAULT_INTERVAL = 60.0  # s between Heartbeats (and Boot retries) until the cloud says
 BATCH = 50  # outbox rows read at once (kept in memory until sent: one query per BATCH rows)
+SETTLE_WAIT = 5.0  # s a cloud command naming an unknown id waits for the answer in hand
 CLOUD_IDS_KEPT = 8  # transactions whose cloud id a link keeps in memory
 BOOT_WAIT = 10.0  # s to wait for a charger that just connected to send its own Boot
 CLOUD_ERRORS = "edge_upstream_cloud_errors_total"  # what the cloud sent that breaks OCPP-J
@@ -129,6 +130,10 @@ class UpstreamLink:
         # The cloud's ids of this charger's recent transactions (cloud_transaction once each).
         self._cloud_ids: dict[int, int] = {}
         self._booted_here = asyncio.Event()
+        # Clear while a row is with the cloud, until its answer is on disk: a command the
+        # cloud sends right after a StartTransaction.conf may name the id it just gave.
+        self._settled = asyncio.Event()
+        self._settled.set()
         self._up_since: str | None = None  # when the link came up (outbox time)
         self._lost = "closed"  # why the connection ended, once it has
         self._warned: set[str] = set()  # schema complaints logged on this connection
@@ -531,15 +536,25 @@ class UpstreamLink:
                     return True
                 cloud_tx = mapped[0]
                 self._remember_cloud_id(entry.edge_tx, cloud_tx)
-        event = await self._call(entry.action, to_cloud(entry, cloud_tx))
-        if isinstance(event, ErrorReceived):
-            await self._refused(
-                entry, f"CALLERROR {_short(event.error_code, 50)}: {_short(event.description)}"
-            )
-            return True
-        answer = event.payload if isinstance(event, ResultReceived | ResultInvalid) else {}
-        await self._acknowledged(entry, answer)
+        self._settled.clear()
+        try:
+            event = await self._call(entry.action, to_cloud(entry, cloud_tx))
+            if isinstance(event, ErrorReceived):
+                await self._refused(
+                    entry, f"CALLERROR {_short(event.error_code, 50)}: {_short(event.description)}"
+                )
+                return True
+            answer = event.payload if isinstance(event, ResultReceived | ResultInvalid) else {}
+            await self._acknowledged(entry, answer)
+        finally:
+            self._settled.set()
         return True
+
+    async def settled(self) -> None:
+        """Until the row with the cloud has its answer on disk (at most SETTLE_WAIT)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(SETTLE_WAIT):
+                await self._settled.wait()
 
     async def _acknowledged(self, entry: OutboxEntry, answer: dict[str, Any]) -> None:
         mapping = None

@@ -78,7 +78,9 @@ class Upstream:
                 self.svc,
                 charger_id,
                 self.settings,
-                relay=lambda cid, action, payload: relay(self.ops, cid, action, payload),
+                relay=lambda cid, action, payload: relay(
+                    self.ops, cid, action, payload, settled=self.links[cid].settled
+                ),
                 spawn=self._spawn,
             )
             if self._tasks is not None and self._stop is not None:

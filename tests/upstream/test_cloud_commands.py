@@ -26,6 +26,8 @@ from tests.helpers import eventually, now_iso
 from tests.integration.charger import RawCharger
 from tests.integration.test_site_balancing import charger_entry, holds, rig
 from tests.upstream.cloud import Cloud
+from tests.upstream.raw_cloud import RawCloud, Received, Reply
+from tests.upstream.test_cloud_garbage import edge as raw_edge
 from tests.upstream.test_upstream import WAIT, Sent, accept_tag, booted, edge, synced
 
 TEST_TIMEOUT = 40 * TIME_SCALE
@@ -307,3 +309,37 @@ async def test_a_chargers_data_transfer_gets_the_clouds_answer_while_the_link_is
         await asyncio.sleep(0.5)  # nothing more arrives
         payloads = [c.payload for c in cloud.received("DT1", "DataTransfer")]
         assert payloads == [first, second, offline], payloads
+
+
+async def test_a_command_right_after_the_start_conf_finds_the_transaction_it_names(
+    tmp_path: Path,
+) -> None:
+    """A cloud that sends RemoteStopTransaction in the same breath as its
+    StartTransaction.conf (the frame right after it) names the id it has just given: the
+    edge waits for that answer to be on disk instead of answering Rejected."""
+    async with RawCloud() as raw:
+
+        def start_then_stop(call: Received) -> list[Reply]:
+            conf = {"transactionId": 7777, "idTagInfo": {"status": "Accepted"}}
+            return [[3, call.unique_id, conf], [2, "stop-now", "RemoteStopTransaction",
+                                                {"transactionId": 7777}]]  # fmt: skip
+
+        raw.script["StartTransaction"] = start_then_stop
+        async with (
+            asyncio.timeout(TEST_TIMEOUT),
+            raw_edge(tmp_path, raw) as (app, api),
+            RawCharger.connect(ocpp_url(app, "NOW1")) as cp,
+        ):
+            await accept_tag(api, "TAG1")
+            cp.answers["RemoteStopTransaction"] = {"status": "Accepted"}
+            sent = Sent(cp)
+            await booted(sent)
+            start = {"connectorId": 1, "idTag": "TAG1", "meterStart": 0, "timestamp": now_iso()}
+            edge_tx = (await sent.send("StartTransaction", start))["transactionId"]
+            assert await cp.wait_for_call("RemoteStopTransaction") == {"transactionId": edge_tx}
+
+            def answered() -> list[Any]:
+                session = raw._sessions.get("NOW1")
+                return [f for f in session.unmatched if f[1] == "stop-now"] if session else []
+
+            assert await eventually(answered) == [[3, "stop-now", {"status": "Accepted"}]]
