@@ -1,4 +1,4 @@
-"""A simulated site for load-balancing tests: chargers with EVs behind a real Modbus grid meter.
+"""A simulated site: chargers with EVs behind a real Modbus grid meter.
 
 `SimCharger` is a `RawCharger` on a real WebSocket to the CSMS that keeps its charging
 profiles as a charger does (`InstalledProfiles`), answers Set/Clear/GetCompositeSchedule,
@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drivers import KNOWN_MODELS, MeterServer, RegisterMap, serve_meter
+from edge.sim.charger import Payload, RawCharger
 from profiles.allocation import parse_wiring
 from profiles.composite import composite_schedule, to_charging_schedule
 from profiles.installed import InstalledProfiles
@@ -51,7 +52,6 @@ from profiles.model import (
     parse_profile,
     render_schedule,
 )
-from tests.integration.charger import Payload, RawCharger
 
 Phases = tuple[float, float, float]
 Clock = Callable[[], datetime]
@@ -580,7 +580,8 @@ class SimSite:
 
     @property
     def meter(self) -> MeterServer:
-        assert self._meter is not None, "use `async with SimSite(...)`"
+        if self._meter is None:
+            raise RuntimeError("use `async with SimSite(...)`")
         return self._meter
 
     @property

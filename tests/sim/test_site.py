@@ -10,9 +10,9 @@ import pytest
 
 from drivers import KNOWN_MODELS, ModbusMeter
 from edge.app import App
+from edge.sim.site import SimSite, step_load
 from tests.conftest import Api, ocpp_url
 from tests.helpers import Json, iso
-from tests.integration.site_sim import SimSite, step_load
 
 TAG = "SITETAG1"
 BASE = (2.0, 3.0, 4.0)
