@@ -57,6 +57,7 @@ Phases = tuple[float, float, float]
 Clock = Callable[[], datetime]
 ZERO: Phases = (0.0, 0.0, 0.0)
 MIN_CHARGE_A = 6.0  # IEC 61851: an EV cannot charge below 6 A
+_HISTORY_S = 60.0  # how far back `SimCharger.effective` may be asked about (s)
 VOLTAGE_V = 230.0
 
 
@@ -203,6 +204,13 @@ class SimCharger:
     def _install(self, profiles: InstalledProfiles) -> None:
         now = self.clock()
         self._changes.append((now, profiles))
+        # Forget sets that a later one, acted on for a while already, replaced: `effective`
+        # walks the list on every tick, and a demo receives a lease every few seconds for
+        # hours. Nobody asks about a moment `_HISTORY_S` ago, so no answer changes.
+        horizon = now - timedelta(seconds=self.reaction_s + _HISTORY_S)
+        acted_on = [k for k, (arrived, _) in enumerate(self._changes) if arrived <= horizon]
+        if len(acted_on) > 1:
+            del self._changes[: acted_on[-1]]
         self._observe_offer(now)
 
     def _on_set(self, req: Payload) -> Payload:
