@@ -88,17 +88,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the service on its embedded default with simulated chargers and grid meter",
     )
     demo.add_argument(
-        "--chargers", type=_count, default=5, help="simulated chargers, 1-100 (default 5)"
-    )
-    demo.add_argument("--seed", type=int, default=1, help="seed of the EVs' comings and goings")
-    demo.add_argument("--host", help="address to listen on (default: every address)")
-    demo.add_argument("--web-port", type=int, help="web page and API port (default 8080; 0: any)")
-    demo.add_argument("--ocpp-port", type=int, help="OCPP port (default 9000; 0: any)")
-    demo.add_argument(
-        "--data-dir", type=Path, help="keep the data here (default: a temporary directory)"
+        "--chargers",
+        type=_count,
+        default=5,
+        metavar="N",
+        help="simulated chargers, 1-100 (default 5)",
     )
     demo.add_argument(
-        "--ready-file", type=Path, help="once running, write its URLs, ports and token here (JSON)"
+        "--seed", type=int, default=1, metavar="N", help="seed of the EVs' comings and goings"
+    )
+    demo.add_argument("--host", metavar="ADDRESS", help="listen here (default: every address)")
+    demo.add_argument(
+        "--web-port", type=int, metavar="PORT", help="web page and API (default 8080; 0: any)"
+    )
+    demo.add_argument("--ocpp-port", type=int, metavar="PORT", help="OCPP (default 9000; 0: any)")
+    demo.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="keep the data here (default: a temporary one)"
+    )
+    demo.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="FILE",
+        help="once running, write its addresses, ports and API token here (JSON)",
     )
     args = parser.parse_args(argv)
 
