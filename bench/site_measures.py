@@ -1,6 +1,6 @@
 """What `bench.site_scenarios` measures on a site's timeline: pure functions, no I/O.
 
-The timeline is `tests.integration.site_sim.SitePoint`s (the true grid current per phase,
+The timeline is `edge.sim.site.SitePoint`s (the true grid current per phase,
 the true base load, each charger's draw), one per simulation tick; each point holds
 until the next one, so the last point of a window counts for no time. An EV is an `Ev`:
 what a `SimCharger` recorded of its session, and what its EV would draw if offered
@@ -37,8 +37,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from edge.sim.site import MIN_CHARGE_A, SimCharger, SitePoint
 from profiles.allocation import parse_wiring
-from tests.integration.site_sim import MIN_CHARGE_A, SimCharger, SitePoint
 
 __all__ = [
     "STARVED_SHARE",

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.site_plot    # about 1 minute: bench/site-load-step.svg
 
-A real `edge.app.App` balances three EVs (`tests.integration.site_sim.SimCharger`: keeps
+A real `edge.app.App` balances three EVs (`edge.sim.site.SimCharger`: keeps
 profiles like a charger, applies a new limit ``--reaction`` s after it arrived, sends
 MeterValues every ``--meter-values`` s) behind a real Modbus SDM630 (`SimSite`) on a
 32 A fuse with 4 A of other load per phase. The EVs charge from ``--warmup`` s before
@@ -36,8 +36,8 @@ from xml.sax.saxutils import escape
 
 from bench.site import RESULTS, bench_config, seed_tags
 from edge.app import App
+from edge.sim.site import Phases, SimCharger, SimSite, SitePoint
 from edge.site.report import site_json
-from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint
 
 __all__ = ["Frame", "Scenario", "main", "render_svg", "run_scenario", "svg_axes", "svg_legend"]
 

@@ -4,8 +4,8 @@
     .venv/bin/python -m bench.site_scenarios --quick           # 75 s each: ~8 minutes
     .venv/bin/python -m bench.site_scenarios --only unbalanced # one scenario
 
-Each scenario runs a real `edge.app.App` in this process against the site simulator of
-the integration tests (`tests.integration.site_sim`): a real Modbus TCP SDM630 showing
+Each scenario runs a real `edge.app.App` in this process against the site simulator the
+integration tests use (`edge.sim.site`): a real Modbus TCP SDM630 showing
 base load + every charger's draw (`SimSite`), and chargers on real WebSockets that keep
 their charging profiles as real ones do, with an EV behind each (`SimCharger`). Timings
 are production ones: meter poll 1 s, stale after 10 s, lease 60 s, min_update_interval
@@ -96,8 +96,8 @@ from bench.site_plot import (
 )
 from edge.app import App
 from edge.config import ChargerSettings, SiteConfig
+from edge.sim.site import Phases, SimCharger, SimSite, SitePoint
 from edge.site.report import site_json
-from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint
 
 __all__ = ["SCENARIOS", "Scenario", "main", "render_markdown", "render_svg", "run_scenario"]
 

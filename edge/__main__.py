@@ -1,4 +1,4 @@
-"""`python -m edge serve` is the same as `edge-csms serve`."""
+"""`python -m edge serve` (or `check`, `meter`, `demo`) is the same as `edge-csms serve`."""
 
 import sys
 

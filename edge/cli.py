@@ -1,4 +1,5 @@
-"""Command line: `edge-csms serve [--config FILE]`, `edge-csms check [--config FILE]`."""
+"""Command line: `edge-csms serve [--config FILE]`, `edge-csms check [--config FILE]`,
+`edge-csms meter probe`, and `edge-csms demo` (the service on a simulated site)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     probe.add_argument("--config", type=Path, help="TOML configuration file")
     probe.add_argument("--count", type=int, default=1, help="readings to take (default 1)")
     probe.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
+    demo = sub.add_parser(
+        "demo",
+        help="run the service on its embedded default with simulated chargers and grid meter",
+    )
+    demo.add_argument(
+        "--chargers",
+        type=_count,
+        default=5,
+        metavar="N",
+        help="simulated chargers, 1-100 (default 5)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=1, metavar="N", help="seed of the EVs' comings and goings"
+    )
+    demo.add_argument("--host", metavar="ADDRESS", help="listen here (default: every address)")
+    demo.add_argument(
+        "--web-port", type=int, metavar="PORT", help="web page and API (default 8080; 0: any)"
+    )
+    demo.add_argument("--ocpp-port", type=int, metavar="PORT", help="OCPP (default 9000; 0: any)")
+    demo.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="keep the data here (default: a temporary one)"
+    )
+    demo.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="FILE",
+        help="once running, write its addresses, ports and API token here (JSON)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -91,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # websockets logs every failed handshake at INFO with a traceback; keep ours readable.
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    if args.command == "demo":
+        return _demo(args)
     try:
         config = load_config(args.config)
     except ConfigError as err:
@@ -112,6 +143,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in report:
             (log.info if fits else log.warning)("%s", line)
     return _run(_serve(config))
+
+
+def _count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= 100:
+        raise argparse.ArgumentTypeError("must be 1 to 100")
+    return count
+
+
+def _demo(args: argparse.Namespace) -> int:
+    # Imported here: the simulators are no part of the service `serve` runs.
+    from edge.sim.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        chargers=args.chargers,
+        seed=args.seed,
+        host=args.host,
+        web_port=args.web_port,
+        ocpp_port=args.ocpp_port,
+        data_dir=args.data_dir.resolve() if args.data_dir else None,
+        ready_file=args.ready_file,
+    )
+    try:
+        return _run(run_demo(options))
+    except ConfigError as err:
+        for problem in err.problems:
+            print(f"demo: {problem}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        # Most likely a port in use: say so in one line, not with a traceback.
+        print(f"demo: {err} (ports: --web-port, --ocpp-port)", file=sys.stderr)
+        return 1
 
 
 def _check(config: Config) -> int:

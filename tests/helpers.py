@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from edge.sim.charger import Answer, Payload, RawCharger
 from tests.conftest import TIME_SCALE, Api, ocpp_url
-from tests.integration.charger import Answer, Payload, RawCharger
 
 if TYPE_CHECKING:
     from edge.app import App

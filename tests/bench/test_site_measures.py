@@ -16,7 +16,7 @@ from bench.site_measures import (
     utilisation,
 )
 from bench.site_scenarios import SCENARIOS, Move, base_load
-from tests.integration.site_sim import Phases, SitePoint
+from edge.sim.site import Phases, SitePoint
 
 T0 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 

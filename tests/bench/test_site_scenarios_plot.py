@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench.site_measures import Ev
 from bench.site_scenarios import SCENARIOS, Run, measure, render_svg
-from tests.integration.site_sim import SitePoint
+from edge.sim.site import SitePoint
 
 T0 = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 

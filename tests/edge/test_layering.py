@@ -1,4 +1,5 @@
-"""The shape of edge/: no import cycles, and drivers/ knows nothing of edge/ or profiles/."""
+"""The shape of edge/: no import cycles, drivers/ knows nothing of edge/ or profiles/, and
+the service never imports the simulators in edge/sim/."""
 
 from __future__ import annotations
 
@@ -87,3 +88,24 @@ def test_drivers_know_nothing_of_edge_or_profiles() -> None:
                 names = [a.name for a in node.names]
             for name in names:
                 assert name.split(".")[0] not in ("edge", "profiles"), f"{path} imports {name}"
+
+
+def test_the_service_never_imports_the_simulators() -> None:
+    """No module of edge/ outside edge/sim/ imports edge.sim, but for the command line inside
+    the `demo` command; edge.sim frames OCPP-J itself."""
+    modules = _modules("edge")
+    for name, path in modules.items():
+        imported = _imports(path, modules)
+        if name == "edge.sim" or name.startswith("edge.sim."):
+            assert not any(m.startswith("edge.ocppj") for m in imported), f"{name} uses edge.ocppj"
+        elif name != "edge.cli":
+            assert not any(m.split(".")[:2] == ["edge", "sim"] for m in imported), name
+    tree = ast.parse(modules["edge.cli"].read_text())
+    for node in tree.body:  # what `edge-csms serve` loads: the module level
+        if isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        assert not any(n.startswith("edge.sim") for n in names), ast.unparse(node)

@@ -11,9 +11,9 @@ import pytest
 
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
+from edge.sim.charger import RawCharger
 from tests.conftest import API_TOKEN, Api, ocpp_url
 from tests.helpers import Json, booted, eventually, iso, now_iso, start_transaction
-from tests.integration.charger import RawCharger
 
 CP = "CP-API-1"
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from edge.app import App
+from edge.sim.charger import RawCharger
 from tests.conftest import TIME_SCALE, make_config, ocpp_url, running
 from tests.helpers import booted
-from tests.integration.charger import RawCharger
 from tests.integration.spec import ERROR_CODES
 
 TIMEOUT = 10 * TIME_SCALE

@@ -21,9 +21,9 @@ from websockets.typing import Data
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
+from edge.sim.charger import RawCharger
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url, running
 from tests.helpers import eventually, eventually_listed
-from tests.integration.charger import RawCharger
 
 TIMEOUT = 10 * TIME_SCALE
 PASSWORD = "0123456789abcdef"

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edge.app import App
+from edge.sim.charger import RawCharger
 from tests.conftest import Api, ocpp_url
 from tests.helpers import Json, authorize, booted, charging, iso, now_iso, start_transaction
-from tests.integration.charger import RawCharger
 
 CP = "OCTT-CP"
 CONNECTORS = 2  # the tool's NumberOfConnectors

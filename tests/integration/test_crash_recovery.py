@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from edge.sim.charger import RawCharger
 from tests.conftest import TIME_SCALE, api_client
 from tests.helpers import now_iso
-from tests.integration.charger import RawCharger
 from tests.integration.service import Service, config_toml, serve
 
 pytestmark = pytest.mark.slow

@@ -18,10 +18,10 @@ import pytest
 
 from edge.app import App
 from edge.config import Config, FilesConfig, FtpConfig
+from edge.sim.charger import RawCharger
 from tests import helpers
 from tests.conftest import API_TOKEN, Api, make_config, running
 from tests.helpers import eventually_listed
-from tests.integration.charger import RawCharger
 
 CP = "DIAG-CP"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

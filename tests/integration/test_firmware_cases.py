@@ -20,9 +20,9 @@ import pytest
 
 from edge.app import App
 from edge.config import Config, FilesConfig
+from edge.sim.charger import RawCharger
 from tests.conftest import API_TOKEN, Api, make_config
 from tests.helpers import booted, eventually_listed, now_iso
-from tests.integration.charger import RawCharger
 
 CP = "FW-CP"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}

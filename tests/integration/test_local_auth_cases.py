@@ -10,9 +10,9 @@ then believes the charger holds (`GET /api/chargers/{id}/local-list`).
 from __future__ import annotations
 
 from edge.app import App
+from edge.sim.charger import RawCharger
 from tests.conftest import Api
 from tests.helpers import Json, booted
-from tests.integration.charger import RawCharger
 
 CP = "LAL-CP"
 LIST = f"/api/chargers/{CP}/local-list"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 
 from edge.app import App
+from edge.sim.charger import RawCharger
 from tests import helpers
 from tests.conftest import Api, ocpp_url
 from tests.helpers import Json, now_iso
-from tests.integration.charger import RawCharger
 
 CP = "RT-CP"
 NUMBER_OF_CONNECTORS = 2

@@ -18,10 +18,10 @@ import pytest
 
 from edge.app import App
 from edge.config import Config
+from edge.sim.charger import RawCharger
 from tests import helpers
 from tests.conftest import Api, make_config, running
 from tests.helpers import Clock, Json, charging, iso, now_iso
-from tests.integration.charger import RawCharger
 
 CP = "RS-CP"
 TAG = "RSTAG01"

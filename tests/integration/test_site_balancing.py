@@ -32,10 +32,10 @@ import pytest
 
 from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig, UpstreamConfig
+from edge.sim.site import Phases, SimCharger, SimSite, SitePoint, step_load
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import TIME_SCALE, Api, api_client, make_config, ocpp_url
 from tests.helpers import Json
-from tests.integration.site_sim import Phases, SimCharger, SimSite, SitePoint, step_load
 
 TICK = 0.1  # s between two simulation ticks (meter update, Current.Import report)
 POLL = 0.2  # meter poll_interval

@@ -23,10 +23,10 @@ import pytest
 from drivers import KNOWN_MODELS, MeterServer, serve_meter
 from edge.app import App
 from edge.config import ChargerSettings, Config, MeterConfig, SiteConfig
+from edge.sim.charger import Answer, Payload, RawCharger
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import Api, make_config, running
 from tests.helpers import Json, booted, eventually, iso
-from tests.integration.charger import Answer, Payload, RawCharger
 
 
 def site_config(data_dir: Path, meter_port: int, **site: Any) -> Config:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from edge.sim.site import SimCharger, SimSite
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import TIME_SCALE, api_client
 from tests.helpers import Json
 from tests.integration.service import Service, config_toml, serve
-from tests.integration.site_sim import SimCharger, SimSite
 from tests.integration.test_site_balancing import (
     CONTROL_PERIOD,
     FALLBACK,

@@ -45,10 +45,7 @@ import pytest
 
 from drivers import KNOWN_MODELS, ModbusMeter
 from edge.config import ChargerSettings, SiteConfig
-from profiles.lease import LEASE_PROFILE_ID
-from tests.conftest import TIME_SCALE
-from tests.helpers import Clock
-from tests.integration.site_sim import (
+from edge.sim.site import (
     MIN_CHARGE_A,
     Phases,
     SimCharger,
@@ -56,6 +53,9 @@ from tests.integration.site_sim import (
     SitePoint,
     ramp_load,
 )
+from profiles.lease import LEASE_PROFILE_ID
+from tests.conftest import TIME_SCALE
+from tests.helpers import Clock
 from tests.integration.test_site_balancing import Rig, brief, rig
 
 TICK = 0.1  # s between two simulation ticks (the site runs them in the background)

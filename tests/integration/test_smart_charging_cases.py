@@ -19,10 +19,10 @@ import pytest
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
+from edge.sim.charger import RawCharger
 from tests import helpers
 from tests.conftest import Api, make_config, running
 from tests.helpers import Json, charging, eventually, iso, now_iso
-from tests.integration.charger import RawCharger
 
 CP = "SC-CP"
 TAG = "SCTAG01"

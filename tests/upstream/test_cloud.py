@@ -12,8 +12,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from edge.sim.charger import RawCharger
 from tests.conftest import TIME_SCALE
-from tests.integration.charger import RawCharger
 from tests.upstream.cloud import FIRST_TRANSACTION_ID, Cloud, raw_payload
 
 TIMEOUT = 10 * TIME_SCALE

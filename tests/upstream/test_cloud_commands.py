@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from edge.config import UpstreamConfig
+from edge.sim.charger import RawCharger
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from tests.conftest import TIME_SCALE, ocpp_url
 from tests.helpers import eventually, now_iso
-from tests.integration.charger import RawCharger
 from tests.integration.test_site_balancing import charger_entry, holds, rig
 from tests.upstream.cloud import Cloud
 from tests.upstream.raw_cloud import RawCloud, Received, Reply

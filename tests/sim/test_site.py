@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 
 from drivers import KNOWN_MODELS, ModbusMeter
 from edge.app import App
+from edge.sim.charger import RawCharger
+from edge.sim.site import SimCharger, SimSite, step_load
 from tests.conftest import Api, ocpp_url
-from tests.helpers import Json, iso
-from tests.integration.site_sim import SimSite, step_load
+from tests.helpers import Clock, Json, iso
 
 TAG = "SITETAG1"
 BASE = (2.0, 3.0, 4.0)
@@ -45,6 +47,13 @@ async def set_profile(api: Api, cp_id: str, sent: Json, connector_id: int = 1) -
 async def recorded(api: Api, cp_id: str) -> list[Json]:
     profiles: list[Json] = (await api.get(f"/api/chargers/{cp_id}"))["chargingProfiles"]
     return profiles
+
+
+class FakeCharger:
+    """Where a SimCharger puts its answers; nothing is sent (for tests without a CSMS)."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, Any] = {}
 
 
 @pytest.fixture
@@ -168,3 +177,20 @@ async def test_base_load_step_in_timeline() -> None:
         points = await site.run(0.2, step=0.05)
         assert len(points) >= 2
         assert all(p.grid_a == (1.0, 1.0, 1.0) and p.fuse_a == 32.0 for p in points)
+
+
+def test_a_long_run_keeps_only_the_profile_sets_that_still_matter() -> None:
+    """A charger sent a lease every 10 s for an hour keeps a bounded history and still acts
+    on the set `reaction_s` old, as it did with the whole history."""
+    clock = Clock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
+    sim = SimCharger(cast(RawCharger, FakeCharger()), "SIM-LONG", reaction_s=5.0, clock=clock)
+    for k in range(360):
+        limit = 6.0 + k % 20
+        sent = profile(900 + k % 2, "ChargePointMaxProfile", limit)
+        sent["chargingSchedule"]["startSchedule"] = iso(clock.now - timedelta(minutes=1))
+        assert sim._on_set({"connectorId": 0, "csChargingProfiles": sent}) == {"status": "Accepted"}
+        clock.advance(10.0)
+    assert len(sim._changes) <= 10
+    last, before_last = 6.0 + 359 % 20, 6.0 + 358 % 20
+    assert sim.limit_a(clock.now - timedelta(seconds=6))[0] == before_last
+    assert sim.limit_a(clock.now)[0] == last

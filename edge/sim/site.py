@@ -1,4 +1,4 @@
-"""A simulated site for load-balancing tests: chargers with EVs behind a real Modbus grid meter.
+"""A simulated site: chargers with EVs behind a real Modbus grid meter.
 
 `SimCharger` is a `RawCharger` on a real WebSocket to the CSMS that keeps its charging
 profiles as a charger does (`InstalledProfiles`), answers Set/Clear/GetCompositeSchedule,
@@ -40,6 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from drivers import KNOWN_MODELS, MeterServer, RegisterMap, serve_meter
+from edge.sim.charger import Payload, RawCharger
 from profiles.allocation import parse_wiring
 from profiles.composite import composite_schedule, to_charging_schedule
 from profiles.installed import InstalledProfiles
@@ -51,12 +52,12 @@ from profiles.model import (
     parse_profile,
     render_schedule,
 )
-from tests.integration.charger import Payload, RawCharger
 
 Phases = tuple[float, float, float]
 Clock = Callable[[], datetime]
 ZERO: Phases = (0.0, 0.0, 0.0)
 MIN_CHARGE_A = 6.0  # IEC 61851: an EV cannot charge below 6 A
+_HISTORY_S = 60.0  # how far back `SimCharger.effective` may be asked about (s)
 VOLTAGE_V = 230.0
 
 
@@ -203,6 +204,13 @@ class SimCharger:
     def _install(self, profiles: InstalledProfiles) -> None:
         now = self.clock()
         self._changes.append((now, profiles))
+        # Forget sets that a later one, acted on for a while already, replaced: `effective`
+        # walks the list on every tick, and a demo receives a lease every few seconds for
+        # hours. Nobody asks about a moment `_HISTORY_S` ago, so no answer changes.
+        horizon = now - timedelta(seconds=self.reaction_s + _HISTORY_S)
+        acted_on = [k for k, (arrived, _) in enumerate(self._changes) if arrived <= horizon]
+        if len(acted_on) > 1:
+            del self._changes[: acted_on[-1]]
         self._observe_offer(now)
 
     def _on_set(self, req: Payload) -> Payload:
@@ -580,7 +588,8 @@ class SimSite:
 
     @property
     def meter(self) -> MeterServer:
-        assert self._meter is not None, "use `async with SimSite(...)`"
+        if self._meter is None:
+            raise RuntimeError("use `async with SimSite(...)`")
         return self._meter
 
     @property

@@ -1,6 +1,8 @@
 """A scripted charge point over a real WebSocket: sends raw frames, answers the CSMS's CALLs.
 
-Written independently of edge.ocppj so the tests do not check our framing with itself.
+Written independently of edge.ocppj (it frames and parses OCPP-J itself), so that the
+tests, the benchmarks and the demo that drive the CSMS with it do not check our framing
+with itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,17 @@ Payload = dict[str, Any]
 Answer = Payload | Callable[[Payload], Payload] | tuple[str, str] | Literal["silent"]
 
 _ids = itertools.count(1)
+
+
+class CallRefused(Exception):
+    """The CSMS answered a CALL with a CALLERROR where `RawCharger.call` expected a result.
+
+    `frame` is the whole CALLERROR frame; use `RawCharger.call_raw` to expect one.
+    """
+
+    def __init__(self, action: str, frame: list[Any]) -> None:
+        super().__init__(f"{action} answered with {frame}")
+        self.frame = frame
 
 
 class RawCharger:
@@ -97,9 +110,16 @@ class RawCharger:
             self._results.pop(unique_id, None)
 
     async def call(self, action: str, payload: Payload, timeout: float = 5.0) -> Payload:
-        """Send a CALL and return its CALLRESULT payload; fail on a CALLERROR."""
+        """Send a CALL and return its CALLRESULT payload.
+
+        Raises:
+            CallRefused: the CSMS answered with a CALLERROR.
+            TimeoutError: no answer within `timeout` seconds.
+            ConnectionError: the connection closed before the answer.
+        """
         frame = await self.call_raw(action, payload, timeout)
-        assert frame[0] == 3, f"{action} answered with {frame}"
+        if frame[0] != 3:
+            raise CallRefused(action, frame)
         result: Payload = frame[2]
         return result
 
