@@ -27,9 +27,9 @@ import pytest
 
 from edge.app import App
 from edge.config import parse_config
+from edge.sim.charger import RawCharger
 from tests.conftest import TIME_SCALE, Api, ocpp_url, running
 from tests.helpers import eventually
-from tests.integration.charger import RawCharger
 from tests.integration.service import config_toml
 from tests.upstream.raw_cloud import Close, RawCloud, Received, Reply, now_text
 from tests.upstream.test_upstream import (

@@ -26,9 +26,9 @@ import pytest
 
 from edge.app import App
 from edge.config import parse_config
+from edge.sim.charger import RawCharger
 from tests.conftest import API_TOKEN, TIME_SCALE, Api, api_client, ocpp_url, running
 from tests.helpers import eventually, now_iso
-from tests.integration.charger import RawCharger
 from tests.integration.service import Service, config_toml, serve
 from tests.upstream.test_upstream import (
     BOOT,

@@ -19,9 +19,9 @@ import pytest
 from drivers import MeterServer
 from edge.app import App
 from edge.config import ChargerSettings
+from edge.sim.charger import RawCharger
 from tests.conftest import API_TOKEN, Api, running
 from tests.helpers import booted, now_iso
-from tests.integration.charger import RawCharger
 from tests.integration.test_site_control import meter, site_config, start
 from tests.web.conftest import LAPTOP, PHONE, open_page
 
