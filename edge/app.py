@@ -39,6 +39,7 @@ from edge.site.controller import SiteController
 from edge.site.report import register_site_metrics
 from edge.store import DocumentStore, Journal
 from edge.store.atomic import write_atomic
+from edge.systemd import Notifier, status_text
 from edge.times import utc_now
 from edge.transactions.active import ActiveTransactions
 from edge.upstream import Upstream
@@ -71,9 +72,16 @@ def load_or_create_token(path: Path) -> str:
 class App:
     """The running service. Use as `async with App(config) as app: await app.wait_stopped()`."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.notifier = notifier if notifier is not None else Notifier(None)
         self.ocpp_addresses: list[tuple[str, int]] = []
         self.web_addresses: list[tuple[str, int]] = []
         self.ftp_address: tuple[str, int] | None = None
@@ -132,6 +140,11 @@ class App:
             meter = self.config.meter
             assert meter is not None
             log.info("site load balancing on: meter %s over %s", meter.driver, meter.transport)
+        self._tg.create_task(self.notifier.run(self._stop, self.status_text))
+        # Let the tasks just created take their first step (the site loop subscribes to
+        # events and starts polling the meter) before systemd hears that we are ready.
+        await asyncio.sleep(0)
+        self.notifier.ready(self.status_text())
         return self
 
     async def __aexit__(
@@ -141,6 +154,7 @@ class App:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
+        self.notifier.stopping()
         assert self._tg is not None
         try:
             await self._close_listeners()
@@ -149,6 +163,14 @@ class App:
                 await self._tg.__aexit__(exc_type, exc, tb)
             finally:
                 await self._close_stores()
+
+    def status_text(self) -> str:
+        """The service's state in one line (systemd's status; see `edge.systemd`)."""
+        meter: str | None = None
+        if self.site is not None:
+            grid = self.site.grid
+            meter = "stale" if grid.fallback else ("ok" if grid.reading is not None else "waiting")
+        return status_text(len(self.sessions), meter)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a short background job inside the service's task group."""
