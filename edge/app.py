@@ -53,6 +53,9 @@ STATE_FLUSH_INTERVAL = 1.0  # s: bounds what a crash can lose of non-transaction
 CALL_TICK_INTERVAL = 0.25  # s: resolution of CALL timeouts
 PRUNE_INTERVAL = 3600.0  # s
 TRIM_EVERY_FLUSHES = 60  # about once a minute: give memory freed after bursts back
+# aiohttp waits this long for in-flight HTTP handlers at shutdown (its default, 60 s,
+# would hold a restart on one slow client); keep-alive connections are closed at once.
+WEB_SHUTDOWN_TIMEOUT = 2.0  # s
 
 
 def load_or_create_token(path: Path) -> str:
@@ -286,7 +289,14 @@ class App:
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
         app = build_app(self.operations, self.api_token, self.files, self.site, self.upstream)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # At shutdown aiohttp stops listening, runs the application's on_shutdown
+        # callbacks, then waits up to shutdown_timeout for the handlers still running.
+        # A handler that never ends by itself (a live-view WebSocket) must be closed
+        # from an on_shutdown callback registered in edge/web/app.py, or it costs the
+        # whole timeout on every stop.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=WEB_SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port, backlog=1024)
         await site.start()

@@ -1,4 +1,5 @@
-"""The real service as systemd runs it (`Type=notify`): readiness, watchdog, status line.
+"""The real service as systemd runs it (`Type=notify`): readiness, watchdog, status line,
+and a SIGTERM that stops it promptly with clients connected.
 
 `python -m edge serve` runs as a subprocess with NOTIFY_SOCKET pointing at a fake systemd
 (a Unix datagram socket this test binds), as the unit file runs it; the meter's part of
@@ -11,16 +12,18 @@ import asyncio
 import contextlib
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from edge.app import App
 from edge.config import MeterConfig
 from edge.systemd import STATUS_INTERVAL, Notifier
-from tests.conftest import TIME_SCALE, make_config
+from tests.conftest import API_TOKEN, TIME_SCALE, api_client, make_config
 from tests.integration.charger import RawCharger
 from tests.integration.fake_systemd import FakeSystemd, Notification, fake_systemd
 from tests.integration.service import HTTP_LINE, OCPP_LINE, Service, config_toml
@@ -28,6 +31,7 @@ from tests.integration.service import HTTP_LINE, OCPP_LINE, Service, config_toml
 pytestmark = pytest.mark.slow
 
 WATCHDOG_USEC = int(400_000 * TIME_SCALE)  # pings every 0.2 s
+STOP_BOUND = 10.0 * TIME_SCALE  # s: generous; the service needs about one
 
 
 @contextlib.asynccontextmanager
@@ -86,6 +90,52 @@ async def test_ready_watchdog_status_and_stopping_reach_systemd(tmp_path: Path) 
             stopping = await systemd.wait_for("STOPPING", "1")
             assert stopping.at > ready.at
         assert len(systemd.messages("READY")) == 1
+
+
+async def test_sigterm_with_a_charger_and_open_http_connections_stops_promptly(
+    tmp_path: Path,
+) -> None:
+    """A connected charger that leaves an API request waiting for its answer (30 s call
+    timeout), an idle HTTP keep-alive connection, a client stuck halfway through its
+    headers and a slow upload do not hold the shutdown: the process exits (0) well before
+    systemd's stop timeout."""
+    with fake_systemd() as systemd:
+        async with (
+            asyncio.timeout(60 * TIME_SCALE),
+            notified_service(tmp_path, systemd, call_timeout=30.0) as svc,
+            RawCharger.connect(svc.url("CP1")) as cp,
+            api_client(svc.web_port) as api,
+        ):
+            await cp.boot()
+            cp.answers["GetConfiguration"] = "silent"
+            waiting = asyncio.create_task(api.operation("CP1", "GetConfiguration", {}))
+            await asyncio.wait_for(cp.call_arrived.wait(), 5 * TIME_SCALE)
+            _, idle = await asyncio.open_connection("127.0.0.1", svc.web_port)
+            reader, keep_alive = await asyncio.open_connection("127.0.0.1", svc.web_port)
+            keep_alive.write(b"GET /api/health HTTP/1.1\r\nHost: edge\r\n\r\n")
+            assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+            _, halfway = await asyncio.open_connection("127.0.0.1", svc.web_port)
+            halfway.write(b"GET /api/health HTTP/1.1\r\nHost: ed")
+            await halfway.drain()
+            # A slow upload: its handler is running, waiting for the rest of the body.
+            _, uploading = await asyncio.open_connection("127.0.0.1", svc.web_port)
+            uploading.write(
+                b"PUT /api/id-tags/TAG1 HTTP/1.1\r\nHost: edge\r\n"
+                + f"Authorization: Bearer {API_TOKEN}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                + b'{"status": '
+            )
+            await uploading.drain()
+            began = time.monotonic()
+            assert await svc.signal(signal.SIGTERM, timeout=STOP_BOUND) == 0
+            took = time.monotonic() - began
+            for writer in (idle, keep_alive, halfway, uploading):
+                writer.close()
+            with contextlib.suppress(aiohttp.ClientError):
+                await waiting
+        assert took < STOP_BOUND, took
+        assert "stopped" in svc.text()
+        assert systemd.messages("STOPPING")
 
 
 async def test_status_line_says_when_the_meter_goes_stale(tmp_path: Path) -> None:
