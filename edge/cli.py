@@ -14,6 +14,7 @@ from typing import Any
 
 from drivers import MeterError
 from edge.config import Config, ConfigError, load_config
+from edge.logs import configure_logging
 from edge.malloc import limit_malloc_arenas
 from edge.site.commissioning import build_meter, fallback_report, probe_meter
 from edge.systemd import Notifier
@@ -93,11 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     probe.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # Timestamped on a terminal; priority-prefixed, without time, into journald.
+    configure_logging(args.log_level)
     # websockets logs every failed handshake at INFO with a traceback; keep ours readable.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:

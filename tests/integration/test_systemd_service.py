@@ -1,5 +1,5 @@
 """The real service as systemd runs it (`Type=notify`): readiness, watchdog, status line,
-and a SIGTERM that stops it promptly with clients connected.
+a SIGTERM that stops it promptly with clients connected, and its log into journald.
 
 `python -m edge serve` runs as a subprocess with NOTIFY_SOCKET pointing at a fake systemd
 (a Unix datagram socket this test binds), as the unit file runs it; the meter's part of
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 import time
@@ -156,3 +157,27 @@ async def test_status_line_says_when_the_meter_goes_stale(tmp_path: Path) -> Non
                 await systemd.wait_for("STATUS", stale, timeout=3 * STATUS_INTERVAL)
         finally:
             notifier.close()
+
+
+async def test_into_journald_every_log_line_has_a_priority_and_no_timestamp(
+    tmp_path: Path,
+) -> None:
+    """With stderr being the stream JOURNAL_STREAM names, as under systemd, each line
+    starts with its syslog priority and carries no time of its own."""
+    log = tmp_path / "service.log"
+    log.touch()  # the service's stderr: Service truncates this very file (same inode)
+    stat = log.stat()
+    config = tmp_path / "config.toml"
+    config.write_text(config_toml(tmp_path / "data", call_timeout=5.0 * TIME_SCALE))
+    env = {"JOURNAL_STREAM": f"{stat.st_dev}:{stat.st_ino}"}
+    svc = Service(config=config, log=log, env=env)
+    try:
+        async with asyncio.timeout(30 * TIME_SCALE):
+            await svc.start()
+            assert await svc.signal(signal.SIGTERM) == 0
+    finally:
+        await svc.stop()
+    lines = svc.text().splitlines()
+    assert f"<6>INFO edge.app: listening for HTTP on http://127.0.0.1:{svc.web_port}/" in lines
+    assert "<6>INFO edge: shutting down" in lines
+    assert all(re.match(r"<[2-7]>[A-Z]+ ", line) for line in lines), lines
