@@ -157,7 +157,7 @@ class Notifier:
             self._socket.sendto(message, self.address)
         except OSError as err:
             if not self._failing:
-                log.warning("could not notify systemd (%s): %s", self.address, err)
+                log.warning("could not notify systemd (%r): %s", self.address, err)
             self._failing = True
             return False
         self._failing = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 
 import pytest
@@ -124,6 +125,7 @@ async def test_messages_reach_the_socket(abstract: bool) -> None:
 
 def test_a_missing_socket_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     """When systemd's socket is gone the service goes on; the failure is logged once."""
+    caplog.set_level(logging.WARNING, logger="edge.systemd")
     notifier = Notifier("/nonexistent/notify", watchdog_interval=1.0)
     try:
         assert not notifier.notify({"WATCHDOG": "1"})
