@@ -73,6 +73,9 @@ install)
     tar -C "$here" --exclude=./.venv --exclude=./data --exclude=./.git --exclude='*.pyc' \
         --exclude=.pytest_cache --exclude=.hypothesis -cf - . | tar -C "$prefix/src" -xf -
     here="$prefix/src" make_venv "$prefix/venv" "[serial]"
+    # The unit makes /opt read-only to the service: compile now, or every start would.
+    "$prefix/venv/bin/python" -m compileall -q "$prefix/src/edge" "$prefix/src/drivers" \
+        "$prefix/src/profiles" >/dev/null
     if [ ! -f /etc/edge-csms/config.toml ]; then
         sed 's|^data_dir = .*|data_dir = "/var/lib/edge-csms"|' \
             "$here/systemd/config.example.toml" > /etc/edge-csms/config.toml
@@ -82,8 +85,13 @@ install)
     fi
     install -m 0644 "$here/systemd/edge-csms.service" /etc/systemd/system/edge-csms.service
     systemctl daemon-reload
-    systemctl enable --now edge-csms
+    systemctl enable edge-csms
+    # restart, not start: a reinstall must run the new code. The unit is Type=notify,
+    # so this returns once the service is listening (or has failed).
+    started=yes
+    systemctl restart edge-csms || started=no
     systemctl --no-pager status edge-csms || true
+    [ "$started" = yes ] || die "edge-csms did not start: journalctl -u edge-csms -p warning"
     echo "API token: sudo cat /var/lib/edge-csms/api_token"
     ;;
 uninstall)

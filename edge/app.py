@@ -39,6 +39,7 @@ from edge.site.controller import SiteController
 from edge.site.report import register_site_metrics
 from edge.store import DocumentStore, Journal
 from edge.store.atomic import write_atomic
+from edge.systemd import Notifier, status_text
 from edge.times import utc_now
 from edge.transactions.active import ActiveTransactions
 from edge.upstream import Upstream
@@ -52,6 +53,9 @@ STATE_FLUSH_INTERVAL = 1.0  # s: bounds what a crash can lose of non-transaction
 CALL_TICK_INTERVAL = 0.25  # s: resolution of CALL timeouts
 PRUNE_INTERVAL = 3600.0  # s
 TRIM_EVERY_FLUSHES = 60  # about once a minute: give memory freed after bursts back
+# aiohttp waits this long for in-flight HTTP handlers at shutdown (its default, 60 s,
+# would hold a restart on one slow client); keep-alive connections are closed at once.
+WEB_SHUTDOWN_TIMEOUT = 2.0  # s
 
 
 def load_or_create_token(path: Path) -> str:
@@ -71,9 +75,16 @@ def load_or_create_token(path: Path) -> str:
 class App:
     """The running service. Use as `async with App(config) as app: await app.wait_stopped()`."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.notifier = notifier if notifier is not None else Notifier(None)
         self.ocpp_addresses: list[tuple[str, int]] = []
         self.web_addresses: list[tuple[str, int]] = []
         self.ftp_address: tuple[str, int] | None = None
@@ -132,6 +143,11 @@ class App:
             meter = self.config.meter
             assert meter is not None
             log.info("site load balancing on: meter %s over %s", meter.driver, meter.transport)
+        self._tg.create_task(self.notifier.run(self._stop, self.status_text))
+        # Let the tasks just created take their first step (the site loop subscribes to
+        # events and starts polling the meter) before systemd hears that we are ready.
+        await asyncio.sleep(0)
+        self.notifier.ready(self.status_text())
         return self
 
     async def __aexit__(
@@ -141,6 +157,7 @@ class App:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
+        self.notifier.stopping()
         assert self._tg is not None
         try:
             await self._close_listeners()
@@ -149,6 +166,14 @@ class App:
                 await self._tg.__aexit__(exc_type, exc, tb)
             finally:
                 await self._close_stores()
+
+    def status_text(self) -> str:
+        """The service's state in one line (systemd's status; see `edge.systemd`)."""
+        meter: str | None = None
+        if self.site is not None:
+            grid = self.site.grid
+            meter = "stale" if grid.fallback else ("ok" if grid.reading is not None else "waiting")
+        return status_text(len(self.sessions), meter)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         """Run a short background job inside the service's task group."""
@@ -264,7 +289,14 @@ class App:
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
         app = build_app(self.operations, self.api_token, self.files, self.site, self.upstream)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # At shutdown aiohttp stops listening, runs the application's on_shutdown
+        # callbacks, then waits up to shutdown_timeout for the handlers still running.
+        # A handler that never ends by itself (a live-view WebSocket) must be closed
+        # from an on_shutdown callback registered in edge/web/app.py, or it costs the
+        # whole timeout on every stop.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=WEB_SHUTDOWN_TIMEOUT
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.web.host, cfg.web.port, backlog=1024)
         await site.start()

@@ -15,8 +15,10 @@ from typing import Any
 
 from drivers import MeterError
 from edge.config import Config, ConfigError, load_config
+from edge.logs import configure_logging
 from edge.malloc import limit_malloc_arenas
 from edge.site.commissioning import build_meter, fallback_report, probe_meter
+from edge.systemd import Notifier
 
 __all__ = ["main"]
 
@@ -35,15 +37,23 @@ def _run(coroutine: Coroutine[Any, Any, int]) -> int:
 async def _serve(config: Config) -> int:
     from edge.app import App
 
-    async with App(config) as app:
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, app.stop)
-        # What start-up built (schemas, stores, restored state) lives as long as the
-        # service: keep it out of every later garbage collection (less CPU on a Pi).
-        gc.freeze()
-        await app.wait_stopped()
-        log.info("shutting down")
+    # Under systemd (Type=notify) this reports readiness, status and watchdog pings.
+    notifier = Notifier.from_environ()
+    app = App(config, notifier=notifier)
+    # Handlers first: a SIGTERM that comes during start-up (or right after READY=1)
+    # then stops the service gracefully once it has started, instead of killing it.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, app.stop)
+    try:
+        async with app:
+            # What start-up built (schemas, stores, restored state) lives as long as the
+            # service: keep it out of every later garbage collection (less CPU on a Pi).
+            gc.freeze()
+            await app.wait_stopped()
+            log.info("shutting down")
+    finally:
+        notifier.close()
     return 0
 
 
@@ -113,11 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # Timestamped on a terminal; priority-prefixed, without time, into journald.
+    configure_logging(args.log_level)
     # websockets logs every failed handshake at INFO with a traceback; keep ours readable.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     if args.command == "demo":

@@ -48,12 +48,15 @@ class Service:
     proc: asyncio.subprocess.Process | None = None
     ocpp_port: int = 0
     web_port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    """Added to the environment the service starts with (e.g. systemd's NOTIFY_SOCKET)."""
     _log_file: Any = field(default=None, repr=False)
 
     async def start(self, timeout: float = 30 * TIME_SCALE) -> None:
         """Start it; return once it says on which ports it listens."""
         self._log_file = self.log.open("wb")
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env.update(self.env)
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
