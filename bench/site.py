@@ -149,6 +149,18 @@ class Probe:
         site.cycle = timed_cycle  # type: ignore[method-assign]
 
 
+def quiet_log_handlers() -> None:
+    """Run as a program: warnings are counted (WarningCounter), not printed. Called from
+    a test (the root logger has handlers already, e.g. pytest's), nothing changes: the
+    handlers are not ours to quiet for the rest of the session."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    logging.basicConfig(level=logging.WARNING)
+    for handler in root.handlers:
+        handler.setLevel(logging.ERROR)
+
+
 class WarningCounter(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
@@ -655,9 +667,7 @@ async def _main(opts: Options) -> dict[str, Json]:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     raise_nofile_limit()
-    logging.basicConfig(level=logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.ERROR)  # warnings are counted (WarningCounter), not printed
+    quiet_log_handlers()
     opts = Options(
         sizes=[int(x) for x in args.sizes.split(",") if x],
         window=args.window,

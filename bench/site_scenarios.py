@@ -69,7 +69,14 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from bench.site import RESULTS, WarningCounter, bench_config, machine, seed_tags
+from bench.site import (
+    RESULTS,
+    WarningCounter,
+    bench_config,
+    machine,
+    quiet_log_handlers,
+    seed_tags,
+)
 from bench.site_fleet import run_loop
 from bench.site_measures import (
     STARVED_SHARE,
@@ -749,9 +756,7 @@ def _previous(path: Path) -> list[Json]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    logging.basicConfig(level=logging.WARNING)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.ERROR)  # warnings are counted (WarningCounter), not printed
+    quiet_log_handlers()
     chosen = [SCENARIOS[args.only]] if args.only else list(SCENARIOS.values())
     if args.quick:
         chosen = [s.scaled(QUICK_S) for s in chosen]
