@@ -23,9 +23,9 @@ import pytest
 
 from edge.app import App
 from edge.config import MeterConfig
+from edge.sim.charger import RawCharger
 from edge.systemd import STATUS_INTERVAL, Notifier
 from tests.conftest import API_TOKEN, TIME_SCALE, api_client, make_config
-from tests.integration.charger import RawCharger
 from tests.integration.fake_systemd import FakeSystemd, Notification, fake_systemd
 from tests.integration.service import HTTP_LINE, OCPP_LINE, Service, config_toml
 
