@@ -1,13 +1,17 @@
 """The technician's page in a real headless Chromium, against a running App with a real
 Modbus meter and real WebSocket chargers (`RawCharger`).
 
-Screenshots of the main views go to docs/screenshots/ (kept in the repository, looked
-at by people; never compared pixel by pixel).
+Screenshots of the main views are taken on every run; with ``EDGE_SCREENSHOTS=1`` they go
+to docs/screenshots/ (kept in the repository for the README, looked at by people, never
+compared pixel by pixel), otherwise to a temporary directory, so a test run leaves the
+checkout as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
@@ -30,7 +34,11 @@ expect: Any = pytest.importorskip("playwright.async_api").expect
 
 __all__ = ["meter"]  # the fixture, used by name
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("EDGE_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "edge-csms-screenshots"
+)
 
 
 async def shot(page: Any, name: str) -> None:
