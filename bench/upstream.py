@@ -692,17 +692,23 @@ async def outage(opts: Options, workdir: Path) -> Json:
         result["check"] = check
         result["outbox_after"] = outbox_on_disk(edge.journal)
         result["data_dir_bytes_after"] = edge.data_bytes()
-        await close_chargers(chargers)
+        result.update(await _wind_down(edge, chargers, profile))
         chargers = []
-        result["edge"] = await edge.stop()
-        if profile is not None:
-            found = await wait_for(profile.exists, 10)
-            result["profile"] = profile_summary(profile) if found else {"error": "none written"}
     finally:
         await close_chargers(chargers)
         await edge.stop()
         await cloud.stop()
     return result
+
+
+async def _wind_down(edge: Edge, chargers: Sequence[Charger], profile: Path | None) -> Json:
+    """Chargers closed and the edge stopped: its exit, and its profile's summary if taken."""
+    await close_chargers(chargers)
+    out: Json = {"edge": await edge.stop()}
+    if profile is not None:
+        found = await wait_for(profile.exists, 10)
+        out["profile"] = profile_summary(profile) if found else {"error": "none written"}
+    return out
 
 
 async def _heartbeats(charger: BenchCharger, done: asyncio.Event, times: list[float]) -> None:
@@ -793,12 +799,8 @@ async def online(opts: Options, workdir: Path, *, link: bool) -> Json:
         if link:
             await wait_for(lambda: delivered(cloud, chargers), 60)
             result["check"] = check_delivery(cloud, chargers)
-        await close_chargers(chargers)
+        result.update(await _wind_down(edge, chargers, profile))
         chargers = []
-        result["edge"] = await edge.stop()
-        if profile is not None:
-            found = await wait_for(profile.exists, 10)
-            result["profile"] = profile_summary(profile) if found else {"error": "none written"}
     finally:
         await close_chargers(chargers)
         await edge.stop()
