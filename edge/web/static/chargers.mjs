@@ -1,6 +1,6 @@
 // Chargers, live; one charger in detail with the operations a technician sends.
 import { useEffect, useState } from "./vendor/hooks.mjs";
-import { amps, api, html, when, whyWords } from "./lib.mjs";
+import { Action, amps, api, html, when, whyWords } from "./lib.mjs";
 
 const siteEntry = (live, id) => (live.site && live.site.chargers ? live.site.chargers.find((c) => c.chargerId === id) : null);
 
@@ -27,38 +27,6 @@ export function Chargers({ live }) {
       <div class="why" data-testid=${`why-${c.id}`}>${s ? whyWords(s.limitedBy) : ""}</div>
     </a>`;
   })}</div>`;
-}
-
-// One operation's form row and the charger's answer under it.
-function Action({ title, fields = [], run, confirm, danger, online }) {
-  const [answer, setAnswer] = useState(null);
-  const [asking, setAsking] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const go = async (form) => {
-    const values = {};
-    for (const f of fields) values[f.name] = form.elements[f.name].value;
-    setBusy(true);
-    setAsking(false);
-    const result = await run(values);
-    setBusy(false);
-    setAnswer(result);
-  };
-  const submit = (event) => {
-    event.preventDefault();
-    if (confirm && !asking) { setAsking(true); return; }
-    go(event.target);
-  };
-  const good = answer && answer.status >= 200 && answer.status < 300 &&
-    !(answer.data && answer.data.response && ["Rejected", "Failed", "NotSupported"].includes(answer.data.response.status));
-  return html`<form class="row" onSubmit=${submit} data-testid=${`action-${title}`}>
-    ${fields.map((f) => html`<label>${f.label}${f.options
-      ? html`<select name=${f.name}>${f.options.map((o) => html`<option value=${o}>${o}</option>`)}</select>`
-      : html`<input name=${f.name} defaultValue=${f.value ?? ""} placeholder=${f.placeholder || ""} inputmode=${f.numeric ? "decimal" : undefined} />`}</label>`)}
-    <button type="submit" class=${danger ? "danger" : ""} disabled=${busy || !online}>${asking ? `Really ${title.toLowerCase()}?` : title}</button>
-    ${asking && html`<button type="button" class="plain" onClick=${() => setAsking(false)}>Cancel</button>`}
-    ${answer && html`<div class=${`answer ${good ? "good" : "bad"}`} style=${{ flexBasis: "100%" }} data-testid="answer">
-      ${answer.status} ${JSON.stringify(answer.data, null, 1)}</div>`}
-  </form>`;
 }
 
 const TRIGGERS = ["StatusNotification", "MeterValues", "Heartbeat", "BootNotification",
