@@ -1,5 +1,5 @@
 """The technician's page, its commissioning and administration views (meter, id tags,
-reservations, firmware and diagnostics, the log) in a
+reservations, firmware and diagnostics, log, a charger's profiles and history) in a
 real headless Chromium, against a running App with a real Modbus meter and real
 WebSocket chargers (`RawCharger`). Each action goes through the operator API and
 reaches a charger, whose answer the page shows.
@@ -218,3 +218,40 @@ async def test_log_view_filters_and_downloads(
         await fits_phone(page)
         await shot(page, "log-phone")
 
+
+async def test_charger_profiles_schedule_and_history(
+    tmp_path: Path, meter: MeterServer, browser: Any
+) -> None:
+    """A limit set from the detail reaches the charger; the profile it holds then shows,
+    with the predicted schedule plotted and listed (under the site's lease); the status history
+    lists what the charger reported; GetCompositeSchedule's answer shows."""
+    async with (
+        site(tmp_path, meter) as (app, _api, cps),
+        open_page(browser, app, viewport=LAPTOP) as (page, _),
+    ):
+        cps["CP2"].answers["GetCompositeSchedule"] = {"status": "Rejected"}
+        await page.goto("/#/chargers/CP2")
+        await expect(page.get_by_test_id("status-history")).to_contain_text("Available")
+        await expect(page.get_by_test_id("profiles")).not_to_contain_text("TxDefaultProfile")
+        limit = page.get_by_test_id("action-Limit")
+        await limit.locator("input[name=connectorId]").fill("1")
+        await limit.locator("input[name=limit]").fill("10")
+        await limit.get_by_role("button", name="Limit").click()
+        await expect(limit.get_by_test_id("answer")).to_contain_text("Accepted")
+        calls = cps["CP2"].received_calls
+        sent = [p for a, p in calls if a == "SetChargingProfile" and p["connectorId"] == 1]
+        assert (
+            sent and sent[0]["csChargingProfiles"]["chargingProfilePurpose"] == "TxDefaultProfile"
+        )
+        profiles = page.get_by_test_id("profiles")
+        await expect(profiles).to_contain_text("TxDefaultProfile")
+        await expect(profiles).to_contain_text("10 A")
+        await expect(page.locator("[data-testid=prediction] canvas")).to_have_count(1)
+        # The site's lease (0 A: no session) and then its safe value cap the 10 A.
+        await expect(page.get_by_test_id("prediction-periods")).to_contain_text("6 A")
+        composite = page.get_by_test_id("action-Composite schedule")
+        await composite.get_by_role("button", name="Composite schedule").click()
+        await expect(composite.get_by_test_id("answer")).to_contain_text('"status": "Rejected"')
+        assert (await cps["CP2"].wait_for_call("GetCompositeSchedule"))["connectorId"] == 1
+        await shot(page, "charger-schedule-laptop")
+        await fits_phone(page)
