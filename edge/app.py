@@ -27,6 +27,7 @@ from edge.features import local_auth, remote_trigger, reservation, smart_chargin
 from edge.files.ftp import FtpServer
 from edge.files.store import FileStore, default_public_url, public_host
 from edge.id_tags import CloudVerdicts, IdTagList
+from edge.logs import LogRing
 from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
@@ -94,6 +95,8 @@ class App:
         self._runner: web.AppRunner | None = None
         self._ocpp: OcppServer | None = None
         self._documents: list[DocumentStore] = []
+        # The page's log view: what this service logs from its start to its stop.
+        self.log_ring = LogRing()
         self.site: SiteController | None = None
         self.upstream: Upstream | None = None
         self.services: Services
@@ -122,7 +125,12 @@ class App:
         # memory on a Pi (stack, malloc arena).
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="edge-io")
         asyncio.get_running_loop().set_default_executor(self._executor)
-        await self._open_stores()
+        self.log_ring.install()
+        try:
+            await self._open_stores()
+        except BaseException:
+            self.log_ring.remove()
+            raise
         self._tg = asyncio.TaskGroup()
         await self._tg.__aenter__()
         try:
@@ -132,6 +140,7 @@ class App:
             await self._close_listeners()
             await self._tg.__aexit__(None, None, None)
             await self._close_stores()
+            self.log_ring.remove()
             raise
         for coroutine in (self._flush_loop(), self._tick_loop(), self._prune_loop()):
             self._tg.create_task(coroutine)
@@ -165,7 +174,10 @@ class App:
             try:
                 await self._tg.__aexit__(exc_type, exc, tb)
             finally:
-                await self._close_stores()
+                try:
+                    await self._close_stores()
+                finally:
+                    self.log_ring.remove()
 
     def status_text(self) -> str:
         """The service's state in one line (systemd's status; see `edge.systemd`)."""
@@ -288,7 +300,9 @@ class App:
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
-        app = build_app(self.operations, self.api_token, self.files, self.site, self.upstream)
+        app = build_app(
+            self.operations, self.api_token, self.files, self.site, self.upstream, self.log_ring
+        )
         # At shutdown aiohttp stops listening, runs the application's on_shutdown
         # callbacks, then waits up to shutdown_timeout for the handlers still running.
         # A handler that never ends by itself (a live-view WebSocket) must be closed

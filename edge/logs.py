@@ -1,4 +1,5 @@
-"""The log format: timestamped text on a terminal, syslog priorities for journald.
+"""The log format: timestamped text on a terminal, syslog priorities for journald; and
+the ring of recent records the technician's page reads (`LogRing`, `GET /api/log`).
 
 Under systemd the service's stderr is a stream into the journal, which stamps every line
 with its own time and reads a leading ``<N>`` as the line's syslog priority
@@ -14,10 +15,19 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TextIO
 
-__all__ = ["JournalFormatter", "configure_logging", "syslog_priority", "under_journald"]
+__all__ = [
+    "JournalFormatter",
+    "LogEntry",
+    "LogRing",
+    "configure_logging",
+    "syslog_priority",
+    "under_journald",
+]
 
 TERMINAL_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 JOURNAL_FORMAT = "%(levelname)s %(name)s: %(message)s"
@@ -84,3 +94,63 @@ def configure_logging(
     else:
         handler.setFormatter(logging.Formatter(TERMINAL_FORMAT))
     logging.basicConfig(level=level, handlers=[handler])
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log record as the ring keeps it: `at` in epoch seconds, the message with
+    its traceback (if any) already formatted, `seq` counting from 1 per ring."""
+
+    seq: int
+    at: float
+    level: int
+    logger: str
+    message: str
+
+
+class LogRing(logging.Handler):
+    """The last `capacity` records at INFO or above, in memory, for `GET /api/log`.
+
+    Only what the service logs reaches it: below the loggers' own levels (the
+    configured ``--log-level``) nothing arrives. It holds the text the log would
+    show, so whatever the log never contains (tokens, passwords) it never holds.
+    Install it with `install` and take it off with `remove` (a test process runs
+    many services, each with its own ring).
+    """
+
+    def __init__(self, capacity: int = 2000) -> None:
+        super().__init__(logging.INFO)
+        self._entries: deque[LogEntry] = deque(maxlen=capacity)
+        self._seq = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            self._seq += 1
+            entry = LogEntry(self._seq, record.created, record.levelno, record.name, message)
+            self._entries.append(entry)
+        except Exception:  # a handler reports its own failures (logging.Handler)
+            self.handleError(record)
+
+    def install(self, logger: logging.Logger | None = None) -> None:
+        (logger or logging.getLogger()).addHandler(self)
+
+    def remove(self, logger: logging.Logger | None = None) -> None:
+        (logger or logging.getLogger()).removeHandler(self)
+
+    def entries(
+        self, *, level: int = logging.INFO, since: float | None = None, limit: int = 200
+    ) -> list[LogEntry]:
+        """The newest `limit` entries at `level` or above, from `since` (epoch s,
+        inclusive) on, newest first."""
+        found: list[LogEntry] = []
+        for entry in reversed(self._entries.copy()):
+            if since is not None and entry.at < since:
+                break
+            if entry.level >= level:
+                found.append(entry)
+                if len(found) >= limit:
+                    break
+        return found

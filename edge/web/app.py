@@ -13,6 +13,7 @@ import time
 from aiohttp import web
 
 from edge.files.store import FileStore
+from edge.logs import LogRing
 from edge.operations.pipeline import Operations
 from edge.site.controller import SiteController
 from edge.upstream import Upstream
@@ -23,6 +24,7 @@ from edge.web import (
     id_tags,
     live,
     local_auth,
+    log,
     login,
     operations,
     page,
@@ -69,8 +71,10 @@ def build_app(
     file_store: FileStore | None = None,
     site_controller: SiteController | None = None,
     upstream_links: Upstream | None = None,
+    log_ring: LogRing | None = None,
 ) -> web.Application:
-    """The aiohttp application serving the API, metrics and (with a FileStore) file transfers."""
+    """The aiohttp application serving the API, metrics and (with a FileStore) file transfers;
+    `GET /api/log` serves `log_ring` (an empty list without one)."""
     app = web.Application(middlewares=[errors_and_auth], client_max_size=MAX_BODY)
     app[SERVICES] = ops.services
     app[SESSIONS] = ops.sessions
@@ -80,6 +84,8 @@ def build_app(
         app[SITE] = site_controller
     if upstream_links is not None:
         app[UPSTREAM] = upstream_links
+    if log_ring is not None:
+        app[log.LOG] = log_ring
     r = app.router
     r.add_get("/api/health", health)
     r.add_get("/metrics", metrics)
@@ -97,6 +103,7 @@ def build_app(
         smart_charging,
         reservation,
         local_auth,
+        log,
         remote_trigger,
         site,
         upstream,

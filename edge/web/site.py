@@ -1,4 +1,5 @@
-"""Site load balancing: `GET /api/site`, `GET /api/site/history`, `GET /api/chargers/{id}/site`.
+"""Site load balancing: `GET /api/site`, `GET /api/site/history`, `GET /api/site/check`,
+`GET /api/chargers/{id}/site`.
 
 Operator caps on whole chargers are set through `/limits` (`edge.web.smart_charging`,
 `edge.site.caps`).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from edge.site.commissioning import fallback_report
 from edge.site.report import charger_json, site_json
 from edge.times import to_epoch
 from edge.web.common import (
@@ -81,8 +83,32 @@ async def get_site_history(request: web.Request) -> web.Response:
     )
 
 
+async def get_site_check(request: web.Request) -> web.Response:
+    """GET /api/site/check: `edge-csms check`'s fallback report as JSON (whether every
+    configured charger's fallback value fits the fuse, in words), and each configured
+    charger's wiring and range, as `[chargers.<id>]` says (also before it connects)."""
+    config = services(request).config
+    fits, lines = fallback_report(config)
+    return json_response(
+        {
+            "fallbackFits": fits,
+            "report": lines,
+            "chargers": [
+                {
+                    "chargerId": charger_id,
+                    "phases": settings.phases,
+                    "minA": settings.min_current,
+                    "maxA": settings.max_current,
+                }
+                for charger_id, settings in sorted(config.chargers.items())
+            ],
+        }
+    )
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     """Register this module's routes."""
     router.add_get("/api/site", get_site)
+    router.add_get("/api/site/check", get_site_check)
     router.add_get("/api/site/history", get_site_history)
     router.add_get("/api/chargers/{charger_id}/site", get_charger_site)

@@ -25,7 +25,7 @@ from edge.app import App
 from edge.config import ChargerSettings
 from edge.sim.charger import RawCharger
 from tests.conftest import API_TOKEN, Api, running
-from tests.helpers import booted, now_iso
+from tests.helpers import booted, eventually, now_iso
 from tests.integration.test_site_control import meter, site_config, start
 from tests.web.conftest import LAPTOP, PHONE, open_page
 
@@ -85,6 +85,8 @@ async def site(
             cps[cid] = await stack.enter_async_context(
                 booted(app, cid, available=(0, 1), answers=answers)
             )
+        # The controller drops draws of a charger it has not taken under control yet.
+        await eventually(lambda: app.site is not None and "CP1" in app.site.controls)
         tx = await start(cps["CP1"], api, "TAG1")
         await report_current(cps["CP1"], tx, 10.0)
         yield app, api, cps

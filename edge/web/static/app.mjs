@@ -4,7 +4,10 @@ import { useEffect, useRef, useState } from "./vendor/hooks.mjs";
 import { api, auth, html, Icon } from "./lib.mjs";
 import { Overview, Plot } from "./site.mjs";
 import { ChargerDetail, Chargers } from "./chargers.mjs";
-import { About, Events, Transactions } from "./lists.mjs";
+import { About, Events, Log, Transactions } from "./lists.mjs";
+import { Meter } from "./meter.mjs";
+import { IdTags, Reservations } from "./tags.mjs";
+import { Files } from "./files.mjs";
 
 const STALE_MS = 35000; // two missed heartbeats (15 s) and some: the data may be stale
 
@@ -111,8 +114,13 @@ const VIEWS = [
   ["overview", "Site", "bolt"],
   ["chargers", "Chargers", "plug"],
   ["plot", "Plot", "chart"],
+  ["meter", "Meter", "gauge"],
   ["transactions", "Transactions", "list"],
+  ["id-tags", "Id tags", "tag"],
+  ["reservations", "Reservations", "clock"],
+  ["files", "Firmware", "box"],
   ["events", "Events", "bell"],
+  ["log", "Log", "doc"],
   ["about", "About", "info"],
 ];
 
@@ -126,7 +134,12 @@ function Shell({ onLogout }) {
   else if (view === "chargers") body = html`<${Chargers} live=${live} />`;
   else if (view === "plot") body = html`<${Plot} live=${live} />`;
   else if (view === "transactions") body = html`<${Transactions} live=${live} />`;
+  else if (view === "meter") body = html`<${Meter} live=${live} />`;
+  else if (view === "id-tags") body = html`<${IdTags} live=${live} online=${online} />`;
+  else if (view === "reservations") body = html`<${Reservations} live=${live} online=${online} />`;
+  else if (view === "files") body = html`<${Files} live=${live} online=${online} />`;
   else if (view === "events") body = html`<${Events} live=${live} />`;
+  else if (view === "log") body = html`<${Log} />`;
   else if (view === "about") body = html`<${About} onLogout=${onLogout} />`;
   else body = html`<${Overview} live=${live} />`;
   return html`

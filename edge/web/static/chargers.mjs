@@ -1,6 +1,7 @@
 // Chargers, live; one charger in detail with the operations a technician sends.
 import { useEffect, useState } from "./vendor/hooks.mjs";
-import { amps, api, html, when, whyWords } from "./lib.mjs";
+import { Action, amps, api, html, when, whyWords } from "./lib.mjs";
+import { Smart } from "./schedule.mjs";
 
 const siteEntry = (live, id) => (live.site && live.site.chargers ? live.site.chargers.find((c) => c.chargerId === id) : null);
 
@@ -27,38 +28,6 @@ export function Chargers({ live }) {
       <div class="why" data-testid=${`why-${c.id}`}>${s ? whyWords(s.limitedBy) : ""}</div>
     </a>`;
   })}</div>`;
-}
-
-// One operation's form row and the charger's answer under it.
-function Action({ title, fields = [], run, confirm, danger, online }) {
-  const [answer, setAnswer] = useState(null);
-  const [asking, setAsking] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const go = async (form) => {
-    const values = {};
-    for (const f of fields) values[f.name] = form.elements[f.name].value;
-    setBusy(true);
-    setAsking(false);
-    const result = await run(values);
-    setBusy(false);
-    setAnswer(result);
-  };
-  const submit = (event) => {
-    event.preventDefault();
-    if (confirm && !asking) { setAsking(true); return; }
-    go(event.target);
-  };
-  const good = answer && answer.status >= 200 && answer.status < 300 &&
-    !(answer.data && answer.data.response && ["Rejected", "Failed", "NotSupported"].includes(answer.data.response.status));
-  return html`<form class="row" onSubmit=${submit} data-testid=${`action-${title}`}>
-    ${fields.map((f) => html`<label>${f.label}${f.options
-      ? html`<select name=${f.name}>${f.options.map((o) => html`<option value=${o}>${o}</option>`)}</select>`
-      : html`<input name=${f.name} defaultValue=${f.value ?? ""} placeholder=${f.placeholder || ""} inputmode=${f.numeric ? "decimal" : undefined} />`}</label>`)}
-    <button type="submit" class=${danger ? "danger" : ""} disabled=${busy || !online}>${asking ? `Really ${title.toLowerCase()}?` : title}</button>
-    ${asking && html`<button type="button" class="plain" onClick=${() => setAsking(false)}>Cancel</button>`}
-    ${answer && html`<div class=${`answer ${good ? "good" : "bad"}`} style=${{ flexBasis: "100%" }} data-testid="answer">
-      ${answer.status} ${JSON.stringify(answer.data, null, 1)}</div>`}
-  </form>`;
 }
 
 const TRIGGERS = ["StatusNotification", "MeterValues", "Heartbeat", "BootNotification",
@@ -138,16 +107,19 @@ export function ChargerDetail({ id, live, online }) {
         run=${(v) => ocpp("UnlockConnector", { connectorId: int(v.connectorId) })} />
       <${Action} title="Availability" online=${can} fields=${[{ name: "connectorId", label: "connector (0: all)", value: "0", numeric: true }, { name: "type", label: "to", options: ["Operative", "Inoperative"] }]}
         run=${(v) => ocpp("ChangeAvailability", { connectorId: int(v.connectorId), type: v.type })} />
-      <${Action} title="Limit" online=${online} fields=${[{ name: "connectorId", label: "connector (0: charger)", value: "0", numeric: true }, { name: "limit", label: "A", value: "16", numeric: true }, { name: "until", label: "until (UTC, optional)", placeholder: "2026-01-01T18:00:00Z" }]}
+      <${Action} title="Limit" online=${online} done=${reload} fields=${[{ name: "connectorId", label: "connector (0: charger)", value: "0", numeric: true }, { name: "limit", label: "A", value: "16", numeric: true }, { name: "until", label: "until (UTC, optional)", placeholder: "2026-01-01T18:00:00Z" }]}
         run=${(v) => api(`${base}/limits`, { method: "POST", body: { connectorId: int(v.connectorId), limit: Number(v.limit), unit: "A", ...(v.until ? { until: v.until } : {}) } })} />
-      <${Action} title="Clear limits" online=${online} run=${() => api(`${base}/limits`, { method: "DELETE" })} />
+      <${Action} title="Clear limits" online=${online} done=${reload} run=${() => api(`${base}/limits`, { method: "DELETE" })} />
       <${Action} title="Trigger" online=${can} fields=${[{ name: "requestedMessage", label: "message", options: TRIGGERS }, { name: "connectorId", label: "connector (optional)", numeric: true }]}
         run=${(v) => ocpp("TriggerMessage", { requestedMessage: v.requestedMessage, ...(v.connectorId ? { connectorId: int(v.connectorId) } : {}) })} />
       <${Action} title="Change configuration" online=${can} fields=${[{ name: "key", label: "key" }, { name: "value", label: "value" }]}
         run=${(v) => ocpp("ChangeConfiguration", { key: v.key, value: v.value })} />
+      <${Action} title="Composite schedule" online=${can} fields=${[{ name: "connectorId", label: "connector", value: "1", numeric: true }, { name: "duration", label: "seconds", value: "86400", numeric: true }]}
+        run=${(v) => ocpp("GetCompositeSchedule", { connectorId: int(v.connectorId), duration: int(v.duration), chargingRateUnit: "A" })} />
       <${Action} title="Sync local list" online=${can} run=${() => api(`${base}/local-list/sync`, { method: "POST" })} />
       <${Configuration} id=${id} online=${can} />
     </div>
+    <${Smart} id=${id} detail=${detail} />
     <div class="card"><h2>Recent events</h2><div class="scroll"><table data-testid="charger-events"><tbody>
       ${events.map((e) => html`<tr><td>${when(e.at)}</td><td>${e.kind}</td><td class="muted">${JSON.stringify(e.data).slice(0, 160)}</td></tr>`)}
     </tbody></table></div></div>

@@ -1,5 +1,6 @@
 // Shared pieces of the page: rendering, API calls, icons, words for the site's codes.
 import { h } from "./vendor/preact.mjs";
+import { useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
 
 export const html = htm.bind(h);
@@ -27,6 +28,59 @@ export async function api(path, { method = "GET", body } = {}) {
     try { data = JSON.parse(text); } catch { data = text; }
   }
   return { status: response.status, data };
+}
+
+// A query string of the filters that are set.
+export function query(filters) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(filters)) if (v !== "" && v !== undefined && v !== null) q.set(k, v);
+  return q.toString();
+}
+
+// A choice of the chargers the live link knows (`all`: an empty choice first, for filters).
+export function ChargerSelect({ live, name, value, all = true }) {
+  const ids = Object.keys(live.chargers).sort();
+  return html`<select name=${name} value=${value}>
+    ${all && html`<option value="">all chargers</option>`}${ids.map((id) => html`<option value=${id}>${id}</option>`)}</select>`;
+}
+
+// Whether an API answer is a success the charger agreed to.
+export const agreed = (answer) => answer && answer.status >= 200 && answer.status < 300 &&
+  !(answer.data && answer.data.response && ["Rejected", "Failed", "NotSupported", "Occupied", "Faulted", "Unavailable"].includes(answer.data.response.status));
+
+// An API answer under the form that caused it, green or red.
+export const Answer = ({ answer }) => answer && html`<div class=${`answer ${agreed(answer) ? "good" : "bad"}`}
+  style=${{ flexBasis: "100%" }} data-testid="answer">${answer.status} ${JSON.stringify(answer.data, null, 1)}</div>`;
+
+// One operation's form row and the charger's answer under it.
+export function Action({ title, fields = [], run, confirm, danger, online, done }) {
+  const [answer, setAnswer] = useState(null);
+  const [asking, setAsking] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const go = async (form) => {
+    const values = {};
+    for (const f of fields) values[f.name] = form.elements[f.name].value;
+    setBusy(true);
+    setAsking(false);
+    const result = await run(values);
+    setBusy(false);
+    setAnswer(result);
+    if (done) done(result);
+  };
+  const submit = (event) => {
+    event.preventDefault();
+    if (confirm && !asking) { setAsking(true); return; }
+    go(event.target);
+  };
+  return html`<form class="row" onSubmit=${submit} data-testid=${`action-${title}`}>
+    ${fields.map((f) => html`<label>${f.label}${f.options
+      ? html`<select name=${f.name}>${f.options.map((o) => html`<option value=${o}>${o}</option>`)}</select>`
+      : html`<input name=${f.name} type=${f.type || "text"} defaultValue=${f.value ?? ""} placeholder=${f.placeholder || ""}
+          required=${Boolean(f.required)} inputmode=${f.numeric ? "decimal" : undefined} />`}</label>`)}
+    <button type="submit" class=${danger ? "danger" : ""} disabled=${busy || !online}>${asking ? `Really ${title.toLowerCase()}?` : title}</button>
+    ${asking && html`<button type="button" class="plain" onClick=${() => setAsking(false)}>Cancel</button>`}
+    <${Answer} answer=${answer} />
+  </form>`;
 }
 
 // Why a charger gets what it gets: the controller's `limitedBy` codes in words.
@@ -82,6 +136,11 @@ const PATHS = {
   info: "M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20zM12 16v-4M12 8h.01",
   out: "M9 21H5a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2h4M16 17l5-5-5-5M21 12H9",
   alert: "M12 9v4M12 17h.01M10.3 3.9 1.8 18a2 2 0 0 0 1.7 3h17a2 2 0 0 0 1.7-3L13.7 3.9a2 2 0 0 0-3.4 0z",
+  gauge: "M12 14l4-4M3.3 19a10 10 0 1 1 17.4 0z",
+  tag: "M20.6 13.4 13.4 20.6a2 2 0 0 1-2.8 0L3 13V3h10l7.6 7.6a2 2 0 0 1 0 2.8zM7.5 7.5h.01",
+  clock: "M12 22a10 10 0 1 0 0-20 10 10 0 0 0 0 20zM12 6v6l4 2",
+  box: "M21 8 12 3 3 8v8l9 5 9-5zM3 8l9 5 9-5M12 13v8",
+  doc: "M14 2H6a2 2 0 0 0-2 2v16a2 2 0 0 0 2 2h12a2 2 0 0 0 2-2V8zM14 2v6h6M8 13h8M8 17h8",
 };
 
 export const Icon = ({ name }) =>

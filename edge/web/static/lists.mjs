@@ -1,18 +1,6 @@
-// Lists fetched on demand: transactions (with CSV), events; and About (with logout).
+// Lists fetched on demand: transactions (with CSV), events, the service log; and About (with logout).
 import { useEffect, useState } from "./vendor/hooks.mjs";
-import { api, bytes, duration, html, Icon, when } from "./lib.mjs";
-
-function query(filters) {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(filters)) if (v !== "" && v !== undefined) q.set(k, v);
-  return q.toString();
-}
-
-function ChargerSelect({ live, name, value }) {
-  const ids = Object.keys(live.chargers).sort();
-  return html`<select name=${name} value=${value}>
-    <option value="">all chargers</option>${ids.map((id) => html`<option value=${id}>${id}</option>`)}</select>`;
-}
+import { api, bytes, ChargerSelect, duration, html, Icon, query, when } from "./lib.mjs";
 
 export function Transactions({ live }) {
   const [filters, setFilters] = useState({ chargerId: "", active: "", from: "", to: "" });
@@ -76,6 +64,41 @@ export function Events({ live }) {
       ${rows.map((e) => html`<tr><td>${when(e.at)}</td><td>${e.charger_id || "site"}</td><td>${e.kind}</td>
         <td class="muted">${JSON.stringify(e.data).slice(0, 200)}</td></tr>`)}
     </tbody></table></div>`}
+  </div>`;
+}
+
+const LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"];
+
+export function Log() {
+  const [filters, setFilters] = useState({ level: "INFO", limit: "200" });
+  const [rows, setRows] = useState(null);
+  const [error, setError] = useState("");
+  const [n, setN] = useState(0);
+  useEffect(() => {
+    api(`/api/log?${query(filters)}`).then(({ status, data }) => {
+      if (status === 200) { setRows(data); setError(""); } else setError(`${status} ${data && data.detail}`);
+    });
+  }, [filters, n]);
+  const submit = (event) => {
+    event.preventDefault();
+    const f = event.target.elements;
+    setFilters({ level: f.level.value, limit: f.limit.value });
+    setN((x) => x + 1);
+  };
+  return html`<div class="card" data-testid="log"><h2>Service log</h2>
+    <form class="row" onSubmit=${submit}>
+      <label>at least<select name="level" value=${filters.level}>${LEVELS.slice(1).map((l) => html`<option>${l}</option>`)}</select></label>
+      <label>how many<select name="limit" value=${filters.limit}>${["100", "200", "500", "2000"].map((x) => html`<option>${x}</option>`)}</select></label>
+      <button type="submit">Show</button>
+      <a href=${`/api/log?${query({ level: filters.level, limit: 2000, format: "text" })}`} download="edge-csms.log" data-testid="log-download">Download</a>
+    </form>
+    ${error && html`<p class="answer bad">${error}</p>`}
+    ${rows && html`<div class="scroll"><table><thead><tr><th>time</th><th>level</th><th>message</th></tr></thead><tbody>
+      ${rows.map((r) => html`<tr data-testid="log-record" class=${`log ${r.level}`}><td>${when(r.at)}</td><td>${r.level}</td>
+        <td><span class="muted">${r.logger}</span> <span class="message">${r.message}</span></td></tr>`)}
+    </tbody></table></div>`}
+    ${rows && rows.length === 0 && html`<p class="muted">Nothing logged at this level since the service started.</p>`}
+    <p class="muted">The last 2,000 records at INFO or above, newest first, kept in memory: a restart starts it afresh.</p>
   </div>`;
 }
 
