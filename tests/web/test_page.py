@@ -197,6 +197,10 @@ async def test_transactions_csv_download(tmp_path: Path, meter: MeterServer, bro
         await page.goto("/#/transactions")
         await expect(page.get_by_test_id("transactions")).to_contain_text("TAG1")
         await page.select_option("select[name=chargerId]", "CP1")
+        # Live updates re-render the view about once a second: the choice must survive
+        # them (a select controlled by `value` was reset to "all" before the click).
+        await page.wait_for_timeout(1500)
+        await expect(page.locator("select[name=chargerId]")).to_have_value("CP1")
         await page.get_by_role("button", name="Filter").click()
         link = page.get_by_test_id("csv")
         await expect(link).to_have_attribute("href", "/api/transactions?chargerId=CP1&format=csv")

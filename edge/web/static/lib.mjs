@@ -38,10 +38,17 @@ export function query(filters) {
 }
 
 // A choice of the chargers the live link knows (`all`: an empty choice first, for filters).
+// A filter's select: the initial choice is marked `selected`, never forced through the
+// select's `value`, which every live re-render would write back over the user's choice.
+export function Choice({ name, value, options }) {
+  return html`<select name=${name}>${options.map(([v, label]) =>
+    html`<option value=${v} selected=${v === value}>${label}</option>`)}</select>`;
+}
+
 export function ChargerSelect({ live, name, value, all = true }) {
   const ids = Object.keys(live.chargers).sort();
-  return html`<select name=${name} value=${value}>
-    ${all && html`<option value="">all chargers</option>`}${ids.map((id) => html`<option value=${id}>${id}</option>`)}</select>`;
+  const options = [...(all ? [["", "all chargers"]] : []), ...ids.map((id) => [id, id])];
+  return html`<${Choice} name=${name} value=${value} options=${options} />`;
 }
 
 // Whether an API answer is a success the charger agreed to.

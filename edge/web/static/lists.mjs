@@ -1,6 +1,6 @@
 // Lists fetched on demand: transactions (with CSV), events, the service log; and About (with logout).
 import { useEffect, useState } from "./vendor/hooks.mjs";
-import { api, bytes, ChargerSelect, duration, html, Icon, query, when } from "./lib.mjs";
+import { api, bytes, ChargerSelect, Choice, duration, html, Icon, query, when } from "./lib.mjs";
 
 export function Transactions({ live }) {
   const [filters, setFilters] = useState({ chargerId: "", active: "", from: "", to: "" });
@@ -19,8 +19,8 @@ export function Transactions({ live }) {
   return html`<div class="card" data-testid="transactions"><h2>Transactions</h2>
     <form class="row" onSubmit=${submit}>
       <label>charger<${ChargerSelect} live=${live} name="chargerId" value=${filters.chargerId} /></label>
-      <label>state<select name="active" value=${filters.active}><option value="">all</option>
-        <option value="true">active</option><option value="false">finished</option></select></label>
+      <label>state<${Choice} name="active" value=${filters.active}
+        options=${[["", "all"], ["true", "active"], ["false", "finished"]]} /></label>
       <label>from (UTC)<input type="date" name="from" defaultValue=${filters.from} /></label>
       <label>to (UTC, excl.)<input type="date" name="to" defaultValue=${filters.to} /></label>
       <button type="submit">Filter</button>
@@ -56,7 +56,7 @@ export function Events({ live }) {
     <form class="row" onSubmit=${submit}>
       <label>charger<${ChargerSelect} live=${live} name="chargerId" value=${filters.chargerId} /></label>
       <label>kind<input name="kind" placeholder="e.g. BootNotification" defaultValue=${filters.kind} /></label>
-      <label>how many<select name="limit" value=${filters.limit}>${["50", "100", "500", "1000"].map((n) => html`<option>${n}</option>`)}</select></label>
+      <label>how many<${Choice} name="limit" value=${filters.limit} options=${["50", "100", "500", "1000"].map((n) => [n, n])} /></label>
       <button type="submit">Filter</button>
     </form>
     ${error && html`<p class="answer bad">${error}</p>`}
@@ -87,8 +87,8 @@ export function Log() {
   };
   return html`<div class="card" data-testid="log"><h2>Service log</h2>
     <form class="row" onSubmit=${submit}>
-      <label>at least<select name="level" value=${filters.level}>${LEVELS.slice(1).map((l) => html`<option>${l}</option>`)}</select></label>
-      <label>how many<select name="limit" value=${filters.limit}>${["100", "200", "500", "2000"].map((x) => html`<option>${x}</option>`)}</select></label>
+      <label>at least<${Choice} name="level" value=${filters.level} options=${LEVELS.slice(1).map((l) => [l, l])} /></label>
+      <label>how many<${Choice} name="limit" value=${filters.limit} options=${["100", "200", "500", "2000"].map((x) => [x, x])} /></label>
       <button type="submit">Show</button>
       <a href=${`/api/log?${query({ level: filters.level, limit: 2000, format: "text" })}`} download="edge-csms.log" data-testid="log-download">Download</a>
     </form>
