@@ -8,9 +8,9 @@ edge-csms runs as its own process (`python -m edge serve`, a temporary config an
 directory, everything on 127.0.0.1, a `[web] password` so a login costs what it costs on
 site: one scrypt). A simulated site runs in this process (`edge.sim.site.SimSite`): a real
 Modbus TCP SDM630 the edge polls every second, so the site loop runs and `/api/live`
-sends a site message a second, and N `SimCharger`s on real WebSockets, each charging a
-1-phase EV (16 A at most; wirings rotated over the phases; the fuse leaves each about
-12 A, so the site is held, steadily). Each charger sends MeterValues every
+sends a site message a second, and N `SimCharger`s on real WebSockets: 1-phase chargers
+on L1, L2, L3 in turn, each charging an EV of 16 A at most (the fuse leaves each about
+12 A, so the site is held, steadily, and every EV charges). Each charger sends MeterValues every
 `--meter-values` s (10) and repeats its connector's StatusNotification every
 `--status-every` s (60), each at its own phase, and answers the edge's
 SetChargingProfile (a lease refresh per charger every 30 s). The browser is Debian's
@@ -93,7 +93,7 @@ BASE_A = 20.0  # other loads on every phase
 EV_MAX_A = 16.0
 SHARE_A = 12.0  # what the fuse leaves each EV, about
 MARGIN_A = 2.0
-WIRINGS = ("L1L2L3", "L2L3L1", "L3L1L2")  # rotated: 1-phase EVs spread over the phases
+WIRINGS = ("L1", "L2", "L3")  # 1-phase chargers, spread over the grid's phases
 PHONE = {"width": 375, "height": 812}
 SETTLE = 3.0  # s after opening or closing pages before a window starts
 TIMEOUT_MS = 30_000
@@ -364,7 +364,7 @@ async def wait_steady(edge: Edge, chargers: int, timeout: float) -> Json:
     while time.monotonic() - t0 < timeout:
         site = await edge.api("GET", "/api/site")
         entries = site.get("chargers", [])
-        why = Counter(str(c.get("limitedBy")) for c in entries)
+        why = Counter(code for c in entries for code in c.get("limitedBy") or ["none"])
         held = sum(c.get("leaseA") is not None for c in entries)
         if site.get("state") == "normal" and held == chargers and not why["probing"]:
             steady = True
@@ -729,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "command": " ".join(["python -m bench.web_page", *args]),
         "site": (
-            f"{opts.chargers} chargers, each charging a 1-phase EV, fuse "
+            f"{opts.chargers} 1-phase chargers spread over the phases, each charging, fuse "
             f"{fuse_a(opts.chargers):g} A per phase, MeterValues every {opts.meter_values:g} s, "
             f"StatusNotification repeated every {opts.status_every:g} s, meter polled every 1 s"
         ),

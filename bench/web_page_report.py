@@ -79,14 +79,14 @@ def summary_rows(results: Json) -> list[tuple[str, str, str]]:
         ),
     ]
     for o in cost["open"]:
-        label = "one open idle page" if o["pages"] == 1 else f"each of {o['pages']} open pages"
-        rows.append(
-            (
-                f"{label}: service CPU (% of one core; event loop thread)",
-                f"{o['per_page_pct']:.2f} ({o['per_page_loop_pct']:.2f})",
-                f"< {TARGETS['page_pct']:g}: {_met(o['per_page_pct'] < TARGETS['page_pct'])}",
-            )
-        )
+        ok = o["per_page_pct"] < TARGETS["page_pct"]
+        if o["pages"] == 1:
+            label = "one open idle page: service CPU (% of one core; event loop thread)"
+            value = f"{o['per_page_pct']:.2f} ({o['per_page_loop_pct']:.2f})"
+        else:
+            label = f"{o['pages']} open idle pages: service CPU together / each (% of one core)"
+            value = f"{o['service_cpu_pct']:.2f} / {o['per_page_pct']:.2f}"
+        rows.append((label, value, f"< {TARGETS['page_pct']:g} each: {_met(ok)}"))
     rows += [
         (
             "a page view, cold cache: service CPU (ms); a login (scrypt) adds",
