@@ -507,6 +507,9 @@ async def page_views(browser: Any, edge: Edge, loads: int, idle_pct: float) -> J
 async def window(edge: Edge, site: Site, seconds: float, pages: Sequence[LivePage]) -> Json:
     """The service's CPU over `seconds` with `pages` open; what each page received."""
     site.check()
+    state = await edge.api("GET", "/api/site")
+    why = Counter(code for c in state["chargers"] for code in c.get("limitedBy") or ["none"])
+    await asyncio.sleep(1.0)
     for live in pages:
         live.reset()
     s0, loop0 = edge.sample()
@@ -520,6 +523,7 @@ async def window(edge: Edge, site: Site, seconds: float, pages: Sequence[LivePag
         "cpu_pct": round((s1.cpu_s - s0.cpu_s) / span * 100, 2),
         "loop_pct": round((loop1 - loop0) / span * 100, 2),
         "rss_mb": round(s1.rss_kb / 1024, 1),
+        "limited_by_at_start": dict(why),
     }
     if pages:
         result["per_page_received"] = {

@@ -131,6 +131,13 @@ def render(info: Json, results: Json) -> str:
     v = results["views"]
     lines += [
         "",
+        "What limited the chargers as each window started: "
+        + "; ".join(
+            ", ".join(f"{k} {n}" for k, n in sorted(w["limited_by_at_start"].items()))
+            for w in results["windows"]
+        )
+        + ".",
+        "",
         f"A page's cost is a window's CPU minus the mean of the windows without a page "
         f"({cost['idle_pct']:.2f} %; they differ by {cost['idle_spread_pct']:.2f}, the noise "
         "between windows), divided by the pages open.",
