@@ -212,3 +212,17 @@ async def test_transactions_csv_download(tmp_path: Path, meter: MeterServer, bro
         assert lines[0].startswith("transactionId,chargerId") and len(lines) == 2, text
         assert ",CP1,1,TAG1," in lines[1]
         await shot(page, "transactions-phone")
+
+
+async def test_lists_follow_changes_without_a_reload(
+    tmp_path: Path, meter: MeterServer, browser: Any
+) -> None:
+    """With the transactions view open, a transaction CP2 starts shows up within a few
+    seconds and without a reload (lists fetched over the API refresh every 2 s while the
+    view is open and the tab visible)."""
+    async with site(tmp_path, meter) as (app, api, cps), open_page(browser, app) as (page, _):
+        await page.goto("/#/transactions")
+        await expect(page.get_by_test_id("transactions")).to_contain_text("TAG1")
+        tx = await start(cps["CP2"], api, "TAG2")
+        await expect(page.get_by_test_id(f"tx-{tx}")).to_contain_text("TAG2")
+        await expect(page.get_by_test_id(f"tx-{tx}")).to_contain_text("active")

@@ -1,6 +1,6 @@
 // Shared pieces of the page: rendering, API calls, icons, words for the site's codes.
 import { h } from "./vendor/preact.mjs";
-import { useState } from "./vendor/hooks.mjs";
+import { useEffect, useState } from "./vendor/hooks.mjs";
 import htm from "./vendor/htm.mjs";
 
 export const html = htm.bind(h);
@@ -152,3 +152,16 @@ const PATHS = {
 
 export const Icon = ({ name }) =>
   html`<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d=${PATHS[name]} /></svg>`;
+
+// Lists fetched over the API (transactions, events, tags, files) follow changes too: a count
+// that goes up every REFRESH_MS while the view is open and the tab visible, for their
+// fetch to depend on. Nothing runs once the view is closed or the tab hidden.
+export const REFRESH_MS = 2000;
+export function useRefresh(ms = REFRESH_MS) {
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => { if (document.visibilityState === "visible") setTick((t) => t + 1); }, ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return tick;
+}

@@ -1,16 +1,17 @@
 // Lists fetched on demand: transactions (with CSV), events, the service log; and About (with logout).
 import { useEffect, useState } from "./vendor/hooks.mjs";
-import { api, bytes, ChargerSelect, Choice, duration, html, Icon, query, when } from "./lib.mjs";
+import { api, bytes, ChargerSelect, Choice, duration, html, Icon, query, useRefresh, when } from "./lib.mjs";
 
 export function Transactions({ live }) {
   const [filters, setFilters] = useState({ chargerId: "", active: "", from: "", to: "" });
   const [rows, setRows] = useState(null);
   const [error, setError] = useState("");
+  const tick = useRefresh();
   useEffect(() => {
     api(`/api/transactions?${query({ ...filters, limit: 200 })}`).then(({ status, data }) => {
       if (status === 200) { setRows(data); setError(""); } else setError(`${status} ${data && data.detail}`);
     });
-  }, [filters]);
+  }, [filters, tick]);
   const submit = (event) => {
     event.preventDefault();
     const f = event.target.elements;
@@ -42,11 +43,12 @@ export function Events({ live }) {
   const [filters, setFilters] = useState({ chargerId: "", kind: "", limit: "100" });
   const [rows, setRows] = useState(null);
   const [error, setError] = useState("");
+  const tick = useRefresh();
   useEffect(() => {
     api(`/api/events?${query(filters)}`).then(({ status, data }) => {
       if (status === 200) { setRows(data); setError(""); } else setError(`${status} ${data && data.detail}`);
     });
-  }, [filters]);
+  }, [filters, tick]);
   const submit = (event) => {
     event.preventDefault();
     const f = event.target.elements;
@@ -74,11 +76,12 @@ export function Log() {
   const [rows, setRows] = useState(null);
   const [error, setError] = useState("");
   const [n, setN] = useState(0);
+  const tick = useRefresh();
   useEffect(() => {
     api(`/api/log?${query(filters)}`).then(({ status, data }) => {
       if (status === 200) { setRows(data); setError(""); } else setError(`${status} ${data && data.detail}`);
     });
-  }, [filters, n]);
+  }, [filters, n, tick]);
   const submit = (event) => {
     event.preventDefault();
     const f = event.target.elements;

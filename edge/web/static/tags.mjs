@@ -1,6 +1,6 @@
 // Id tags (the authorization list) with each charger's local list, and reservations.
 import { useEffect, useState } from "./vendor/hooks.mjs";
-import { Action, Answer, api, html, when } from "./lib.mjs";
+import { Action, Answer, api, html, useRefresh, when } from "./lib.mjs";
 
 const STATUSES = ["Accepted", "Blocked", "Expired", "Invalid"];
 const tagPath = (tag) => `/api/id-tags/${encodeURIComponent(tag)}`;
@@ -13,14 +13,15 @@ function isoOrNull(text) {
   return /Z$|[+-]\d\d:?\d\d$/.test(t) ? t : `${t}Z`;
 }
 
-// Fetches `path` now and whenever `reload()` is called; {rows, error, reload}.
+// Fetches `path` now, whenever `reload()` is called and every REFRESH_MS; {rows, error, reload}.
 export function useList(path) {
   const [state, setState] = useState({ rows: null, error: "" });
   const [n, setN] = useState(0);
+  const tick = useRefresh();
   useEffect(() => {
     api(path).then(({ status, data }) => setState(status === 200 ? { rows: data, error: "" }
       : { rows: null, error: `${status} ${data && data.detail}` }));
-  }, [path, n]);
+  }, [path, n, tick]);
   return { ...state, reload: () => setN((x) => x + 1) };
 }
 
