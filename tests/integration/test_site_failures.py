@@ -400,8 +400,10 @@ async def test_a_raise_is_not_reclaimed_before_the_charger_reports(tmp_path: Pat
         await asyncio.sleep(2.0)
         given = [(f"+{(at - deleted_at).total_seconds():.2f}s", v) for at, v, _ in leases(sim)]
         after = [v for _, v, _ in leases(sim, deleted_at)]
-        assert after and after[0] == 29.0, given
-        assert all(v == 29.0 for v in after), f"the raise to 29 A taken back: {given}"
+        # A refresh at 10 A decided just before the DELETE may still arrive first.
+        assert 29.0 in after, given
+        raised = after.index(29.0)
+        assert all(v == 29.0 for v in after[raised:]), f"the raise to 29 A taken back: {given}"
 
 
 async def test_deleting_operator_limits_keeps_the_site_profiles(tmp_path: Path) -> None:
