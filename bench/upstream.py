@@ -128,6 +128,7 @@ __all__ = [
 RESULTS = Path(__file__).resolve().parent / "results"
 RECONNECT_TIMEOUT = 90.0  # s: a link's back-off is at most 60 s
 SAMPLE_EVERY = 0.1  # s between two RSS samples
+PROBE_FIRST, PROBE_CHARGERS = 901, 20  # chargers timing their Heartbeats during the drain
 SETTLE = 1.0  # s after a window before the edge's counters are read
 
 
@@ -629,14 +630,12 @@ async def outage(opts: Options, workdir: Path) -> Json:
             edge.signal(signal.SIGUSR1)
         loop0, process0, s2 = edge.loop_cpu(), time.process_time(), edge.sample()
         cloud.boot_status = "Accepted"
-        # The chargers keep being served during the drain: a Heartbeat each per second
+        # Chargers keep being served during the drain: PROBE_CHARGERS more, in a process of
+        # their own (this one is busy being the cloud), send a Heartbeat each per second
         # (not for the cloud's outbox, so the drain's count and check are unchanged).
-        served: list[float] = []
-        draining = asyncio.Event()
-        keepalive = [asyncio.create_task(_heartbeats(c, draining, served)) for c in chargers]
+        prober = await _start_probe(url)
         drained = await wait_for(lambda: delivered(cloud, chargers), 120 + sent / 50, 0.02)
-        draining.set()
-        await asyncio.gather(*keepalive)
+        served = await _stop_probe(prober)
         s3, loop1, process1 = edge.sample(), edge.loop_cpu(), time.process_time()
         if profile is not None:
             edge.signal(signal.SIGUSR2)
@@ -711,15 +710,28 @@ async def _wind_down(edge: Edge, chargers: Sequence[Charger], profile: Path | No
     return out
 
 
-async def _heartbeats(charger: BenchCharger, done: asyncio.Event, times: list[float]) -> None:
-    """Heartbeat every second from a random phase until `done`; round trips into `times`."""
-    await asyncio.sleep(charger.rng.random())
-    while not done.is_set():
-        began = time.monotonic()
-        await charger.call("Heartbeat", {})
-        times.append(time.monotonic() - began)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), 1.0)
+async def _start_probe(url: str) -> asyncio.subprocess.Process:
+    """`bench.heartbeat_probe` with PROBE_CHARGERS chargers, connected and booted."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.heartbeat_probe", "--url", url,
+        "--first", str(PROBE_FIRST), "--count", str(PROBE_CHARGERS),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 60)
+    if line.strip() != b"ready":
+        process.kill()
+        raise RuntimeError(f"the heartbeat probe did not start: {line!r}")
+    return process
+
+
+async def _stop_probe(process: asyncio.subprocess.Process) -> list[float]:
+    """The probe's round trips (s), once its chargers stopped."""
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.close()
+    out = await asyncio.wait_for(process.stdout.read(), 60)
+    await process.wait()
+    return [ms / 1000 for ms in json.loads(out)["latencies_ms"]]
 
 
 def _percentile_ms(samples: Sequence[float], share: float) -> float:
