@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -176,6 +177,27 @@ class WarningCounter(logging.Handler):
 def machine() -> str:
     """The machine the results were measured on, as the reports name it."""
     return f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.2f}"
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "CPU unknown"
+
+
+def run_info(module: str, argv: list[str] | None) -> dict[str, str]:
+    """When, where and how a benchmark ran, for the head of its results."""
+    args = sys.argv[1:] if argv is None else argv
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "cpu": cpu_model(),
+        "python": sys.version.split()[0],
+        "command": " ".join([f"python -m {module}", *args]),
+    }
 
 
 def bench_config(

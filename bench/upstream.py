@@ -81,7 +81,6 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +95,7 @@ from bench.servers import (
     seed_id_tags,
     write_edge_config,
 )
-from bench.site import machine
+from bench.site import run_info
 from bench.site_fleet import run_loop
 from bench.stats import ACTIONS, TX_ACTIONS, Stats, percentile
 from bench.upstream_report import (
@@ -908,25 +907,10 @@ async def run(opts: Options) -> Json:
     return results
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "CPU unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     opts = _parse(argv)
     raise_nofile_limit()
-    args = sys.argv[1:] if argv is None else argv
-    info: Json = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "cpu": _cpu_model(),
-        "python": sys.version.split()[0],
-        "command": " ".join(["python -m bench.upstream", *args]),
-    }
+    info: Json = run_info("bench.upstream", argv)
     t0 = time.monotonic()
     results = run_loop(run(opts))
     info["total_seconds"] = round(time.monotonic() - t0)

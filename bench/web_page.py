@@ -69,7 +69,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,9 +76,8 @@ import aiohttp
 
 from bench.load import raise_nofile_limit
 from bench.servers import ProcSample, ServerProcess, proc_sample
-from bench.site import machine, quiet_log_handlers
+from bench.site import quiet_log_handlers, run_info
 from bench.site_fleet import run_loop
-from bench.upstream import _cpu_model
 from bench.web_page_report import TARGETS, readme_snippet, render
 from edge.sim.site import SimCharger, SimSite
 from edge.web.page import STATIC
@@ -725,13 +723,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("no Chromium: apt-get install chromium (or set EDGE_TEST_CHROMIUM)")
     raise_nofile_limit()
     quiet_log_handlers()
-    args = sys.argv[1:] if argv is None else argv
     info: Json = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "cpu": _cpu_model(),
-        "python": sys.version.split()[0],
-        "command": " ".join(["python -m bench.web_page", *args]),
+        **run_info("bench.web_page", argv),
         "site": (
             f"{opts.chargers} 1-phase chargers spread over the phases, each charging, fuse "
             f"{fuse_a(opts.chargers):g} A per phase, MeterValues every {opts.meter_values:g} s, "
