@@ -10,7 +10,7 @@ from typing import Any, NotRequired, Protocol, TypedDict
 
 from edge.chargers import Charger
 from edge.services import Services
-from profiles.model import ChargingRateUnit
+from profiles.model import ChargingProfile, ChargingProfilePurpose, ChargingRateUnit
 
 __all__ = ["Check", "Origin", "Outcome", "Problem", "Recorder", "Sender", "SiteCapsSetter"]
 
@@ -72,11 +72,19 @@ class SiteCapsSetter(Protocol):
         """Remove the charger's cap; the cap removed, or None."""
         ...
 
-    async def set_cloud_profile(self, charger: Charger, profile: Json) -> None:
+    async def set_cloud_profile(self, charger: Charger, profile: ChargingProfile) -> None:
         """Keep the cloud's ChargePointMaxProfile as a cap."""
         ...
 
-    async def clear_cloud_profiles(self, charger: Charger, criteria: Json) -> int:
+    async def clear_cloud_profiles(
+        self,
+        charger: Charger,
+        *,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: ChargingProfilePurpose | None,
+        stack_level: int | None,
+    ) -> int:
         """Remove the cloud's ChargePointMaxProfiles a ClearChargingProfile matches."""
         ...
 

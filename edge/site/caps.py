@@ -7,7 +7,8 @@ instead of a profile of its own that would replace the lease.
 
 The fleet operator's cloud limits a whole charger the OCPP way, with
 ChargePointMaxProfiles (any schedule: absolute, recurring, several periods, A or W,
-stacked). Those are kept as the cloud sent them (`cloudMaxProfiles`) and evaluated
+stacked). Those are kept as a charger keeps its profiles (`cloudMaxProfiles`, an
+`InstalledProfiles`: the same replacement and ClearChargingProfile rules) and evaluated
 every cycle (`cloud_cap_at`): the limit the highest valid stack level gives now is a
 cap too, so the cloud's limit holds and the site's fuse still does.
 
@@ -17,7 +18,7 @@ they survive a restart; the controller reads them every cycle (`SiteController._
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,15 +27,16 @@ from edge.services import Services
 from edge.times import format_time
 from profiles.allocation import floor_step, parse_wiring
 from profiles.composite import profile_periods
+from profiles.installed import InstalledProfiles
 from profiles.model import (
     ChargingProfile,
     ChargingProfilePurpose,
     ChargingRateUnit,
     ProfileFormatError,
-    parse_profile,
+    render_profile,
 )
 
-__all__ = ["SiteCaps", "cap_amperes", "cloud_cap_at", "parse_cloud_profiles"]
+__all__ = ["SiteCaps", "cap_amperes", "cloud_cap_at", "cloud_profiles"]
 
 Json = dict[str, Any]
 
@@ -48,27 +50,24 @@ def cap_amperes(svc: Services, charger: Charger, limit: float, unit: ChargingRat
     return floor_step(limit / (svc.config.site.nominal_voltage * phases))
 
 
-def parse_cloud_profiles(profiles: Sequence[Json]) -> list[ChargingProfile]:
-    """The cloud's kept ChargePointMaxProfiles, parsed; one that no longer parses is
-    skipped (each was validated when it came)."""
-    parsed = []
-    for data in profiles:
-        try:
-            parsed.append(parse_profile(data))
-        except (ProfileFormatError, KeyError, TypeError, ValueError):
-            continue
-    return parsed
+def cloud_profiles(charger: Charger) -> InstalledProfiles:
+    """The cloud's ChargePointMaxProfiles kept for `charger` (on connector 0)."""
+    try:
+        return InstalledProfiles.from_json(charger.doc.get("cloudMaxProfiles") or [])
+    except ProfileFormatError:  # each was validated when it came: not expected
+        return InstalledProfiles()
 
 
 def cloud_cap_at(
-    profiles: Sequence[ChargingProfile],
+    profiles: InstalledProfiles,
     now: datetime,
     amperes: Callable[[float, ChargingRateUnit], float],
 ) -> float | None:
     """The cap the cloud's ChargePointMaxProfiles set at `now` (A per phase; None: none
     in force): the highest stack level with a period in force wins (OCPP 1.6 §3.13.2)."""
     best: tuple[int, float] | None = None
-    for profile in profiles:
+    for item in profiles:
+        profile = item.profile
         if best is not None and profile.stack_level <= best[0]:
             continue
         periods = profile_periods(profile, start=now, duration=1)
@@ -114,41 +113,35 @@ class SiteCaps:
         self.wake()
         return dict(cap)
 
-    async def set_cloud_profile(self, charger: Charger, profile: Json) -> None:
-        """Keep a ChargePointMaxProfile from the cloud as a cap: it replaces one with
-        the same id, or the same stack level (OCPP 1.6 §5.16)."""
-        svc = self.svc
-        kept = [
-            p
-            for p in charger.doc.get("cloudMaxProfiles") or []
-            if p.get("chargingProfileId") != profile.get("chargingProfileId")
-            and p.get("stackLevel") != profile.get("stackLevel")
-        ]
-        svc.chargers.update(charger, cloudMaxProfiles=[*kept, profile])
-        await svc.chargers.persist()
-        svc.record(charger.id, "CloudCap", {"profile": profile})
-        self.wake()
+    async def set_cloud_profile(self, charger: Charger, profile: ChargingProfile) -> None:
+        """Keep a ChargePointMaxProfile from the cloud as a cap, replacing one as a
+        charger would (same id, or same stack level; `InstalledProfiles.set`)."""
+        kept = cloud_profiles(charger).set(0, profile)
+        await self._save_cloud(charger, kept, {"profile": render_profile(profile)})
 
-    async def clear_cloud_profiles(self, charger: Charger, criteria: Json) -> int:
-        """Remove the cloud's ChargePointMaxProfiles a ClearChargingProfile matches
-        (by id, or by purpose and stack level); how many were removed."""
-        svc = self.svc
-        profiles = list(charger.doc.get("cloudMaxProfiles") or [])
-
-        def matches(p: Json) -> bool:
-            if "id" in criteria:
-                return bool(p.get("chargingProfileId") == criteria["id"])
-            purpose = criteria.get("chargingProfilePurpose")
-            if purpose not in (None, ChargingProfilePurpose.CHARGE_POINT_MAX):
-                return False
-            level = criteria.get("stackLevel")
-            return level is None or p.get("stackLevel") == level
-
-        kept = [p for p in profiles if not matches(p)]
-        removed = len(profiles) - len(kept)
+    async def clear_cloud_profiles(
+        self,
+        charger: Charger,
+        *,
+        profile_id: int | None,
+        connector_id: int | None,
+        purpose: ChargingProfilePurpose | None,
+        stack_level: int | None,
+    ) -> int:
+        """Remove the cloud's ChargePointMaxProfiles a ClearChargingProfile matches, as a
+        charger would (`InstalledProfiles.clear`); how many were removed."""
+        kept, removed = cloud_profiles(charger).clear(
+            profile_id=profile_id, connector_id=connector_id, purpose=purpose,
+            stack_level=stack_level,
+        )  # fmt: skip
         if removed:
-            svc.chargers.update(charger, cloudMaxProfiles=kept)
-            await svc.chargers.persist()
-            svc.record(charger.id, "CloudCap", {"cleared": removed, "criteria": criteria})
-            self.wake()
-        return removed
+            ids = [item.profile.charging_profile_id for item in removed]
+            await self._save_cloud(charger, kept, {"cleared": ids})
+        return len(removed)
+
+    async def _save_cloud(self, charger: Charger, kept: InstalledProfiles, event: Json) -> None:
+        svc = self.svc
+        svc.chargers.update(charger, cloudMaxProfiles=kept.to_json())
+        await svc.chargers.persist()
+        svc.record(charger.id, "CloudCap", event)
+        self.wake()

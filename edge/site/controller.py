@@ -48,7 +48,7 @@ from edge.features import smart_charging
 from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
-from edge.site.caps import cap_amperes, cloud_cap_at, parse_cloud_profiles
+from edge.site.caps import cap_amperes, cloud_cap_at, cloud_profiles
 from edge.site.control import ChargerControl, Phases
 from edge.site.grid_meter import GridMeter
 from edge.site.history import SiteHistory, sum_phases
@@ -75,6 +75,7 @@ from profiles.allocation import (
     safe_allocation,
 )
 from profiles.house_load import EvBand, estimate_house
+from profiles.installed import InstalledProfiles
 from profiles.lease import (
     LeasePolicy,
     LeaseUpdate,
@@ -85,7 +86,7 @@ from profiles.lease import (
     site_profile,
     strategies,
 )
-from profiles.model import ChargingProfile, render_profile
+from profiles.model import render_profile
 
 __all__ = ["ChargerControl", "SiteController"]
 
@@ -150,7 +151,7 @@ class SiteController:
         self._house_read_at: float | None = None
         self._wake = asyncio.Event()
         self._safe_cache: tuple[int, SafeAllocation] | None = None
-        self._cloud_profiles: dict[str, tuple[object, list[ChargingProfile]]] = {}
+        self._cloud_profiles: dict[str, tuple[object, InstalledProfiles]] = {}
         self._safe_dirty = True
         self.history = SiteHistory()
         """The last hour and day, in memory, for the page's plot."""
@@ -437,13 +438,13 @@ class SiteController:
 
     def _cloud_cap(self, charger: Charger, now: float) -> float | None:
         """The cap the cloud's ChargePointMaxProfiles set now (A per phase), if any."""
-        profiles = charger.doc.get("cloudMaxProfiles")
-        if not profiles:
+        raw = charger.doc.get("cloudMaxProfiles")
+        if not raw:
             return None
         # Parsed once per change of the list (a new list each time), not every cycle.
         cached = self._cloud_profiles.get(charger.id)
-        if cached is None or cached[0] is not profiles:
-            cached = self._cloud_profiles[charger.id] = (profiles, parse_cloud_profiles(profiles))
+        if cached is None or cached[0] is not raw:
+            cached = self._cloud_profiles[charger.id] = (raw, cloud_profiles(charger))
         return cloud_cap_at(
             cached[1],
             from_epoch(now),

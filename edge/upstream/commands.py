@@ -32,7 +32,7 @@ from edge.operations import ChargerCallError, NotConnected, OperationError, Orig
 from edge.operations.pipeline import Operations
 from edge.services import Services
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
-from profiles.model import ProfileFormatError, parse_profile
+from profiles.model import ChargingProfilePurpose, ProfileFormatError, parse_profile
 
 __all__ = ["relay"]
 
@@ -122,29 +122,37 @@ async def _cloud_cap(
     """Keep the cloud's ChargePointMaxProfile as a cap inside the site's allocation."""
     assert ops.site_caps is not None
     problem = None
+    parsed = None
     if payload.get("connectorId") != 0:
         problem = "a ChargePointMaxProfile applies to connector 0 only"
     else:
         try:
-            parse_profile(profile)
+            parsed = parse_profile(profile)
         except (ProfileFormatError, KeyError, TypeError, ValueError) as err:
             problem = str(err)
-    if problem is not None:
+    if parsed is None:
         log.warning("cloud ChargePointMaxProfile for %s refused: %s", charger.id, problem)
         ops.services.record(charger.id, "CloudProfileRefused", {"reason": problem, **payload})
         return {"status": "Rejected"}
-    await ops.site_caps.set_cloud_profile(charger, profile)
+    await ops.site_caps.set_cloud_profile(charger, parsed)
     return {"status": "Accepted"}
 
 
 async def _clear_on_site(ops: Operations, charger: Charger, payload: Payload) -> Payload:
     """ClearChargingProfile on a site whose controller owns ChargePointMaxProfile: the
     cloud's caps it matches go, the site's profiles stay, the rest reaches the charger."""
+    purpose = payload.get("chargingProfilePurpose")
     removed = 0
     if ops.site_caps is not None:
-        removed = await ops.site_caps.clear_cloud_profiles(charger, payload)
+        # Matched as the charger matches its own profiles (the schema checked the enum).
+        removed = await ops.site_caps.clear_cloud_profiles(
+            charger,
+            profile_id=payload.get("id"),
+            connector_id=payload.get("connectorId"),
+            purpose=ChargingProfilePurpose(purpose) if purpose is not None else None,
+            stack_level=payload.get("stackLevel"),
+        )
     cleared = "Accepted" if removed else "Unknown"
-    purpose = payload.get("chargingProfilePurpose")
     if "id" in payload:
         if removed or payload["id"] in SITE_PROFILE_IDS:
             return {"status": cleared}

@@ -262,6 +262,10 @@ async def test_a_cloud_charge_point_max_profile_is_a_cap_inside_the_site_allocat
 
         assert await cloud_call("ClearChargingProfile", {"id": 42}) == {"status": "Accepted"}
         await r.until(lambda s: lease(s) == 10.0, 8, "back to the 10 A profile")
+        # Matched as a charger matches: a clear for connector 1 leaves connector 0's cap.
+        on_one = {"connectorId": 1, "chargingProfilePurpose": "ChargePointMaxProfile"}
+        assert await cloud_call("ClearChargingProfile", on_one) == {"status": "Unknown"}
+        assert charger_entry(await r.state(), "CAP1")["cloudCapA"] == 10.0
         cleared = {"chargingProfilePurpose": "ChargePointMaxProfile"}
         assert await cloud_call("ClearChargingProfile", cleared) == {"status": "Accepted"}
         state = await r.until(lambda s: lease(s) >= 20.0, 8, "no cloud cap left")
