@@ -178,7 +178,11 @@ def cloud_tx(conn: sqlite3.Connection, edge_tx: int) -> tuple[int, str | None] |
     return None if row is None else (row[0], row[1])
 
 
-def edge_tx(conn: sqlite3.Connection, cloud: int) -> int | None:
+def edge_tx(conn: sqlite3.Connection, cloud: object) -> int | None:
+    """The edge's id of the cloud's transaction `cloud` (whatever the cloud sent: an id
+    that is no integer SQLite holds is none of ours)."""
+    if not isinstance(cloud, int) or isinstance(cloud, bool) or not -(2**63) <= cloud < 2**63:
+        return None
     row = conn.execute(
         "SELECT edge_tx FROM upstream_tx WHERE cloud_tx = ? ORDER BY edge_tx DESC LIMIT 1",
         (cloud,),

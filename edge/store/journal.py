@@ -462,8 +462,8 @@ class Journal:
         """(the cloud's transactionId, its idTagInfo status) for an edge transaction."""
         return _outbox.cloud_tx(self._read(), edge_tx)
 
-    def edge_transaction(self, cloud_tx: int) -> int | None:
-        """The edge transaction the cloud knows as `cloud_tx`."""
+    def edge_transaction(self, cloud_tx: object) -> int | None:
+        """The edge transaction the cloud knows as `cloud_tx` (None for anything else)."""
         return _outbox.edge_tx(self._read(), cloud_tx)
 
     # -- reads (synchronous, on the event loop thread, bounded) ---------------

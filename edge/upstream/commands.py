@@ -30,7 +30,6 @@ from edge.features import reservation
 from edge.ocppj.errors import GenericError, error_for_code
 from edge.operations import ChargerCallError, NotConnected, OperationError, Origin, Timeout
 from edge.operations.pipeline import Operations
-from edge.services import Services
 from profiles.lease import LEASE_PROFILE_ID, SAFE_PROFILE_ID
 from profiles.model import ChargingProfilePurpose, ProfileFormatError, parse_profile
 
@@ -56,10 +55,10 @@ async def relay(
     just given in a StartTransaction.conf."""
 
     async def edge_transaction(cloud_tx: object) -> int | None:
-        found = _edge_transaction(svc, cloud_tx)
+        found = svc.journal.edge_transaction(cloud_tx)
         if found is None and settled is not None:
             await settled()
-            found = _edge_transaction(svc, cloud_tx)
+            found = svc.journal.edge_transaction(cloud_tx)
         return found
 
     svc = ops.services
@@ -104,16 +103,6 @@ async def relay(
             return {"status": "Rejected"}
         payload["reservationId"] = edge_id
     return await _send(ops, charger_id, action, payload)
-
-
-def _edge_transaction(svc: Services, cloud_tx: object) -> int | None:
-    """The edge's id of the cloud's transaction `cloud_tx` (None: none, or no valid id)."""
-    if not isinstance(cloud_tx, int) or isinstance(cloud_tx, bool):
-        return None
-    if not -(2**63) <= cloud_tx < 2**63:  # beyond SQLite's integers: none of ours
-        return None
-    found: int | None = svc.journal.edge_transaction(cloud_tx)
-    return found
 
 
 async def _cloud_cap(

@@ -49,6 +49,9 @@ async def test_rows_commit_with_their_records_in_order_and_survive_a_reopen(tmp_
         await journal.outbox_ack((rows[0].seq,), (tx, 5000, "Accepted"))
         assert journal.cloud_transaction(tx) == (5000, "Accepted")
         assert journal.edge_transaction(5000) == tx
+        # Whatever else the cloud names is no transaction of ours, never an error.
+        for other in (5001, 2**63, -(2**63) - 1, "5000", True, None, 5000.0):
+            assert journal.edge_transaction(other) is None, other
         assert journal.outbox_pending("CP1")[0].action == "MeterValues"
 
 
