@@ -4,7 +4,8 @@ Charger → CSMS: SecurityEventNotification, LogStatusNotification,
 SignedFirmwareStatusNotification, SignCertificate.
 
 Security events are the charger's audit trail and SHALL be confirmed (WP
-A04.FR.02): each is journalled before the answer. SignCertificate is answered
+A04.FR.02): each is journalled before the answer, then logged, counted and published
+like the edge's own (`edge.security.events`). SignCertificate is answered
 Rejected while no certificate authority is configured for this site: the CSMS
 must not promise a certificate it cannot issue (WP A02.FR.02).
 """
@@ -16,9 +17,10 @@ from typing import cast
 
 from edge.chargers import Charger
 from edge.chargers.document import StatusReport
-from edge.events import SecurityEventReceived
 from edge.features.base import Handler, Payload
 from edge.features.firmware import record_firmware_status
+from edge.security import events
+from edge.security.events import is_critical, note_security_event
 from edge.services import Services
 
 __all__ = ["HANDLERS"]
@@ -27,21 +29,19 @@ log = logging.getLogger(__name__)
 
 
 async def security_event_notification(svc: Services, charger: Charger, req: Payload) -> Payload:
-    log.info("charger %s security event %s", charger.id, req["type"])
+    critical = is_critical(req["type"])
     outbox = svc.for_cloud(charger.id, "SecurityEventNotification", req)
     await svc.journal.add_event(
         charger_id=charger.id,
-        kind="SecurityEventNotification",
-        data=req,
+        kind=events.CHARGER_KIND,
+        data={**req, "critical": critical},
         at=svc.now_text(),
         outbox=outbox,
     )
     if outbox is not None:
         svc.outbox_written(charger.id)
-    svc.publish(
-        SecurityEventReceived(
-            charger_id=charger.id, at=svc.now(), type=req["type"], tech_info=req.get("techInfo")
-        )
+    note_security_event(
+        svc, charger.id, req["type"], req.get("techInfo"), critical, source="charger"
     )
     return {}
 

@@ -30,6 +30,7 @@ from edge.web import (
     page,
     remote_trigger,
     reservation,
+    security_events,
     site,
     smart_charging,
     transactions,
@@ -105,6 +106,7 @@ def build_app(
         local_auth,
         log,
         remote_trigger,
+        security_events,
         site,
         upstream,
     ):
