@@ -19,6 +19,7 @@ from edge.site.controller import SiteController
 from edge.upstream import Upstream
 from edge.web import (
     about,
+    certificates,
     chargers,
     files,
     id_tags,
@@ -106,6 +107,7 @@ def build_app(
         local_auth,
         log,
         remote_trigger,
+        certificates,
         security_events,
         site,
         upstream,
