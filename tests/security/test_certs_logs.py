@@ -4,13 +4,19 @@ requestId, and the uploaded logs listed and downloadable."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import aioftp
 import orjson
+import pytest
 
 from edge.app import App
+from edge.config import Config, FtpConfig
 from edge.operations.pipeline import redacted_request
-from tests.conftest import API_TOKEN, Api
+from tests.conftest import API_TOKEN, Api, make_config
 from tests.helpers import eventually, eventually_listed
 from tests.security.certs_charger import TIMEOUT, sec_charger
 
@@ -127,3 +133,40 @@ async def test_upload_passwords_are_masked_in_the_journal(app: App, api: Api) ->
     events = await eventually(lambda: api.get(f"/api/chargers/{CP}/events?kind=Operation"))
     assert b"s3cret" not in orjson.dumps(events)
     assert b"s3cret" not in orjson.dumps(await api.get(LOGS))
+
+
+class TestFtp:
+    """With the FTP listener on."""
+
+    @pytest.fixture
+    def config(self, tmp_path: Path) -> Config:
+        return dataclasses.replace(
+            make_config(tmp_path / "data"), ftp=FtpConfig(host="127.0.0.1", port=0)
+        )
+
+    async def test_log_uploaded_over_ftp(self, app: App, api: Api) -> None:
+        """`"protocol": "ftp"`: the location is a one-off FTP login on the edge; the file
+        uploaded there is listed as the request's log, its password never journalled."""
+        data = b"ftp security log\n" * 50
+        async with sec_charger(app, CP) as cp:
+            code, body = await api.request(
+                "POST", LOGS, {"logType": "SecurityLog", "protocol": "ftp", "requestId": 4}
+            )
+            assert code == 200 and body["response"]["status"] == "Accepted"
+            location = urlsplit(body["location"])
+            assert location.scheme == "ftp" and location.password
+            async with asyncio.timeout(TIMEOUT):
+                await cp.done.get()
+        async with (
+            aioftp.Client.context(
+                location.hostname, location.port, location.username, location.password
+            ) as client,
+            client.upload_stream("security.log") as stream,
+        ):
+            await stream.write(data)
+        [listed] = await eventually_listed(api, "/api/logs?requestId=4")
+        assert listed["via"] == "ftp" and listed["logType"] == "SecurityLog"
+        assert listed["size"] == len(data)
+        journal = await api.get(f"/api/chargers/{CP}/events?kind=Operation")
+        assert location.password.encode() not in orjson.dumps(journal)
+        assert location.password.encode() not in orjson.dumps(await api.get(LOGS))
