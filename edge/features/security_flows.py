@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,11 +23,12 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from edge.chargers import Charger
 from edge.features.base import Payload, Problem
 from edge.features.security import next_request_id
-from edge.files.store import FileStore
+from edge.files.store import CHUNK, FileStore
 from edge.operations import Conflict, NotFound, OperationError, Origin, Outcome, Sender
 from edge.security import installed
 
@@ -185,15 +187,20 @@ def firmware_signature_check(path: Path, signature: str, certificate_pem: str) -
         raw = base64.b64decode(signature, validate=True)
     except (ValueError, binascii.Error):
         return "unchecked"
-    data = path.read_bytes()
     public = cert.public_key()
+    if not isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return "unchecked"
+    # Hashed in chunks: an image may be hundreds of MB, more than a Pi should hold.
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            sha.update(chunk)
+    digest, prehashed = sha.digest(), Prehashed(hashes.SHA256())
     try:
         if isinstance(public, rsa.RSAPublicKey):
-            public.verify(raw, data, padding.PKCS1v15(), hashes.SHA256())
-        elif isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(raw, data, ec.ECDSA(hashes.SHA256()))
+            public.verify(raw, digest, padding.PKCS1v15(), prehashed)
         else:
-            return "unchecked"
+            public.verify(raw, digest, ec.ECDSA(prehashed))
     except InvalidSignature:
         return "invalid"
     return "valid"

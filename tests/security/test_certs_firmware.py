@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
 from edge.app import App
+from edge.features.security_flows import firmware_signature_check
 from tests.conftest import API_TOKEN, Api
 from tests.helpers import eventually_listed
 from tests.security.certs_charger import (
@@ -163,3 +165,18 @@ async def test_raw_and_refused_requests(app: App, api: Api) -> None:
     [request] = await api.get(f"/api/chargers/{CP}/signed-firmware")
     assert request["requestId"] == 5 and request["file"] is None
     assert request["response"] == "InvalidCertificate" and request["status"] is None
+
+
+def test_signature_check(tmp_path: Path) -> None:
+    """The edge's check of a firmware signature, hashed in chunks: valid for RSA and EC
+    keys, invalid for another image's, unchecked for what it cannot read or check."""
+    image = tmp_path / "fw.bin"
+    image.write_bytes(os.urandom(3 * 64 * 1024 + 17))
+    for kind in ("rsa", "ec"):
+        certificate, _, key = make_certificate("Maker", key=make_key(kind), ca=False)
+        signature = sign_firmware(image.read_bytes(), key)
+        assert firmware_signature_check(image, signature, certificate) == "valid"
+        other = sign_firmware(b"x", key)
+        assert firmware_signature_check(image, other, certificate) == "invalid"
+    assert firmware_signature_check(image, "not base64!", certificate) == "unchecked"
+    assert firmware_signature_check(image, other, "not a certificate") == "unchecked"
