@@ -80,6 +80,7 @@ MAX_OTHER_TYPE_LABELS = 32
 OTHER_TYPE_LABEL = "other"
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,49}")
 
 
 def is_critical(event_type: str) -> bool:
@@ -95,10 +96,12 @@ def _printable(text: str, limit: int = 255) -> str:
 def _type_label(svc: Services, event_type: str) -> str:
     if event_type in STANDARD_EVENTS:
         return event_type
+    if not _NAME.fullmatch(event_type):
+        return OTHER_TYPE_LABEL  # /metrics needs no login: only name-like text goes there
     seen = svc.metrics.labels_seen(METRIC, "type")
     others = seen - STANDARD_EVENTS - {OTHER_TYPE_LABEL}
     if event_type in others or len(others) < MAX_OTHER_TYPE_LABELS:
-        return _printable(event_type, 50)
+        return event_type
     return OTHER_TYPE_LABEL
 
 

@@ -118,10 +118,13 @@ async def test_edge_raised_event(app: App, api: Api, caplog: pytest.LogCaptureFi
 
 async def test_metric_labels_are_bounded(app: App) -> None:
     """A charger inventing a new event type per message cannot grow the metrics: past a
-    few dozen non-standard types, they are counted as "other"."""
+    few dozen non-standard types, they are counted as "other", as is anything not
+    name-like."""
     for n in range(MAX_OTHER_TYPE_LABELS + 10):
         record_security_event(app.services, CP, f"Invented{n}")
     record_security_event(app.services, CP, "InvalidMessages")
+    record_security_event(app.services, CP, 'x"} 1\nfake_metric{a="')
     types = app.services.metrics.labels_seen("edge_security_events_total", "type")
     assert len(types) == MAX_OTHER_TYPE_LABELS + 2
-    assert metric(app, "other", "false") == 10 and metric(app, "InvalidMessages", "false") == 1
+    assert metric(app, "other", "false") == 11 and metric(app, "InvalidMessages", "false") == 1
+    assert "fake_metric" not in app.services.metrics.render()
