@@ -230,11 +230,11 @@ class SecCP(ChargePoint):
         return call_result.GetLog(status=status, filename="security.log")
 
     async def _upload(self, location: str, request_id: int) -> None:
-        """Uploads over HTTP for real; elsewhere (a test tool's configured location that
-        does not exist) it reports the upload done, as OCTT's charger does."""
+        """Uploads over HTTP to the edge for real; elsewhere (a test tool's configured
+        location that does not exist) it reports the upload done, as OCTT's charger does."""
         await self.log_status("Uploading", request_id)
         ok = True
-        if location.startswith("http"):
+        if location.startswith("http://127.0.0.1:"):
             url = location.rstrip("/") + "/security.log"
             async with aiohttp.ClientSession() as session, session.put(url, data=self.upload) as r:
                 ok = r.status == 201

@@ -3,6 +3,7 @@ operations recording the same, and the bookkeeping across a restart."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from edge.config import Config
 from edge.security import installed
 from tests.conftest import Api, running
 from tests.helpers import eventually_listed
-from tests.security.certs_charger import hash_data, make_certificate, make_key, sec_charger
+from tests.security.certs_charger import TIMEOUT, hash_data, make_certificate, make_key, sec_charger
 
 CP = "SEC-CERT"
 CERTS = f"/api/chargers/{CP}/certificates"
@@ -229,11 +230,19 @@ async def test_bookkeeping_survives_a_restart(config: Config, tmp_path: Path) ->
     """What the CSMS knows a charger holds is on disk when the API answers."""
     t = "ManufacturerRootCertificate"
     pem, cert, _ = make_certificate("Durable")
-    async with running(config) as (app, api), sec_charger(app, CP):
+    log = {"logType": "SecurityLog", "requestId": 3,
+           "log": {"remoteLocation": "https://logs.example.com/"}}  # fmt: skip
+    async with running(config) as (app, api), sec_charger(app, CP) as cp:
         code, _ = await api.request("POST", CERTS, {"certificateType": t, "certificate": pem})
         assert code == 200
         assert (await api.request("POST", f"{CERTS}/query", {}))[0] == 200
+        assert (await api.request("POST", f"/api/chargers/{CP}/logs", log))[0] == 200
+        async with asyncio.timeout(TIMEOUT):
+            await cp.done.get()
     async with running(config) as (app, api):
         [entry] = (await api.get(CERTS))["installedCertificates"][t]
         assert entry["reported"] and entry["subject"] == "CN=Durable"
         assert entry["certificateHashData"] == hash_data(cert, "SHA256")
+        detail = await api.get(f"/api/chargers/{CP}")
+        assert detail["logRequests"]["3"]["status"] == "Uploaded"
+        assert len(detail["certificateHistory"]) == 3
