@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 
 REQUESTS_KEPT = 20
 STATUS_HISTORY_KEPT = 30
+# Answers to GetLog / SignedUpdateFirmware after which the charger works on the request.
+ACCEPTED = ("Accepted", "AcceptedCanceled")
 # Statuses after which a request is over (nothing more is expected for it).
 LOG_FINAL = frozenset(
     {"Uploaded", "UploadFailure", "BadMessage", "NotSupportedOperation", "PermissionDenied"}
@@ -104,11 +106,16 @@ def _with_status(
 ) -> dict[str, Any] | None:
     """The requests with a status notification applied to its request: the one named by
     requestId (one the CSMS did not send is added), or without one (the Whitepaper
-    makes it optional) the newest request still running. None: nothing to change
+    makes it optional) the newest request the charger accepted and has not finished.
+    None: nothing to change
     (an Idle without requestId answers a trigger, not a request)."""
     request_id = req.get("requestId")
     if request_id is None:
-        running = [r for r in requests.values() if r.get("status") not in final]
+        running = [
+            r
+            for r in requests.values()
+            if r.get("status") not in final and r.get("response") in (None, *ACCEPTED)
+        ]
         if req["status"] == "Idle" or not running:
             return None
         key = str(max(running, key=lambda r: r.get("requestedAt", ""))["requestId"])

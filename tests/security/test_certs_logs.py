@@ -112,6 +112,8 @@ async def test_raw_get_log_and_statuses_without_request_id(app: App, api: Api) -
         code, body = await api.operation(CP, "GetLog", payload)
         assert (code, body) == (200, {"response": {"status": "AcceptedCanceled",
                                                    "filename": "security.log"}})  # fmt: skip
+        cp.answers["GetLog"] = "Rejected"  # a newer request, refused: not the running one
+        assert (await api.operation(CP, "GetLog", {**payload, "requestId": 12}))[0] == 200
         await cp.call_log_status("Uploading")
         await cp.call_log_status("Idle")
         await cp.log_status("BadMessage", 99)
