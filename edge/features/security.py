@@ -107,8 +107,7 @@ def _with_status(
     """The requests with a status notification applied to its request: the one named by
     requestId (one the CSMS did not send is added), or without one (the Whitepaper
     makes it optional) the newest request the charger accepted and has not finished.
-    None: nothing to change
-    (an Idle without requestId answers a trigger, not a request)."""
+    None: nothing to change (an Idle without requestId answers a trigger, not a request)."""
     request_id = req.get("requestId")
     if request_id is None:
         running = [
