@@ -31,6 +31,7 @@ from edge.features.security import next_request_id
 from edge.files.store import CHUNK, FileStore
 from edge.operations import Conflict, NotFound, OperationError, Origin, Outcome, Sender
 from edge.security import installed
+from edge.times import parse_time, to_epoch
 
 __all__ = [
     "LogRequest",
@@ -235,9 +236,12 @@ async def signed_update_firmware(
         raise NotFound(f"no firmware {name!r}", code="unknown_file")
     certificate = installed.normalize_pem(signing_certificate)
     check = await asyncio.to_thread(firmware_signature_check, path, signature, certificate)
+    retrieve = retrieve_date_time or ops.services.now_text()
+    # A download scheduled later, or retried, must still find a valid link.
+    valid_from = to_epoch(parse_time(retrieve)) + (retries or 0) * (retry_interval or 0)
     firmware: dict[str, Any] = {
-        "location": files.firmware_url(name, charger.id),
-        "retrieveDateTime": retrieve_date_time or ops.services.now_text(),
+        "location": files.firmware_url(name, charger.id, valid_from=valid_from),
+        "retrieveDateTime": retrieve,
         "signingCertificate": certificate,
         "signature": signature,
     }

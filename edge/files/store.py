@@ -179,8 +179,10 @@ class FileStore:
             return False
         return hmac.compare_digest(self.sign(name, charger_id, expiry), sig)
 
-    def firmware_url(self, name: str, charger_id: str) -> str:
-        expires = int(self.now()) + self.config.link_validity
+    def firmware_url(self, name: str, charger_id: str, *, valid_from: float | None = None) -> str:
+        """A link for `charger_id` to download `name`, valid for `link_validity` seconds
+        from now or, for a download scheduled later, from `valid_from` (unix time)."""
+        expires = int(max(self.now(), valid_from or 0.0)) + self.config.link_validity
         query = urlencode(
             {"charger": charger_id, "expires": expires, "sig": self.sign(name, charger_id, expires)}
         )

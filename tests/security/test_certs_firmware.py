@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from edge.app import App
 from edge.features.security_flows import firmware_signature_check
 from tests.conftest import API_TOKEN, Api
-from tests.helpers import eventually_listed
+from tests.helpers import eventually_listed, iso
 from tests.security.certs_charger import (
     TIMEOUT,
     SecCP,
@@ -180,3 +182,22 @@ def test_signature_check(tmp_path: Path) -> None:
         assert firmware_signature_check(image, other, certificate) == "invalid"
     assert firmware_signature_check(image, "not base64!", certificate) == "unchecked"
     assert firmware_signature_check(image, other, "not a certificate") == "unchecked"
+
+
+async def test_link_outlives_a_later_download(app: App, api: Api) -> None:
+    """A download scheduled days ahead, with retries, gets a link still valid by then."""
+    certificate, _, key = make_certificate("Maker", ca=False)
+    await host(api, "fw.bin", IMAGE)
+    later = datetime.now(UTC) + timedelta(days=3)
+    async with sec_charger(app, CP) as cp:
+        cp.answers["SignedUpdateFirmware"] = "Rejected"  # nothing downloads now
+        code, body = await api.request(
+            "POST", UPDATE,
+            {"file": "fw.bin", "signingCertificate": certificate,
+             "signature": sign_firmware(IMAGE, key), "retrieveDateTime": iso(later),
+             "retries": 2, "retryInterval": 3600},
+        )  # fmt: skip
+        assert code == 200 and body["response"] == {"status": "Rejected"}
+    expires = int(parse_qs(urlsplit(body["location"]).query)["expires"][0])
+    validity = app.config.files.link_validity
+    assert expires >= later.timestamp() + 2 * 3600 + validity - 1
