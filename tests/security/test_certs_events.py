@@ -114,6 +114,9 @@ async def test_edge_raised_event(app: App, api: Api, caplog: pytest.LogCaptureFi
     assert levels == [logging.INFO, logging.WARNING]
     mine = await eventually(lambda: api.get(f"/api/security/events?chargerId={CP}"))
     assert [e["type"] for e in mine] == ["FailedToAuthenticateAtCentralSystem"]
+    assert (await api.request("GET", "/api/security/events", token=None))[0] == 401
+    code, body = await api.request("GET", "/api/security/events?critical=maybe")
+    assert code == 400 and body["error"] == "invalid_query"
 
 
 async def test_metric_labels_are_bounded(app: App) -> None:
