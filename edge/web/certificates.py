@@ -247,8 +247,9 @@ async def fetch_log(request: web.Request) -> web.StreamResponse:
     charger_id, name = request.match_info["charger_id"], request.match_info["name"]
     files = _files(request)
     path = files.diagnostics_path(charger_id, name)
-    if path is None or not valid_name(name):
-        raise ApiError(404, "unknown_file", "no such log file")
+    logs = await asyncio.to_thread(files.list_logs, charger_id) if path is not None else []
+    if path is None or not any(m["name"] == name for m in logs):
+        raise ApiError(404, "unknown_file", "no such log file")  # diagnostics: /api/diagnostics
     return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
 
 

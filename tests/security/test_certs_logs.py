@@ -87,6 +87,8 @@ async def test_log_uploaded_to_the_edge(app: App, api: Api) -> None:
         async with asyncio.timeout(TIMEOUT):
             await cp.done.get()
     assert await api.get(f"/api/logs?requestId={request_id + 1}") != []
+    code, _ = await api.request("GET", f"/api/logs/{CP}/no-such.log")
+    assert code == 404
     code, _ = await api.request("GET", "/api/logs", token=None)
     assert code == 401
 
