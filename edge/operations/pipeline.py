@@ -30,11 +30,10 @@ log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 
-# ExtendedTriggerMessage's requestedMessage values that name a message by another action.
-TRIGGERED_ACTIONS = {"SignChargePointCertificate": "SignCertificate"}
-
 # Operations whose checks are about a charging profile (error "invalid_profile").
 PROFILE_ACTIONS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
+# The action a trigger brings where it is not named like the requestedMessage (WP §3.1).
+TRIGGERED_ACTION = {"SignChargePointCertificate": "SignCertificate"}
 
 
 # --- secrets ---------------------------------------------------------------------------
@@ -202,7 +201,7 @@ class Operations:
                 response.get("status") == "Accepted"
             ):
                 requested = str(payload.get("requestedMessage"))
-                session.expect_triggered(TRIGGERED_ACTIONS.get(requested, requested))
+                session.expect_triggered(TRIGGERED_ACTION.get(requested, requested))
 
         try:
             response = await session.call(action, payload, on_result=on_result)
