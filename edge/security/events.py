@@ -144,7 +144,7 @@ def note_security_event(
 def record_security_event(
     svc: Services,
     charger_id: str | None,
-    type: str,  # the Whitepaper's name (and the plan's interface)
+    type: str,  # the Whitepaper's name for it
     tech_info: str | None = None,
     *,
     critical: bool | None = None,
