@@ -1,6 +1,7 @@
-"""The independent charger of the CERTS cases: mobilityhouse `ocpp`'s ChargePoint, with
-a certificate store, log uploads and signed firmware updates of its own, and the test
-certificates it is given (made here with `cryptography`).
+"""The independent charger of the tests of certificates on chargers, logs and signed
+firmware: mobilityhouse `ocpp`'s ChargePoint, with a certificate store, log uploads and
+signed firmware updates of its own, and the test certificates it is given (made here
+with `cryptography`).
 
 The charger computes certificateHashData its own way (from the issuer certificate's
 PKCS#1 / X9.62 public key bytes), not with the CSMS's code, so the two meet only on
