@@ -15,7 +15,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from edge.features.security import next_request_id
 from edge.files.store import CHUNK, FileStore
 from edge.operations import Conflict, NotFound, OperationError, Origin, Outcome, Sender
 from edge.security import installed
-from edge.times import parse_time, to_epoch
+from edge.times import from_epoch, parse_time, to_epoch
 
 __all__ = [
     "LogRequest",
@@ -148,7 +148,12 @@ async def request_log(
     if remote_location is None:
         if protocol == "ftp" and files.ftp_address is None:
             raise Conflict("no [ftp] listener is configured", code="ftp_disabled")
-        grant = files.create_grant(charger.id, protocol, log_type=log_type, request_id=request_id)
+        # Uploads retried later must still find the grant valid.
+        retrying = (retries or 0) * (retry_interval or 0)
+        grant = files.create_grant(
+            charger.id, protocol, log_type=log_type, request_id=request_id,
+            extra_validity=retrying,
+        )  # fmt: skip
         remote_location = files.upload_location(grant)
     log_parameters: dict[str, Any] = {"remoteLocation": remote_location}
     if oldest is not None:
@@ -171,7 +176,7 @@ async def request_log(
         if outcome.response.get("status") not in ("Accepted", "AcceptedCanceled"):
             files.revoke(grant)
         else:
-            expires = ops.services.now() + timedelta(seconds=files.config.link_validity)
+            expires = from_epoch(grant.expires)
     return LogRequest(outcome, payload, expires)
 
 

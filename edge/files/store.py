@@ -241,14 +241,16 @@ class FileStore:
         *,
         log_type: str | None = None,
         request_id: int | None = None,
+        extra_validity: float = 0.0,
     ) -> Grant:
-        """A one-off upload grant; `log_type` and `request_id` mark a GetLog's upload,
-        whose files then carry them (`list_logs`)."""
+        """A one-off upload grant, valid for `link_validity` plus `extra_validity` seconds
+        (a charger's retries); `log_type` and `request_id` mark a GetLog's upload, whose
+        files then carry them (`list_logs`)."""
         grant = Grant(
             token=secrets.token_urlsafe(24),
             charger_id=charger_id,
             protocol=protocol,
-            expires=self.now() + self.config.link_validity,
+            expires=self.now() + self.config.link_validity + extra_validity,
             log_type=log_type,
             request_id=request_id,
         )

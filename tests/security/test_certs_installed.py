@@ -85,6 +85,8 @@ def test_pem_line_ends() -> None:
     """PEM sent to a charger has `\\n` line ends only (OCTT quirk 4)."""
     pem, _, _ = make_certificate("Root")
     assert installed.normalize_pem(pem.replace("\n", "\r\n")) == pem
+    bare = pem.rstrip("\n")  # otherwise as given: no newline added
+    assert installed.normalize_pem(bare.replace("\n", "\r\n")) == bare
 
 
 # --- against the running service ------------------------------------------------------------

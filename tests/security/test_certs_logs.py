@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -174,3 +175,19 @@ class TestFtp:
         journal = await api.get(f"/api/chargers/{CP}/events?kind=Operation")
         assert location.password.encode() not in orjson.dumps(journal)
         assert location.password.encode() not in orjson.dumps(await api.get(LOGS))
+
+
+async def test_upload_grant_outlives_the_retries(app: App, api: Api) -> None:
+    """The edge's upload location stays valid through the charger's retries."""
+    async with sec_charger(app, CP) as cp:
+        cp.answers["GetLog"] = "AcceptedCanceled"  # nothing uploads now
+        before = datetime.now(UTC)
+        code, body = await api.request(
+            "POST", LOGS, {"logType": "SecurityLog", "retries": 3, "retryInterval": 600}
+        )
+        assert code == 200, body
+    validity = app.config.files.link_validity
+    expires = datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00"))
+    assert expires >= before + timedelta(seconds=validity + 1800 - 1)
+    [grant] = app.files.grants.values()
+    assert grant.log_type == "SecurityLog" and grant.request_id == body["requestId"]
