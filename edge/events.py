@@ -8,7 +8,7 @@ only record or enqueue.
 
 Published by: `edge.server` (Connected, Disconnected), `edge.features.core` (Booted,
 StatusChanged, TransactionStarted, TransactionStopped, MeterValuesReceived),
-`edge.features.firmware` (FirmwareStatusChanged), `edge.features.security`
+`edge.features.firmware` (FirmwareStatusChanged), `edge.security.events`
 (SecurityEventReceived), `edge.operations` (OperationCompleted).
 """
 
@@ -121,10 +121,14 @@ class FirmwareStatusChanged(ChargerEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SecurityEventReceived(ChargerEvent):
-    """A SecurityEventNotification is on disk."""
+    """A security event is journalled: a charger's SecurityEventNotification (`source`
+    "charger"), or one the edge raised itself (`source` "edge"; `charger_id` "" when
+    it concerns no charger). See `edge.security.events`."""
 
     type: str
     tech_info: str | None
+    critical: bool = False
+    source: str = "charger"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -43,6 +43,10 @@ class Metrics:
     def value(self, name: str, **labels: str) -> float:
         return self._counters.get(name, {}).get(tuple(sorted(labels.items())), 0.0)
 
+    def labels_seen(self, name: str, label: str) -> set[str]:
+        """The values `label` has taken in the counter `name` so far."""
+        return {v for labels in self._counters.get(name, {}) for k, v in labels if k == label}
+
     def gauge(
         self, name: str, text: str, sample: Callable[[], Iterable[tuple[LabelSet, float]]]
     ) -> None:

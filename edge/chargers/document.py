@@ -90,6 +90,17 @@ class ChargerDoc(BootFields, total=False):
     diagnosticsStatus: StatusReport
     # --- Security Whitepaper (edge.features.security)
     logStatus: StatusReport
+    installedCertificates: dict[str, list[Json]]
+    """What the CSMS knows the charger holds, per certificate type (`edge.security.installed`)."""
+    certificateHistory: list[Json]
+    """The charger's last answers to InstallCertificate, DeleteCertificate and
+    GetInstalledCertificateIds."""
+    logRequests: dict[str, Json]
+    """GetLog requests by requestId, with their LogStatusNotifications."""
+    signedFirmwareRequests: dict[str, Json]
+    """SignedUpdateFirmware requests by requestId, with their status notifications."""
+    securityRequestIdHigh: int
+    """The highest requestId of GetLog / SignedUpdateFirmware sent to the charger."""
     # --- Local Authorization List Management (edge.features.local_auth)
     localList: Json
     """`LocalListState.to_json()`: the list the CSMS believes the charger holds."""
@@ -122,7 +133,10 @@ _OWNED_BY: dict[str, tuple[str, ...]] = {
         "configuration", "unknownConfigurationKeys", "availability", "lastReset",
     ),
     "edge.features.firmware": ("firmwareStatus", "diagnosticsStatus"),
-    "edge.features.security": ("logStatus",),
+    "edge.features.security": (
+        "logStatus", "installedCertificates", "certificateHistory", "logRequests",
+        "signedFirmwareRequests", "securityRequestIdHigh",
+    ),
     "edge.features.local_auth": ("localList", "localListVersion"),
     "edge.features.remote_trigger": ("triggers",),
     "edge.features.reservation": ("reservations", "reservationIdHigh"),

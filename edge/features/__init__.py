@@ -35,6 +35,7 @@ RECORDERS: dict[str, Recorder] = {
     **reservation.RECORDERS,
     **local_auth.RECORDERS,
     **remote_trigger.RECORDERS,
+    **security.RECORDERS,
 }
 # Spec rules checked before an operator's call is sent (skipped with force).
 CHECKS: dict[str, Check] = {

@@ -4,7 +4,7 @@ Layout under the data directory:
 
 * `firmware/<name>` with a sidecar `firmware/.<name>.json` (sha256, size, uploadedAt);
 * `diagnostics/<charger>/<timestamp>-<filename>` with a sidecar `.<file>.json`
-  (size, receivedAt, via);
+  (size, receivedAt, via; logType and requestId for a GetLog's upload);
 * `file_secret` (0600): the HMAC key signing firmware links;
 * `upload_grants.json`: the live diagnostics upload grants (survive a restart).
 
@@ -93,6 +93,10 @@ class Grant:
     user: str | None = None
     password: str | None = None
     files: list[str] = field(default_factory=list)
+    log_type: str | None = None
+    """For a GetLog upload (Security Whitepaper): DiagnosticsLog or SecurityLog."""
+    request_id: int | None = None
+    """For a GetLog upload: the request's requestId."""
 
 
 class _Writer:
@@ -175,8 +179,10 @@ class FileStore:
             return False
         return hmac.compare_digest(self.sign(name, charger_id, expiry), sig)
 
-    def firmware_url(self, name: str, charger_id: str) -> str:
-        expires = int(self.now()) + self.config.link_validity
+    def firmware_url(self, name: str, charger_id: str, *, valid_from: float | None = None) -> str:
+        """A link for `charger_id` to download `name`, valid for `link_validity` seconds
+        from now or, for a download scheduled later, from `valid_from` (unix time)."""
+        expires = int(max(self.now(), valid_from or 0.0)) + self.config.link_validity
         query = urlencode(
             {"charger": charger_id, "expires": expires, "sig": self.sign(name, charger_id, expires)}
         )
@@ -228,12 +234,25 @@ class FileStore:
 
     # --- diagnostics --------------------------------------------------------------------
 
-    def create_grant(self, charger_id: str, protocol: str) -> Grant:
+    def create_grant(
+        self,
+        charger_id: str,
+        protocol: str,
+        *,
+        log_type: str | None = None,
+        request_id: int | None = None,
+        extra_validity: float = 0.0,
+    ) -> Grant:
+        """A one-off upload grant, valid for `link_validity` plus `extra_validity` seconds
+        (a charger's retries); `log_type` and `request_id` mark a GetLog's upload, whose
+        files then carry them (`list_logs`)."""
         grant = Grant(
             token=secrets.token_urlsafe(24),
             charger_id=charger_id,
             protocol=protocol,
-            expires=self.now() + self.config.link_validity,
+            expires=self.now() + self.config.link_validity + extra_validity,
+            log_type=log_type,
+            request_id=request_id,
         )
         if protocol == "ftp":
             grant.user = "diag-" + secrets.token_hex(8)
@@ -313,13 +332,16 @@ class FileStore:
             n += 1
             final = f"{stamp}-{n}-{filename}"[:200]
         replace_durably(src, directory / final)
-        meta = {
+        meta: dict[str, Any] = {
             "chargerId": grant.charger_id,
             "name": final,
             "size": size,
             "receivedAt": format_time(now),
             "via": via,
         }
+        if grant.log_type is not None:
+            meta["logType"] = grant.log_type
+            meta["requestId"] = grant.request_id
         write_atomic(directory / f".{final}.json", json.dumps(meta).encode())
         return meta
 
@@ -332,6 +354,15 @@ class FileStore:
         if charger_id is not None:
             result = [m for m in result if m["chargerId"] == charger_id]
         return sorted(result, key=lambda m: (m["receivedAt"], m["name"]), reverse=True)
+
+    def list_logs(
+        self, charger_id: str | None = None, request_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The uploads of GetLog requests (a charger's, one request's), newest first."""
+        logs = [m for m in self.list_diagnostics(charger_id) if "logType" in m]
+        if request_id is not None:
+            logs = [m for m in logs if m.get("requestId") == request_id]
+        return logs
 
     def _diagnostics_files(self) -> Iterator[tuple[Path, dict[str, Any]]]:
         for directory in self.diagnostics_dir.iterdir():

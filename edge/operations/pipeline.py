@@ -32,6 +32,8 @@ Json = dict[str, Any]
 
 # Operations whose checks are about a charging profile (error "invalid_profile").
 PROFILE_ACTIONS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
+# The action a trigger brings where it is not named like the requestedMessage (WP §3.1).
+TRIGGERED_ACTION = {"SignChargePointCertificate": "SignCertificate"}
 
 
 # --- secrets ---------------------------------------------------------------------------
@@ -41,17 +43,31 @@ def _is_secret_key(key: object) -> bool:
     return isinstance(key, str) and key.casefold() in WRITE_ONLY_KEYS
 
 
+def _masked_location(location: object) -> str | None:
+    """The location with its password masked, or None when it carries none."""
+    if not isinstance(location, str):
+        return None
+    parts = urlsplit(location)
+    if not parts.password:
+        return None
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def redacted_request(action: str, payload: Json) -> Json:
     """The request as journalled: write-only values (AuthorizationKey) and upload
-    passwords in a location (ftp://user:password@host/) masked."""
+    passwords in a location (ftp://user:password@host/; GetLog's log.remoteLocation
+    too) masked."""
     if action == "ChangeConfiguration" and _is_secret_key(payload.get("key")):
         return {**payload, "value": "***"}
-    location = payload.get("location")
-    if isinstance(location, str):
-        parts = urlsplit(location)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-            return {**payload, "location": urlunsplit(parts._replace(netloc=netloc))}
+    masked = _masked_location(payload.get("location"))
+    if masked is not None:
+        return {**payload, "location": masked}
+    log_parameters = payload.get("log")
+    if isinstance(log_parameters, dict):
+        masked = _masked_location(log_parameters.get("remoteLocation"))
+        if masked is not None:
+            return {**payload, "log": {**log_parameters, "remoteLocation": masked}}
     return payload
 
 
@@ -184,7 +200,8 @@ class Operations:
             if action in ("TriggerMessage", "ExtendedTriggerMessage") and (
                 response.get("status") == "Accepted"
             ):
-                session.expect_triggered(str(payload.get("requestedMessage")))
+                requested = str(payload.get("requestedMessage"))
+                session.expect_triggered(TRIGGERED_ACTION.get(requested, requested))
 
         try:
             response = await session.call(action, payload, on_result=on_result)

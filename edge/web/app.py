@@ -19,6 +19,7 @@ from edge.site.controller import SiteController
 from edge.upstream import Upstream
 from edge.web import (
     about,
+    certificates,
     chargers,
     files,
     id_tags,
@@ -30,6 +31,7 @@ from edge.web import (
     page,
     remote_trigger,
     reservation,
+    security_events,
     site,
     smart_charging,
     transactions,
@@ -105,6 +107,8 @@ def build_app(
         local_auth,
         log,
         remote_trigger,
+        certificates,
+        security_events,
         site,
         upstream,
     ):

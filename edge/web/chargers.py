@@ -13,7 +13,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from edge.chargers import Registration
-from edge.features import reservation
+from edge.features import reservation, security
+from edge.security.events import security_events
 from edge.services import Services
 from edge.web.common import (
     UPSTREAM,
@@ -56,6 +57,8 @@ async def get_charger(request: web.Request) -> web.Response:
     data["compositeSchedules"] = charger.doc.get("compositeSchedules", {})
     data["localList"] = charger.doc.get("localList")
     data["triggers"] = charger.doc.get("triggers", {})
+    data["securityEvents"] = security_events(svc, charger_id=charger.id, limit=20)
+    data.update(security.security_detail(charger))
     upstream_links = request.app.get(UPSTREAM)
     if upstream_links is not None:
         data["upstream"] = upstream_links.charger_statistics(charger.id)
