@@ -1,12 +1,10 @@
 """OCPP 1.6 Security Whitepaper: the messages a charger sends.
 
 Charger → CSMS: SecurityEventNotification, LogStatusNotification,
-SignedFirmwareStatusNotification, SignCertificate.
+SignedFirmwareStatusNotification (SignCertificate: `edge.features.certificates`).
 
 Security events are the charger's audit trail and SHALL be confirmed (WP
-A04.FR.02): each is journalled before the answer. SignCertificate is answered
-Rejected while no certificate authority is configured for this site: the CSMS
-must not promise a certificate it cannot issue (WP A02.FR.02).
+A04.FR.02): each is journalled before the answer.
 """
 
 from __future__ import annotations
@@ -60,15 +58,8 @@ async def signed_firmware_status_notification(
     return {}
 
 
-async def sign_certificate(svc: Services, charger: Charger, req: Payload) -> Payload:
-    log.warning("charger %s asked to sign a certificate; no CA is configured", charger.id)
-    svc.record(charger.id, "SignCertificate", {"status": "Rejected", "reason": "no CA configured"})
-    return {"status": "Rejected"}
-
-
 HANDLERS: dict[str, Handler] = {
     "LogStatusNotification": log_status_notification,
     "SecurityEventNotification": security_event_notification,
-    "SignCertificate": sign_certificate,
     "SignedFirmwareStatusNotification": signed_firmware_status_notification,
 }
