@@ -338,3 +338,10 @@ def client_context(
     if client is not None:
         ctx.load_cert_chain(client.cert, client.key)
     return ctx
+
+
+def load_key(data: bytes) -> PrivateKey:
+    """A PEM private key (unencrypted), e.g. the site CA's `ca.key`, to issue with it."""
+    key = serialization.load_pem_private_key(data, password=None)
+    assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+    return key

@@ -1,0 +1,188 @@
+"""`edge-csms ca …` on a data dir: init, import, server-cert (used for a real TLS
+handshake), list, revoke (the CRL then refuses the certificate at a real handshake)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import stat
+from pathlib import Path
+
+import orjson
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from edge.cli import main
+from edge.security.register import CertificateRegister
+from edge.store import DocumentStore
+from tests.security import certs
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "edge.toml"
+    path.write_text(f'[storage]\ndata_dir = "data"\n\n[security]\nsite_name = "Depot 7"\n{extra}')
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_init_creates_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    code, out, _ = run(capsys, "ca", "init", "--config", str(config))
+    assert code == 0 and "created the site CA" in out and "Depot 7 site CA" in out
+    ca_dir = tmp_path / "data" / "ca"
+    assert stat.S_IMODE((ca_dir / "ca.key").stat().st_mode) == 0o600
+    assert (ca_dir / "crl.pem").exists()
+    pem = (ca_dir / "ca.pem").read_bytes()
+    cert = x509.load_pem_x509_certificate(pem)
+    assert cert.public_key().key_size == 3072  # type: ignore[union-attr]
+    code, out, _ = run(capsys, "ca", "init", "--config", str(config))
+    assert code == 0 and "nothing changed" in out
+    assert (ca_dir / "ca.pem").read_bytes() == pem
+
+
+def test_import_an_operator_intermediate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = certs.make_ca("Operator Root")
+    inter = certs.make_intermediate(root, "Operator Issuing")
+    paths = certs.write(tmp_path / "op", "issuing", inter, chain=[root])
+    config = write_config(tmp_path)
+    code, out, _ = run(
+        capsys, "ca", "init", "--config", str(config), "--import", str(paths.cert), str(paths.key)
+    )
+    assert code == 0 and "CN=Operator Issuing" in out and "intermediate" in out
+    assert (tmp_path / "data" / "ca" / "ca.pem").read_text() == paths.cert.read_text()
+    # A second import would orphan every certificate issued so far: refused.
+    code, _, err = run(
+        capsys, "ca", "init", "--config", str(config), "--import", str(paths.cert), str(paths.key)
+    )
+    assert code == 2 and "already exists" in err
+
+
+def test_import_refuses_a_mismatched_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = certs.make_ca()
+    other = certs.make_ca("Other")
+    cert = certs.write_pem(tmp_path / "ca.pem", root)
+    key = tmp_path / "other.key"
+    key.write_text(other.key_pem)
+    code, _, err = run(
+        capsys, "ca", "init", "--config", str(write_config(tmp_path)), "--import", str(cert),
+        str(key),
+    )  # fmt: skip
+    assert code == 2 and "does not belong" in err
+    assert not (tmp_path / "data" / "ca" / "ca.pem").exists()
+
+
+async def tls_handshake(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, server_hostname: str
+) -> str | None:
+    """A real TLS handshake on 127.0.0.1: None if it succeeds, else the error."""
+    errors: list[str] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"ok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        try:
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client_ctx, server_hostname=server_hostname
+            )
+            data = await reader.read(2)
+            writer.close()
+            if data != b"ok":
+                errors.append("closed by the server")
+        except (ssl.SSLError, OSError) as err:
+            errors.append(str(err))
+    return errors[0] if errors else None
+
+
+async def test_server_cert_serves_tls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    code, out, _ = run(
+        capsys, "ca", "server-cert", "--config", str(config), "--host", "localhost", "--ip",
+        "127.0.0.1",
+    )  # fmt: skip
+    assert code == 0
+    data = (tmp_path / "data").resolve()
+    assert "[ocpp.tls]" in out
+    assert f'certificate = "{data}/tls/server.pem"' in out
+    assert f'private_key = "{data}/tls/server.key"' in out
+    assert f'client_ca = "{data}/ca/ca.pem"' in out
+    assert stat.S_IMODE((data / "tls" / "server.key").stat().st_mode) == 0o600
+    chain = x509.load_pem_x509_certificates((data / "tls" / "server.pem").read_bytes())
+    leaf = chain[0]
+    assert leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "localhost"
+    assert leaf.serial_number > 0 and leaf.public_key().key_size >= 2048  # type: ignore[union-attr]
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    server_ctx.load_cert_chain(data / "tls" / "server.pem", data / "tls" / "server.key")
+    client_ctx = certs.client_context(data / "ca" / "ca.pem")
+    assert await tls_handshake(server_ctx, client_ctx, "localhost") is None
+    assert await tls_handshake(server_ctx, client_ctx, "elsewhere.example") is not None
+
+
+async def test_revoke_lists_the_serial_and_openssl_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path)
+    assert run(capsys, "ca", "init", "--config", str(config))[0] == 0
+    data = tmp_path / "data"
+    # A charger certificate as the service registers it, issued by the site CA.
+    site_root = certs.Issued(
+        x509.load_pem_x509_certificate((data / "ca" / "ca.pem").read_bytes()),
+        certs.load_key((data / "ca" / "ca.key").read_bytes()),
+    )
+    client = certs.make_client_cert(site_root, "CP-1")
+    serial = format(client.serial, "x")
+    store = DocumentStore(data / "certificates.json")
+    CertificateRegister(store).add(
+        {"serial": serial, "chargerId": "CP-1", "subject": "CN=CP-1", "status": "installed",
+         "notAfter": "2027-12-04T00:00:00.000Z", "issuedAt": "2026-12-04T00:00:00.000Z"}
+    )  # fmt: skip
+    store.close()
+    code, out, _ = run(capsys, "ca", "list", "--config", str(config), "--json")
+    listed = orjson.loads(out)
+    assert code == 0 and listed["certificates"][0]["status"] == "installed"
+
+    # The handshake with the CRL checked passes before the revocation …
+    server = certs.make_server_cert(site_root)
+    server_files = certs.write(tmp_path / "srv", "server", server)
+    client_files = certs.write(tmp_path / "cli", "client", client)
+
+    def server_context() -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=data / "ca" / "ca.pem")
+        ctx.load_verify_locations(data / "ca" / "crl.pem")
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_cert_chain(server_files.cert, server_files.key)
+        return ctx
+
+    client_ctx = certs.client_context(data / "ca" / "ca.pem", client_files)
+    assert await tls_handshake(server_context(), client_ctx, "127.0.0.1") is None
+
+    code, out, _ = run(
+        capsys, "ca", "revoke", "--config", str(config), serial.upper(), "--reason", "stolen"
+    )
+    assert code == 0 and f"revoked {serial}" in out
+    crl = x509.load_pem_x509_crl((data / "ca" / "crl.pem").read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(client.serial) is not None
+    code, out, _ = run(capsys, "ca", "list", "--config", str(config), "--json")
+    entry = orjson.loads(out)["certificates"][0]
+    assert entry["status"] == "revoked" and entry["reason"] == "stolen"
+    # … and fails after it, with the rewritten CRL loaded.
+    assert await tls_handshake(server_context(), client_ctx, "127.0.0.1") is not None
+
+    code, _, err = run(capsys, "ca", "revoke", "--config", str(config), "not-hex")
+    assert code == 2 and "not a hexadecimal" in err
