@@ -19,6 +19,7 @@ from edge.site.controller import SiteController
 from edge.upstream import Upstream
 from edge.web import (
     about,
+    ca,
     chargers,
     files,
     id_tags,
@@ -107,6 +108,7 @@ def build_app(
         remote_trigger,
         site,
         upstream,
+        ca,
     ):
         module.add_routes(r)
     if file_store is not None:
