@@ -19,6 +19,7 @@ from edge.app import App
 from edge.config import Config, SecurityConfig
 from tests.conftest import Api, api_client, make_config, ocpp_url
 from tests.helpers import eventually
+from tests.security import certs
 from tests.security.charger import TIMEOUT, SecurityCP, security_cp
 
 
@@ -205,3 +206,53 @@ async def test_strict_cpo_name_refuses_a_csr_without_it(tmp_path: Path) -> None:
         assert await cp.sign_answers.get() == "Accepted"
         leaf = assert_chain(await cp.chains.get(), cp, tmp_path / "data", "CP-O")
     assert leaf.subject.rfc4514_string() == "O=ACME CPO,CN=CP-O"
+
+
+async def test_an_operators_intermediate_signs(tmp_path: Path) -> None:
+    """`[security] ca_certificate` / `ca_private_key`: the operator's intermediate signs,
+    the chain carries leaf, intermediate and root, and ca.pem holds the operator's chain."""
+    root = certs.make_ca("Operator Root")
+    inter = certs.make_intermediate(root, "Operator Site Issuing")
+    paths = certs.write(tmp_path / "operator", "issuing", inter, chain=[root])
+    config = security_config(tmp_path, ca_certificate=paths.cert, ca_private_key=paths.key)
+    async with (
+        App(config) as app,
+        api_client(app.web_port) as api,
+        asyncio.timeout(TIMEOUT),
+        security_cp(ocpp_url(app, "CP-I"), "CP-I") as cp,
+    ):
+        assert (tmp_path / "data" / "ca" / "ca.pem").read_text() == paths.cert.read_text()
+        assert not (tmp_path / "data" / "ca" / "ca.key").exists()
+        await trigger_renewal(api, "CP-I")
+        assert await cp.sign_answers.get() == "Accepted"
+        chain = await cp.chains.get()
+        leaf, issuing, top = x509.load_pem_x509_certificates(chain.encode())
+        assert (issuing, top) == (inter.cert, root.cert)
+        leaf.verify_directly_issued_by(inter.cert)
+        assert leaf.public_key().public_numbers() == cp.keys[-1].public_key().public_numbers()
+        assert cn_of(leaf) == "CP-I" and "\r" not in chain
+        ca = await api.get("/api/ca")
+        assert ca["operatorCa"] is True and ca["chainLength"] == 2
+        assert "Operator Site Issuing" in ca["subject"]
+
+
+async def test_an_unusable_operator_ca_answers_rejected(tmp_path: Path) -> None:
+    """Accepted only when a chain will really be sent: a broken operator CA (its key does
+    not match) makes SignCertificate Rejected, and the service keeps serving."""
+    root = certs.make_ca("Operator Root")
+    other = certs.make_ca("Other")
+    cert = certs.write_pem(tmp_path / "operator" / "ca.pem", root)
+    key = tmp_path / "operator" / "other.key"
+    key.write_text(other.key_pem)
+    config = security_config(tmp_path, ca_certificate=cert, ca_private_key=key)
+    async with (
+        App(config) as app,
+        api_client(app.web_port) as api,
+        asyncio.timeout(TIMEOUT),
+        security_cp(ocpp_url(app, "CP-X"), "CP-X") as cp,
+    ):
+        await trigger_renewal(api, "CP-X")
+        assert await cp.sign_answers.get() == "Rejected"
+        assert register(app) == []
+        refusal = app.services.journal.events(charger_id="CP-X", kind="SignCertificate")[0]
+        assert "does not belong" in refusal["data"]["reasons"][0]
