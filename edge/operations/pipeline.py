@@ -32,6 +32,8 @@ Json = dict[str, Any]
 
 # Operations whose checks are about a charging profile (error "invalid_profile").
 PROFILE_ACTIONS = frozenset({"SetChargingProfile", "RemoteStartTransaction"})
+# The action a trigger brings where it is not named like the requestedMessage (WP §3.1).
+TRIGGERED_ACTION = {"SignChargePointCertificate": "SignCertificate"}
 
 
 # --- secrets ---------------------------------------------------------------------------
@@ -184,7 +186,8 @@ class Operations:
             if action in ("TriggerMessage", "ExtendedTriggerMessage") and (
                 response.get("status") == "Accepted"
             ):
-                session.expect_triggered(str(payload.get("requestedMessage")))
+                requested = str(payload.get("requestedMessage"))
+                session.expect_triggered(TRIGGERED_ACTION.get(requested, requested))
 
         try:
             response = await session.call(action, payload, on_result=on_result)

@@ -84,8 +84,11 @@ class SecurityCP(ChargePoint):
 
 
 @contextlib.asynccontextmanager
-async def security_cp(url: str, charger_id: str, **connect_args: Any) -> AsyncIterator[SecurityCP]:
-    """A connected SecurityCP with its read loop running, booted with serial SN-<id>."""
+async def security_cp(
+    url: str, charger_id: str, *, registration: str = "Accepted", **connect_args: Any
+) -> AsyncIterator[SecurityCP]:
+    """A connected SecurityCP with its read loop running, booted with serial SN-<id>
+    (and answered `registration`)."""
     async with connect(
         url,
         subprotocols=["ocpp1.6"],  # type: ignore[list-item]
@@ -104,7 +107,7 @@ async def security_cp(url: str, charger_id: str, **connect_args: Any) -> AsyncIt
                     charge_point_serial_number=f"SN-{charger_id}",
                 )
             )
-            assert boot.status == "Accepted"
+            assert boot.status == registration
             yield cp
         finally:
             reader.cancel()

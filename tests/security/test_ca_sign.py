@@ -256,3 +256,20 @@ async def test_an_unusable_operator_ca_answers_rejected(tmp_path: Path) -> None:
         assert register(app) == []
         refusal = app.services.journal.events(charger_id="CP-X", kind="SignCertificate")[0]
         assert "does not belong" in refusal["data"]["reasons"][0]
+
+
+async def test_a_pending_charger_may_send_the_triggered_sign_certificate(
+    tmp_path: Path,
+) -> None:
+    """While Pending a charger may send only what the CSMS triggered (OCPP-J errata 3.10):
+    ExtendedTriggerMessage(SignChargePointCertificate) brings a SignCertificate."""
+    config = make_config(tmp_path / "data", unknown_chargers="pending")
+    async with (
+        App(config) as app,
+        api_client(app.web_port) as api,
+        asyncio.timeout(TIMEOUT),
+        security_cp(ocpp_url(app, "CP-P"), "CP-P", registration="Pending") as cp,
+    ):
+        await trigger_renewal(api, "CP-P")
+        assert await cp.sign_answers.get() == "Accepted"
+        assert_chain(await cp.chains.get(), cp, tmp_path / "data", "CP-P")
