@@ -15,8 +15,11 @@ test (2048), validity counted from now, no files unless asked (`write`).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 import ssl
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -345,3 +348,49 @@ def load_key(data: bytes) -> PrivateKey:
     key = serialization.load_pem_private_key(data, password=None)
     assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
     return key
+
+
+def handshake_blocking(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, server_hostname: str
+) -> str | None:
+    """A real TLS handshake on 127.0.0.1 (a server thread, a blocking client): None if
+    both sides succeed, else what each side saw ("server: …; client: …"). The server's
+    side is what tells why a client certificate was refused: with TLS 1.3 the client's
+    handshake ends before the server checks it, and the client sees only a close."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server_errors: list[str] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            try:
+                with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.sendall(b"ok")
+            except (ssl.SSLError, OSError) as err:
+                server_errors.append(f"server: {type(err).__name__}: {err}")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client_error: str | None = None
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+            client_ctx.wrap_socket(raw, server_hostname=server_hostname) as tls,
+        ):
+            if tls.recv(2) != b"ok":
+                client_error = "client: closed by the server"
+    except (ssl.SSLError, OSError) as err:
+        client_error = f"client: {type(err).__name__}: {err}"
+    finally:
+        thread.join(5)
+        listener.close()
+    errors = server_errors + ([client_error] if client_error else [])
+    return "; ".join(errors) or None
+
+
+async def handshake(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, server_hostname: str
+) -> str | None:
+    """`handshake_blocking` off the event loop."""
+    return await asyncio.to_thread(handshake_blocking, server_ctx, client_ctx, server_hostname)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import ssl
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -18,6 +20,7 @@ from edge.cli import main
 from tests.conftest import Api, api_client, ocpp_url
 from tests.helpers import eventually
 from tests.integration.service import config_toml, serve
+from tests.security import certs
 from tests.security.charger import TIMEOUT, SecurityCP, security_cp
 from tests.security.test_ca_sign import security_config
 
@@ -171,3 +174,56 @@ async def test_kill_9_keeps_the_ca_and_the_register(tmp_path: Path) -> None:
         site_ca = x509.load_pem_x509_certificate((data / "ca" / "ca.pem").read_bytes())
         second.verify_directly_issued_by(site_ca)
         assert ca_before["fingerprint"] == site_ca.fingerprint(hashes.SHA256()).hex()
+
+
+def profile3_context(data: Path, server: certs.Paths) -> ssl.SSLContext:
+    """A server context as the wss listener checks chargers: client certificates from
+    `ca.pem`, the leaf checked against `crl.pem` (loaded afresh: the listener's reload)."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=data / "ca" / "ca.pem")
+    ctx.load_verify_locations(data / "ca" / "crl.pem")
+    ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(server.cert, server.key)
+    return ctx
+
+
+@pytest.mark.parametrize("operator_ca", [False, True], ids=["site-root", "operator-intermediate"])
+async def test_an_issued_certificate_passes_mutual_tls_until_revoked(
+    tmp_path: Path, operator_ca: bool
+) -> None:
+    """What a charger installs from CertificateSigned authenticates at a real TLS handshake
+    against ca.pem and crl.pem; once revoked through the API, it no longer does."""
+    security: dict[str, Any] = {}
+    if operator_ca:
+        root = certs.make_ca("Operator Root")
+        inter = certs.make_intermediate(root, "Operator Issuing")
+        paths = certs.write(tmp_path / "operator", "issuing", inter, chain=[root])
+        security = {"ca_certificate": paths.cert, "ca_private_key": paths.key}
+    tls_root = certs.make_ca("Listener Root")
+    server = certs.write(tmp_path / "srv", "server", certs.make_server_cert(tls_root))
+    tls_root_file = certs.write_pem(tmp_path / "srv" / "root.pem", tls_root)
+    data = tmp_path / "data"
+    async with (
+        App(security_config(tmp_path, **security)) as app,
+        api_client(app.web_port) as api,
+        asyncio.timeout(TIMEOUT),
+        security_cp(ocpp_url(app, "CP-TLS"), "CP-TLS") as cp,
+    ):
+        await renew(api, "CP-TLS")
+        assert await cp.sign_answers.get() == "Accepted"
+        chain = await cp.chains.get()
+        await installed(api, "CP-TLS")
+        client_dir = tmp_path / "charger"
+        client_dir.mkdir()
+        (client_dir / "client.pem").write_text(chain)
+        (client_dir / "client.key").write_text(certs.key_pem(cp.keys[-1]))
+        client = certs.client_context(
+            tls_root_file, certs.Paths(client_dir / "client.pem", client_dir / "client.key")
+        )
+        assert await certs.handshake(profile3_context(data, server), client, "127.0.0.1") is None
+        serial = format(x509.load_pem_x509_certificates(chain.encode())[0].serial_number, "x")
+        status, _ = await api.request("POST", f"/api/certificates/{serial}/revoke")
+        assert status == 200
+        refused = await certs.handshake(profile3_context(data, server), client, "127.0.0.1")
+        assert refused is not None and "revoked" in refused, refused

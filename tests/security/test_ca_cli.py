@@ -3,7 +3,6 @@ handshake), list, revoke (the CRL then refuses the certificate at a real handsha
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import stat
 from pathlib import Path
@@ -81,33 +80,6 @@ def test_import_refuses_a_mismatched_key(
     assert not (tmp_path / "data" / "ca" / "ca.pem").exists()
 
 
-async def tls_handshake(
-    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext, server_hostname: str
-) -> str | None:
-    """A real TLS handshake on 127.0.0.1: None if it succeeds, else the error."""
-    errors: list[str] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"ok")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_ctx)
-    port = server.sockets[0].getsockname()[1]
-    async with server:
-        try:
-            reader, writer = await asyncio.open_connection(
-                "127.0.0.1", port, ssl=client_ctx, server_hostname=server_hostname
-            )
-            data = await reader.read(2)
-            writer.close()
-            if data != b"ok":
-                errors.append("closed by the server")
-        except (ssl.SSLError, OSError) as err:
-            errors.append(str(err))
-    return errors[0] if errors else None
-
-
 async def test_server_cert_serves_tls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write_config(tmp_path)
     code, out, _ = run(
@@ -129,8 +101,9 @@ async def test_server_cert_serves_tls(tmp_path: Path, capsys: pytest.CaptureFixt
     server_ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     server_ctx.load_cert_chain(data / "tls" / "server.pem", data / "tls" / "server.key")
     client_ctx = certs.client_context(data / "ca" / "ca.pem")
-    assert await tls_handshake(server_ctx, client_ctx, "localhost") is None
-    assert await tls_handshake(server_ctx, client_ctx, "elsewhere.example") is not None
+    assert await certs.handshake(server_ctx, client_ctx, "localhost") is None
+    mismatch = await certs.handshake(server_ctx, client_ctx, "elsewhere.example")
+    assert mismatch is not None and "Hostname mismatch" in mismatch, mismatch
 
 
 async def test_revoke_lists_the_serial_and_openssl_refuses_it(
@@ -170,7 +143,7 @@ async def test_revoke_lists_the_serial_and_openssl_refuses_it(
         return ctx
 
     client_ctx = certs.client_context(data / "ca" / "ca.pem", client_files)
-    assert await tls_handshake(server_context(), client_ctx, "127.0.0.1") is None
+    assert await certs.handshake(server_context(), client_ctx, "127.0.0.1") is None
 
     code, out, _ = run(
         capsys, "ca", "revoke", "--config", str(config), serial.upper(), "--reason", "stolen"
@@ -182,7 +155,8 @@ async def test_revoke_lists_the_serial_and_openssl_refuses_it(
     entry = orjson.loads(out)["certificates"][0]
     assert entry["status"] == "revoked" and entry["reason"] == "stolen"
     # … and fails after it, with the rewritten CRL loaded.
-    assert await tls_handshake(server_context(), client_ctx, "127.0.0.1") is not None
+    refused = await certs.handshake(server_context(), client_ctx, "127.0.0.1")
+    assert refused is not None and "certificate revoked" in refused, refused
 
     code, _, err = run(capsys, "ca", "revoke", "--config", str(config), "not-hex")
     assert code == 2 and "not a hexadecimal" in err

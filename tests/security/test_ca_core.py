@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from edge.config import ConfigError, load_config, parse_config
 from edge.security import ca as site_ca
 from edge.security.csr import check_csr
 from tests.security import certs
@@ -182,3 +183,46 @@ def test_csr_subject_rules_and_relaxation() -> None:
     assert relaxed.subject.rfc4514_string() == "O=ACME,CN=SN-42"
     bare = check_csr(pem, identity="CP-1", relaxed=True)
     assert bare.subject is not None and bare.subject.rfc4514_string() == "O=Other,CN=CP-1"
+
+
+# --- [security] ------------------------------------------------------------------------
+
+
+def test_security_keys_are_read_and_paths_rebased(tmp_path: Path) -> None:
+    path = tmp_path / "etc" / "edge.toml"
+    path.parent.mkdir()
+    path.write_text(
+        "[security]\n"
+        'ca_certificate = "op/issuing.pem"\n'
+        'ca_private_key = "/srv/op/issuing.key"\n'
+        "relaxed_subject_checks = true\n"
+        'cpo_name = "ACME CPO"\n'
+        'site_name = "Depot 7"\n'
+        "certificate_days = 365\n"
+        "ca_key_size = 4096\n"
+    )
+    s = load_config(path).security
+    assert s.ca_certificate == tmp_path / "etc" / "op" / "issuing.pem"
+    assert s.ca_private_key == Path("/srv/op/issuing.key")
+    assert s.relaxed_subject_checks and s.cpo_name == "ACME CPO" and s.site_name == "Depot 7"
+    assert (s.certificate_days, s.ca_key_size) == (365, 4096)
+
+
+def test_security_defaults_and_refusals() -> None:
+    s = parse_config({}).security
+    assert s.ca_certificate is None and not s.relaxed_subject_checks
+    assert (s.certificate_days, s.ca_key_size) == (730, 3072)
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {
+                "security": {
+                    "ca_certificate": "a.pem",
+                    "ca_key_size": 2048,
+                    "certificate_days": 0,
+                    "relaxed": True,
+                }
+            }
+        )
+    problems = " ".join(err.value.problems)
+    for key in ("ca_private_key", "ca_key_size", "certificate_days", "security.relaxed"):
+        assert key in problems
