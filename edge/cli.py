@@ -202,6 +202,10 @@ def _check(config: Config) -> int:
         fits, report = fallback_report(config)
         for line in report:
             print(("fallback: " if fits else "warning: ") + line)
+    ca_ok, ca_lines = ca_cli.check_lines(config)
+    for line in ca_lines:
+        print(line if ca_ok else f"config error: {line}", file=sys.stdout if ca_ok else sys.stderr)
+    ok = ok and ca_ok
     if not ok:
         return 2
     print("configuration OK")

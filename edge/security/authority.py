@@ -167,6 +167,9 @@ class CertificateAuthority:
             "notBefore": format_time(cert.not_valid_before_utc),
             "notAfter": format_time(cert.not_valid_after_utc),
             "fingerprint": site_ca.fingerprint(cert),
+            "expiresInDays": int(
+                (cert.not_valid_after_utc - self.clock()).total_seconds() // 86400
+            ),
             "chainLength": len(ca.chain),
             "operatorCa": self.settings.ca_certificate is not None or len(ca.chain) > 1,
         }

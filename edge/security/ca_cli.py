@@ -28,7 +28,7 @@ from edge.store import DocumentStore
 from edge.store.atomic import write_atomic
 from edge.times import format_time, parse_time, utc_now
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "check_lines", "run"]
 
 
 def add_parser(sub: Any) -> None:
@@ -79,6 +79,31 @@ def run(args: argparse.Namespace, config: Config) -> int:
     except OSError as err:
         print(f"ca: {err}", file=sys.stderr)
         return 1
+
+
+def check_lines(config: Config) -> tuple[bool, list[str]]:
+    """For `edge-csms check`: the site CA's state, without writing anything; False when
+    `[security] ca_certificate` / `ca_private_key` cannot be the CA."""
+    s = config.security
+    files = _files(config)
+    now = utc_now()
+    try:
+        if s.ca_certificate is not None and s.ca_private_key is not None:
+            chain = site_ca.parse_chain(s.ca_certificate.read_bytes())
+            site_ca.validate_ca(chain, site_ca.parse_key(s.ca_private_key.read_bytes()), now)
+            source = f"{s.ca_certificate} (the operator's)"
+        elif files.cert.exists():
+            chain = site_ca.parse_chain(files.cert.read_bytes())
+            source = str(files.cert)
+        else:
+            return True, ["site CA: none yet (made on the first SignCertificate, or `ca init`)"]
+    except (site_ca.CaError, OSError) as err:
+        return False, [f"site CA: {err}"]
+    cert = chain[0]
+    return True, [
+        f"site CA: {cert.subject.rfc4514_string()} from {source}, "
+        f"until {format_time(cert.not_valid_after_utc)}"
+    ]
 
 
 def _files(config: Config) -> site_ca.CaFiles:

@@ -160,3 +160,20 @@ async def test_revoke_lists_the_serial_and_openssl_refuses_it(
 
     code, _, err = run(capsys, "ca", "revoke", "--config", str(config), "not-hex")
     assert code == 2 and "not a hexadecimal" in err
+
+
+def test_check_reports_the_site_ca(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path)
+    code, out, _ = run(capsys, "check", "--config", str(config))
+    assert code == 0 and "site CA: none yet" in out
+    run(capsys, "ca", "init", "--config", str(config))
+    code, out, _ = run(capsys, "check", "--config", str(config))
+    assert code == 0 and "site CA: OU=edge-csms,CN=Depot 7 site CA" in out
+    # An operator's CA whose key does not match: `check` says so before the service runs.
+    root, other = certs.make_ca(), certs.make_ca("Other")
+    cert = certs.write_pem(tmp_path / "op" / "ca.pem", root)
+    (tmp_path / "op" / "ca.key").write_text(other.key_pem)
+    config = write_config(tmp_path, 'ca_certificate = "op/ca.pem"\nca_private_key = "op/ca.key"\n')
+    assert cert.exists()
+    code, _, err = run(capsys, "check", "--config", str(config))
+    assert code == 2 and "config error: site CA: the CA private key does not belong" in err
