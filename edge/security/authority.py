@@ -146,7 +146,7 @@ class CertificateAuthority:
             return self._ca
         async with self._lock:
             if self._ca is None:
-                existed = self.files.cert.exists()
+                existed = self.files.cert.exists() or self.settings.ca_certificate is not None
                 self._ca = await asyncio.to_thread(self._open, True)
                 self._note_crl()
                 if not existed:
@@ -225,7 +225,12 @@ class CertificateAuthority:
         }
         self.register.add(entry)
         # On disk before the charger hears Accepted: a restart must know what it issued.
-        await self.register.store.flush_async()
+        try:
+            await self.register.store.flush_async()
+        except OSError as err:
+            self.register.remove(serial)
+            log.error("charger %s: the register cannot be written: %s", charger.id, err)
+            return self._refuse(charger, [f"the register cannot be written: {err}"])
         self._record(charger.id, "CertificateIssued", {k: entry[k] for k in
                      ("serial", "subject", "notAfter", "fingerprint")})  # fmt: skip
         log.info("charger %s: issued certificate %s (%s) until %s", charger.id, serial,

@@ -59,6 +59,9 @@ class CertificateRegister:
     def add(self, entry: Json) -> None:
         self._table.upsert(entry, Query().serial == entry["serial"])
 
+    def remove(self, serial: str) -> None:
+        self._table.remove(Query().serial == serial)
+
     def entries(self, *, charger_id: str | None = None, status: str | None = None) -> list[Json]:
         """Matching certificates, newest first."""
         found = [

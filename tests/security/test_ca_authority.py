@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from edge.chargers import Charger
 from edge.security import ca as site_ca
 from edge.security.authority import CertificateAuthority, UnknownSerial, normalise_serial
 from edge.store import DocumentStore
@@ -99,3 +100,24 @@ async def test_a_ca_is_made_once_under_concurrent_requests(tmp_path: Path) -> No
     ca = authority(tmp_path, Clock())
     first, second = await asyncio.gather(ca.authority(), ca.authority())
     assert first is second
+
+
+async def test_a_register_that_cannot_be_written_answers_rejected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepted promises a certificate the edge remembers: no disk, no promise."""
+    ca = authority(tmp_path, Clock())
+    sent: list[str] = []
+    ca.deliver = lambda charger, chain, serial: sent.append(serial)
+    charger = Charger("CP-1", {"id": "CP-1"})  # type: ignore[typeddict-item]
+
+    async def full(*_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ca.register.store, "flush_async", full)
+    csr, _ = certs.make_csr("CP-1")
+    assert await ca.sign(charger, csr) == "Rejected"
+    assert sent == [] and len(ca.register) == 0
+    monkeypatch.undo()
+    assert await ca.sign(charger, csr) == "Accepted"
+    assert len(sent) == 1 and ca.register.get(sent[0]) is not None
