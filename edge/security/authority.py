@@ -249,7 +249,7 @@ class CertificateAuthority:
 
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
-            self._metrics.inc("edge_certificate_requests_total", outcome=outcome)
+            self._metrics.inc("edge_ca_sign_requests_total", outcome=outcome)
 
     # --- CertificateSigned answers ------------------------------------------------------
 
@@ -393,14 +393,14 @@ class CertificateAuthority:
     # --- metrics ------------------------------------------------------------------------
 
     def _register_metrics(self, m: Metrics) -> None:
-        m.describe_counter("edge_certificate_requests_total", "SignCertificate requests by answer")
+        m.describe_counter("edge_ca_sign_requests_total", "SignCertificate requests by answer")
         m.gauge(
-            "edge_certificates",
+            "edge_ca_certificates",
             "Charger certificates in the site CA's register, by status",
             lambda: [((("status", s),), float(n)) for s, n in self.register.counts().items()],
         )
         m.gauge(
-            "edge_certificates_expiring",
+            "edge_ca_certificates_expiring",
             "Charger certificates in use that expire within 30 days (or have expired)",
             lambda: [((), float(sum(expiring(e, self.clock()) for e in self.register)))],
         )

@@ -469,14 +469,17 @@ def issue_server_certificate(
     dns: Iterable[str] = (),
     days: int = 825,
     key_size: int = 2048,
-) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    key_type: str = "rsa",
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey]:
     """The wss listener's certificate: CN = `host` (the FQDN chargers connect to, as
-    OCTT checks), SAN = `host`, `dns` and `ips`, serverAuth, a fresh RSA key.
+    OCTT checks), SAN = `host`, `dns` and `ips`, serverAuth, a fresh key: RSA of
+    `key_size` bits, or with `key_type="ec"` ECDSA P-256 (for the TLS_ECDHE_ECDSA suites
+    the Whitepaper lists beside the RSA ones). Signed SHA256withRSA by the CA either way.
 
     Raises:
         CaError: an address in `ips` is not an IP address, or the key is too small.
     """
-    if key_size < MIN_RSA_BITS:
+    if key_type == "rsa" and key_size < MIN_RSA_BITS:
         raise CaError(f"server keys need at least {MIN_RSA_BITS} bits")
     names: list[x509.GeneralName] = []
     for name in (host, *dns):
@@ -489,7 +492,11 @@ def issue_server_certificate(
             names.append(x509.IPAddress(ipaddress.ip_address(ip)))
         except ValueError:
             raise CaError(f"{ip!r} is not an IP address") from None
-    key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if key_type == "ec":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=key_size)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host[:64])]))

@@ -53,6 +53,11 @@ def add_parser(sub: Any) -> None:
     server.add_argument("--dns", action="append", default=[], help="another name (repeatable)")
     server.add_argument("--days", type=int, default=825, help="validity (default 825)")
     server.add_argument("--key-size", type=int, default=2048, choices=(2048, 3072, 4096))
+    server.add_argument(
+        "--ec",
+        action="store_true",
+        help="also issue an ECDSA P-256 certificate (server-ec.pem) for the ECDHE_ECDSA suites",
+    )
     listing = ca_sub.add_parser("list", help="the site CA and the certificates it issued")
     listing.add_argument("--config", type=Path, help="TOML configuration file")
     listing.add_argument("--charger", help="only this charger's")
@@ -182,31 +187,39 @@ def _server_cert(args: argparse.Namespace, config: Config) -> int:
             key_size=s.ca_key_size,
         )
         print(f"created the site CA in {ca.files.directory}")
-    cert, key = site_ca.issue_server_certificate(
-        ca,
-        args.host,
-        utc_now(),
-        ips=args.ip,
-        dns=args.dns,
-        days=max(1, min(args.days, 3650)),
-        key_size=args.key_size,
-    )
     directory = config.storage.data_dir / "tls"
     directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / "server.pem", directory / "server.key"
-    write_atomic(key_path, site_ca.key_pem(key), mode=0o600)
-    # Leaf first, then the CA chain: what a TLS server sends.
-    write_atomic(cert_path, (site_ca.cert_pem(cert) + ca.chain_pem()).encode(), mode=0o644)
-    print(
-        f"issued {cert.subject.rfc4514_string()}, serial {site_ca.serial_hex(cert.serial_number)}"
-        f", valid until {format_time(cert.not_valid_after_utc)}"
-    )
+    written: dict[str, tuple[Path, Path]] = {}
+    for key_type, stem in [("rsa", "server"), *([("ec", "server-ec")] if args.ec else [])]:
+        cert, key = site_ca.issue_server_certificate(
+            ca,
+            args.host,
+            utc_now(),
+            ips=args.ip,
+            dns=args.dns,
+            days=max(1, min(args.days, 3650)),
+            key_size=args.key_size,
+            key_type=key_type,
+        )
+        cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}.key"
+        write_atomic(key_path, site_ca.key_pem(key), mode=0o600)
+        # Leaf first, then the CA chain: what a TLS server sends.
+        write_atomic(cert_path, (site_ca.cert_pem(cert) + ca.chain_pem()).encode(), mode=0o644)
+        written[key_type] = (cert_path.resolve(), key_path.resolve())
+        print(
+            f"issued {cert.subject.rfc4514_string()} ({key_type.upper()}), serial "
+            f"{site_ca.serial_hex(cert.serial_number)}, valid until "
+            f"{format_time(cert.not_valid_after_utc)}"
+        )
     print("add to the configuration file:\n")
     tls_port = config.ocpp.tls.port if config.ocpp.tls is not None else 9443
     print("[ocpp.tls]")
     print(f"port = {tls_port}")
-    print(f'certificate = "{cert_path.resolve()}"')
-    print(f'private_key = "{key_path.resolve()}"')
+    print(f'certificate = "{written["rsa"][0]}"')
+    print(f'private_key = "{written["rsa"][1]}"')
+    if "ec" in written:
+        print(f'additional_certificate = "{written["ec"][0]}"   # the ECDSA suites')
+        print(f'additional_private_key = "{written["ec"][1]}"')
     print(f'client_ca = "{ca.files.cert.resolve()}"   # charger certificates (profile 3)')
     return 0
 

@@ -96,9 +96,9 @@ async def test_register_renew_revoke_and_metrics(tmp_path: Path) -> None:
                                                  "Accepted")  # fmt: skip
         assert (await api.get(f"/api/certificates/{new_serial}"))["status"] == "revoked"
         metrics = (await api.request("GET", "/metrics"))[1]
-        assert 'edge_certificates{status="revoked"} 1' in metrics
-        assert 'edge_certificates{status="superseded"} 1' in metrics
-        assert 'edge_certificate_requests_total{outcome="accepted"} 2' in metrics
+        assert 'edge_ca_certificates{status="revoked"} 1' in metrics
+        assert 'edge_ca_certificates{status="superseded"} 1' in metrics
+        assert 'edge_ca_sign_requests_total{outcome="accepted"} 2' in metrics
         for path, code in [
             ("/api/certificates/abc/revoke", 404),
             ("/api/certificates/xyz/revoke", 400),
@@ -122,7 +122,7 @@ async def test_expiring_certificates_are_flagged(tmp_path: Path) -> None:
         assert entry["expiringSoon"] is True and entry["expiresInDays"] in (19, 20)
         assert await api.get("/api/certificates?expiring=true") == [entry]
         metrics = (await api.request("GET", "/metrics"))[1]
-        assert "edge_certificates_expiring 1" in metrics
+        assert "edge_ca_certificates_expiring 1" in metrics
 
 
 async def test_command_line_revocation_reaches_the_running_service(tmp_path: Path) -> None:

@@ -177,3 +177,36 @@ def test_check_reports_the_site_ca(tmp_path: Path, capsys: pytest.CaptureFixture
     assert cert.exists()
     code, _, err = run(capsys, "check", "--config", str(config))
     assert code == 2 and "config error: site CA: the CA private key does not belong" in err
+
+
+async def test_server_cert_with_ec_serves_both_suite_families(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--ec` adds an ECDSA certificate: a listener holding both negotiates the
+    TLS_ECDHE_ECDSA and the TLS_RSA suites of TC_086."""
+    config = write_config(tmp_path)
+    code, out, _ = run(
+        capsys, "ca", "server-cert", "--config", str(config), "--host", "localhost", "--ec"
+    )
+    tls = (tmp_path / "data" / "tls").resolve()
+    assert code == 0
+    assert f'additional_certificate = "{tls}/server-ec.pem"' in out
+    assert stat.S_IMODE((tls / "server-ec.key").stat().st_mode) == 0o600
+    ec_leaf = x509.load_pem_x509_certificates((tls / "server-ec.pem").read_bytes())[0]
+    assert ec_leaf.public_key().curve.name == "secp256r1"  # type: ignore[union-attr]
+    assert ec_leaf.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # The Whitepaper's suites (the listener's own list is the TLS side's business).
+    server_ctx.set_ciphers(
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+        "AES128-GCM-SHA256:AES256-GCM-SHA384"
+    )
+    server_ctx.load_cert_chain(tls / "server.pem", tls / "server.key")
+    server_ctx.load_cert_chain(tls / "server-ec.pem", tls / "server-ec.key")
+    ca_file = tmp_path / "data" / "ca" / "ca.pem"
+    for suite in ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                  "AES128-GCM-SHA256", "AES256-GCM-SHA384"):  # fmt: skip
+        client_ctx = certs.client_context(ca_file)
+        client_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        client_ctx.set_ciphers(suite)
+        assert await certs.handshake(server_ctx, client_ctx, "localhost") is None, suite

@@ -166,7 +166,7 @@ async def test_bad_csrs_are_rejected(
     refusals = app.services.journal.events(charger_id="CP-BAD", kind="SignCertificate")
     assert why in refusals[0]["data"]["reasons"][0]
     assert register(app) == []
-    assert app.services.metrics.value("edge_certificate_requests_total", outcome="rejected") == 1
+    assert app.services.metrics.value("edge_ca_sign_requests_total", outcome="rejected") == 1
 
 
 async def test_relaxed_subject_checks_accept_a_wrong_cn_but_issue_the_right_one(
