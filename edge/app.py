@@ -23,7 +23,7 @@ from aiohttp import web
 from edge import features
 from edge.chargers import ChargerRegistry, Registration
 from edge.config import Config
-from edge.features import local_auth, remote_trigger, reservation, smart_charging
+from edge.features import certificates, local_auth, remote_trigger, reservation, smart_charging
 from edge.files.ftp import FtpServer
 from edge.files.store import FileStore, default_public_url, public_host
 from edge.id_tags import CloudVerdicts, IdTagList
@@ -31,6 +31,7 @@ from edge.logs import LogRing
 from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
+from edge.security.authority import CertificateAuthority
 from edge.server import OcppServer
 from edge.services import Services
 from edge.session import SessionRegistry
@@ -144,6 +145,8 @@ class App:
             raise
         for coroutine in (self._flush_loop(), self._tick_loop(), self._prune_loop()):
             self._tg.create_task(coroutine)
+        if self.services.certificates is not None:
+            self._tg.create_task(self.services.certificates.run(self._stop))
         if self.upstream is not None:
             self._tg.create_task(self.upstream.run(self._stop))
             log.info("cloud link on: %s", self.config.upstream and self.config.upstream.url)
@@ -201,7 +204,8 @@ class App:
         self.api_token = cfg.web.api_token or load_or_create_token(data_dir / "api_token")
         chargers_store = DocumentStore(data_dir / "chargers.json")
         id_tags_store = DocumentStore(data_dir / "id_tags.json")
-        self._documents = [chargers_store, id_tags_store]
+        certificates_store = DocumentStore(data_dir / "certificates.json")
+        self._documents = [chargers_store, id_tags_store, certificates_store]
         journal = Journal(
             data_dir / "journal.sqlite3",
             synchronous=cfg.storage.synchronous,
@@ -219,6 +223,14 @@ class App:
             metrics=metrics,
             clock=self.clock,
         )
+        self.services.certificates = CertificateAuthority(
+            cfg,
+            certificates_store,
+            clock=self.clock,
+            record=self.services.record,
+            metrics=metrics,
+        )
+        self.services.certificates.load()
         self.files = FileStore(cfg, self.clock)
         self._restore_state()
         self.sessions = SessionRegistry(self.spawn)
@@ -226,6 +238,7 @@ class App:
             self.services, self.sessions, checks=features.CHECKS, recorders=features.RECORDERS
         )
         smart_charging.subscribe(self.services, self.spawn, self.operations)
+        certificates.subscribe(self.services, self.spawn, self.operations)
         for feature in (reservation, local_auth, remote_trigger):
             feature.subscribe(self.services)
         self._register_gauges()

@@ -1,5 +1,6 @@
 """Command line: `edge-csms serve [--config FILE]`, `edge-csms check [--config FILE]`,
-`edge-csms meter probe`, and `edge-csms demo` (the service on a simulated site)."""
+`edge-csms meter probe`, `edge-csms ca …` (the site CA, `edge.security.ca_cli`), and
+`edge-csms demo` (the service on a simulated site)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from drivers import MeterError
 from edge.config import Config, ConfigError, load_config
 from edge.logs import configure_logging
 from edge.malloc import limit_malloc_arenas
+from edge.security import ca_cli
 from edge.site.commissioning import build_meter, fallback_report, probe_meter
 from edge.systemd import Notifier
 
@@ -93,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     probe.add_argument("--config", type=Path, help="TOML configuration file")
     probe.add_argument("--count", type=int, default=1, help="readings to take (default 1)")
     probe.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
+    ca_cli.add_parser(sub)
     demo = sub.add_parser(
         "demo",
         help="run the service on its embedded default with simulated chargers and grid meter",
@@ -139,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit_malloc_arenas()
     if args.command == "check":
         return _check(config)
+    if args.command == "ca":
+        return ca_cli.run(args, config)
     if args.command == "meter":
         if config.meter is None:
             print("no [meter] section in the configuration", file=sys.stderr)
@@ -197,6 +202,10 @@ def _check(config: Config) -> int:
         fits, report = fallback_report(config)
         for line in report:
             print(("fallback: " if fits else "warning: ") + line)
+    ca_ok, ca_lines = ca_cli.check_lines(config)
+    for line in ca_lines:
+        print(line if ca_ok else f"config error: {line}", file=sys.stdout if ca_ok else sys.stderr)
+    ok = ok and ca_ok
     if not ok:
         return 2
     print("configuration OK")

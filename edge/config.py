@@ -25,6 +25,7 @@ __all__ = [
     "FtpConfig",
     "MeterConfig",
     "OcppConfig",
+    "SecurityConfig",
     "SiteConfig",
     "StorageConfig",
     "TlsConfig",
@@ -189,6 +190,27 @@ class UpstreamConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SecurityConfig:
+    """`[security]`: the site CA (`edge.security.ca`) and the certificate subject rules."""
+
+    # An operator's CA or intermediate (PEM chain, leaf first) and its unencrypted RSA
+    # key; both absent: the site CA in <data_dir>/ca/, created on first use.
+    ca_certificate: Path | None = None
+    ca_private_key: Path | None = None
+    # Skip the subject rules (CN = identity or serial number, O = cpo_name) on CSRs and
+    # client certificates: certification tools (OCTT) send none that fit.
+    relaxed_subject_checks: bool = False
+    # The CPO's name: the O a charger's CSR must carry, and the O of what the CA issues.
+    cpo_name: str | None = None
+    # Named in the site CA's subject.
+    site_name: str | None = None
+    # Days a charger certificate signed for SignCertificate is valid.
+    certificate_days: int = 730
+    # RSA bits of a site CA the edge creates.
+    ca_key_size: int = 3072
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     ocpp: OcppConfig = field(default_factory=OcppConfig)
     web: WebConfig = field(default_factory=WebConfig)
@@ -199,6 +221,7 @@ class Config:
     upstream: UpstreamConfig | None = None
     files: FilesConfig = field(default_factory=FilesConfig)
     ftp: FtpConfig | None = None
+    security: SecurityConfig = field(default_factory=SecurityConfig)
     source: Path | None = None
 
 
@@ -483,6 +506,25 @@ def _read_charger(name: str, table: Mapping[str, Any], problems: list[str]) -> C
     return cfg
 
 
+def _read_security(table: Mapping[str, Any], problems: list[str]) -> SecurityConfig:
+    r = _Reader(table, "security.", problems)
+    cfg = SecurityConfig(
+        ca_certificate=r.path("ca_certificate", None),
+        ca_private_key=r.path("ca_private_key", None),
+        relaxed_subject_checks=r.boolean("relaxed_subject_checks", False),
+        cpo_name=r.optional_string("cpo_name"),
+        site_name=r.optional_string("site_name"),
+        certificate_days=r.integer("certificate_days", 730, 1, 3650),
+        ca_key_size=r.integer("ca_key_size", 3072, 3072, 4096),
+    )
+    if cfg.ca_key_size not in (3072, 4096):
+        r.problem("ca_key_size", "must be 3072 or 4096")
+    if (cfg.ca_certificate is None) != (cfg.ca_private_key is None):
+        r.problem("ca_private_key", "and ca_certificate go together")
+    r.finish()
+    return cfg
+
+
 def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
     """Build a Config from a parsed TOML document.
 
@@ -504,6 +546,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
     files = _read_files(section("files"), problems)
     ftp_table = top.table_of("ftp")
     ftp = _read_ftp(ftp_table, problems) if ftp_table is not None else None
+    security = _read_security(section("security"), problems)
     chargers: dict[str, ChargerSettings] = {}
     for name, table in section("chargers").items():
         if not isinstance(table, dict):
@@ -554,6 +597,7 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
         upstream=upstream,
         files=files,
         ftp=ftp,
+        security=security,
         source=source,
     )
 
@@ -592,7 +636,14 @@ def load_config(path: Path | None) -> Config:
             client_ca=_rebase(base, tls.client_ca) if tls.client_ca else None,
         )
         ocpp = _replace(ocpp, tls=tls)
-    return _replace(config, storage=storage, ocpp=ocpp)
+    security = config.security
+    if security.ca_certificate is not None and security.ca_private_key is not None:
+        security = _replace(
+            security,
+            ca_certificate=_rebase(base, security.ca_certificate),
+            ca_private_key=_rebase(base, security.ca_private_key),
+        )
+    return _replace(config, storage=storage, ocpp=ocpp, security=security)
 
 
 def _rebase(base: Path, p: Path) -> Path:

@@ -18,6 +18,7 @@ from edge.config import Config
 from edge.events import ChargerEvent, EventBus
 from edge.id_tags import CloudVerdicts, IdTagList
 from edge.metrics import Metrics
+from edge.security.authority import CertificateAuthority
 from edge.site.leases import LeaseBook
 from edge.store import Journal, OutboxMessage
 from edge.times import format_time, utc_now
@@ -49,6 +50,9 @@ class Services:
     ) = None
     """Passes a charger's DataTransfer to the cloud: its answer, or None when the cloud
     cannot answer within ``authorize_timeout`` (set by the cloud link)."""
+    certificates: CertificateAuthority | None = None
+    """The site CA: signs chargers' CSRs, keeps the register of what it issued (set by
+    the app; None answers SignCertificate Rejected)."""
     outbox_written: Callable[[str], None] = lambda charger_id: None
     """Called with a charger's id once a message of it for the cloud is durable (the
     upstream link then sends it); a no-op without a cloud."""

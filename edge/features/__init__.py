@@ -7,6 +7,7 @@ The tables are built explicitly here: no decorator-filled global registry.
 from __future__ import annotations
 
 from edge.features import (
+    certificates,
     core,
     firmware,
     local_auth,
@@ -24,6 +25,7 @@ HANDLERS: dict[str, Handler] = {
     **core.HANDLERS,
     **firmware.HANDLERS,
     **security.HANDLERS,
+    **certificates.HANDLERS,
     **reservation.HANDLERS,
     **local_auth.HANDLERS,
     **remote_trigger.HANDLERS,
@@ -36,6 +38,7 @@ RECORDERS: dict[str, Recorder] = {
     **local_auth.RECORDERS,
     **remote_trigger.RECORDERS,
     **security.RECORDERS,
+    **certificates.RECORDERS,
 }
 # Spec rules checked before an operator's call is sent (skipped with force).
 CHECKS: dict[str, Check] = {

@@ -1,16 +1,14 @@
 """OCPP 1.6 Security Whitepaper: what chargers send, and what the CSMS keeps of its calls.
 
 Charger → CSMS: SecurityEventNotification, LogStatusNotification,
-SignedFirmwareStatusNotification, SignCertificate.
+SignedFirmwareStatusNotification (SignCertificate: `edge.features.certificates`).
 CSMS → charger (recorded here, sent by the flows in `edge.features.security_flows` or raw
 through the API): InstallCertificate, GetInstalledCertificateIds, DeleteCertificate,
 GetLog, SignedUpdateFirmware; ExtendedTriggerMessage is `edge.features.remote_trigger`'s.
 
 Security events are the charger's audit trail and SHALL be confirmed (WP
 A04.FR.02): each is journalled before the answer, then logged, counted and published
-like the edge's own (`edge.security.events`). SignCertificate is answered
-Rejected while no certificate authority is configured for this site: the CSMS
-must not promise a certificate it cannot issue (WP A02.FR.02).
+like the edge's own (`edge.security.events`).
 
 Bookkeeping, from the charger's answers only (one code path for every caller: the
 recorders run for the operator's friendly routes, raw `/ocpp/{Action}` calls and the
@@ -138,12 +136,6 @@ def _trimmed(requests: dict[str, Any]) -> dict[str, Any]:
         key=lambda item: item[1].get("requestedAt") or item[1].get("statusAt") or "",
     )[-REQUESTS_KEPT:]
     return dict(newest)
-
-
-async def sign_certificate(svc: Services, charger: Charger, req: Payload) -> Payload:
-    log.warning("charger %s asked to sign a certificate; no CA is configured", charger.id)
-    svc.record(charger.id, "SignCertificate", {"status": "Rejected", "reason": "no CA configured"})
-    return {"status": "Rejected"}
 
 
 # --- effects of the CSMS's calls ------------------------------------------------------------
@@ -294,7 +286,6 @@ def security_detail(charger: Charger) -> dict[str, Any]:
 HANDLERS: dict[str, Handler] = {
     "LogStatusNotification": log_status_notification,
     "SecurityEventNotification": security_event_notification,
-    "SignCertificate": sign_certificate,
     "SignedFirmwareStatusNotification": signed_firmware_status_notification,
 }
 RECORDERS: dict[str, Recorder] = {

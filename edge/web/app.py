@@ -19,6 +19,7 @@ from edge.site.controller import SiteController
 from edge.upstream import Upstream
 from edge.web import (
     about,
+    ca,
     certificates,
     chargers,
     files,
@@ -111,6 +112,7 @@ def build_app(
         security_events,
         site,
         upstream,
+        ca,
     ):
         module.add_routes(r)
     if file_store is not None:
