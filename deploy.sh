@@ -92,7 +92,8 @@ install)
     systemctl restart edge-csms || started=no
     systemctl --no-pager status edge-csms || true
     [ "$started" = yes ] || die "edge-csms did not start: journalctl -u edge-csms -p warning"
-    echo "API token: sudo cat /var/lib/edge-csms/api_token"
+    echo "API token (prints a new one; the previous stops working):"
+    echo "  sudo /opt/edge-csms/venv/bin/edge-csms token rotate --config /etc/edge-csms/config.toml"
     ;;
 uninstall)
     [ "$(id -u)" = 0 ] || die "uninstall needs root"

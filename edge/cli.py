@@ -1,5 +1,6 @@
 """Command line: `edge-csms serve [--config FILE]`, `edge-csms check [--config FILE]`,
-`edge-csms meter probe`, and `edge-csms demo` (the service on a simulated site)."""
+`edge-csms meter probe`, `edge-csms token rotate`, and `edge-csms demo` (the service on a
+simulated site)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     probe.add_argument("--config", type=Path, help="TOML configuration file")
     probe.add_argument("--count", type=int, default=1, help="readings to take (default 1)")
     probe.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
+    token = sub.add_parser("token", help="the operator API's token")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    rotate = token_sub.add_parser(
+        "rotate", help="make a new API token, print it once; the old one stops working"
+    )
+    rotate.add_argument("--config", type=Path, help="TOML configuration file")
     demo = sub.add_parser(
         "demo",
         help="run the service on its embedded default with simulated chargers and grid meter",
@@ -139,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         limit_malloc_arenas()
     if args.command == "check":
         return _check(config)
+    if args.command == "token":
+        return _rotate_token(config)
     if args.command == "meter":
         if config.meter is None:
             print("no [meter] section in the configuration", file=sys.stderr)
@@ -182,6 +191,26 @@ def _demo(args: argparse.Namespace) -> int:
         # Most likely a port in use: say so in one line, not with a traceback.
         print(f"demo: {err} (ports: --web-port, --ocpp-port)", file=sys.stderr)
         return 1
+
+
+def _rotate_token(config: Config) -> int:
+    from edge.security.token import TokenError, TokenStore
+
+    if config.web.api_token is not None:
+        print(
+            "token: the API token is set in the configuration ([web] api_token):"
+            " change it there, or remove it to keep only a hash in the data directory",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        token = TokenStore(config.storage.data_dir).rotate()
+    except TokenError as err:
+        print(f"token: {err}", file=sys.stderr)
+        return 1
+    # stdout only, once: TOKEN=$(edge-csms token rotate) keeps it out of the terminal too.
+    print(token)
+    return 0
 
 
 def _check(config: Config) -> int:
