@@ -129,7 +129,9 @@ class OcppServer:
         if (
             user == identity
             and given is not None
-            and hmac.compare_digest(given.encode(), password.encode())
+            # websockets decodes the credentials with surrogateescape: bytes that are not
+            # UTF-8 come back as lone surrogates, which a plain encode() refuses (HTTP 500).
+            and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), password.encode())
         ):
             return None
         log.warning("charger %r from %s: bad or missing credentials", identity, _peer(conn))
