@@ -133,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Timestamped on a terminal; priority-prefixed, without time, into journald.
     configure_logging(args.log_level)
     # websockets logs every failed handshake at INFO with a traceback; keep ours readable.
+    # Never lower: at DEBUG it logs request headers, chargers' Basic credentials included.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     if args.command == "demo":
         return _demo(args)
