@@ -192,3 +192,18 @@ async def test_reconnecting_charger_replaces_itself_under_the_identity_cap(
         await heartbeat(sockets[-1])
         for ws in sockets:
             await ws.close()
+
+
+async def test_two_hundred_chargers_behind_one_nat_reconnect_at_once(tmp_path: Path) -> None:
+    """With the default limits, 200 chargers from one address connect at the same moment,
+    all boot, and all reconnect at once again (the edge restarted, or the router did)."""
+    nat = "127.0.0.5"
+    async with asyncio.timeout(6 * TIMEOUT), running(make_config(tmp_path / "data")) as (app, api):
+        for _round in range(2):
+            sockets = await asyncio.gather(
+                *(open_ws(ocpp_url(app, f"NAT{n:03}"), source=nat) for n in range(200))
+            )
+            await asyncio.gather(*(heartbeat(ws) for ws in sockets))
+            await asyncio.gather(*(ws.close() for ws in sockets))
+        refused = await metric(api, "edge_connections_refused_total")
+        assert refused == 0.0
