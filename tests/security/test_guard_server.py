@@ -88,7 +88,9 @@ def with_password(config: Config, identity: str) -> Config:
     )
 
 
-async def test_handshake_flood_is_refused_with_429_and_others_are_served(tmp_path: Path) -> None:
+async def test_handshake_flood_is_refused_with_429_and_others_are_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     config = with_limits(make_config(tmp_path / "data"), handshake_burst=5, handshake_rate=0.1)
     async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
         calm = await open_ws(ocpp_url(app, "CALM"), source=OTHER_HOST)
@@ -111,6 +113,8 @@ async def test_handshake_flood_is_refused_with_429_and_others_are_served(tmp_pat
         await ws.close()
         await calm.close()
         assert await metric(api, 'edge_connections_refused_total{reason="rate_limited"}') >= 19
+        # One log line for the episode, not one per refused handshake.
+        assert caplog.text.count("refused (rate_limited)") == 1, caplog.text
 
 
 async def test_refused_credentials_lock_out_that_identity_from_that_address(
