@@ -76,6 +76,10 @@ class LimitsConfig:
     max_handshakes_per_identity: int = 4
     # Seconds a TCP connection may take to complete its opening handshake.
     handshake_timeout: float = 30.0
+    # TCP connections open at once per source address, handshaking or not: beyond, a new
+    # one is closed as it is accepted (connections that never send a request would
+    # otherwise hold file descriptors for handshake_timeout each).
+    max_sockets_per_source: int = 1024
     # Refused credentials per (source, identity) before the exponential back-off starts.
     auth_free_failures: int = 5
     # Refused credentials from one source (any identity, decaying by one a minute) before
@@ -379,6 +383,9 @@ def _read_limits(table: Mapping[str, Any], problems: list[str]) -> LimitsConfig:
             "max_handshakes_per_identity", d.max_handshakes_per_identity, 1, 1000
         ),
         handshake_timeout=r.number("handshake_timeout", d.handshake_timeout, 1.0, 300.0),
+        max_sockets_per_source=r.integer(
+            "max_sockets_per_source", d.max_sockets_per_source, 1, 1_000_000
+        ),
         auth_free_failures=r.integer("auth_free_failures", d.auth_free_failures, 1, 1000),
         source_free_failures=r.integer("source_free_failures", d.source_free_failures, 1, 100_000),
         lockout_max=r.number("lockout_max", d.lockout_max, 1.0, 86400.0),

@@ -73,6 +73,7 @@ class OcppServer:
             port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             process_request=self._process_request,
+            create_connection=self.guard.connection_class(),
             compression=None,  # OCPP-J §5.1; also ~40 KiB less memory per connection
             max_size=cfg.max_message_size,
             max_queue=8,

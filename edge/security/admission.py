@@ -4,6 +4,8 @@ address, refusals as HTTP answers with Retry-After, log lines, security events, 
 `edge.server` calls it at three points: `admit` at the start of `_process_request`,
 `failed` where credentials are refused, `opened` when a session starts. An admitted
 connection is released when its connection task ends, whatever became of its handshake.
+Its `connection_class` (websockets' `create_connection`) counts TCP connections per
+source from the moment they are accepted.
 """
 
 from __future__ import annotations
@@ -48,6 +50,36 @@ class ConnectionGuard:
             "Charger handshakes admitted and not yet authenticated",
             lambda: [((), float(self.guard.pending))],
         )
+
+    def connection_class(self) -> type[ServerConnection]:
+        """websockets' connection class, counting TCP connections per source address."""
+        owner = self
+
+        class GuardedConnection(ServerConnection):
+            guard_source: str | None = None
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                super().connection_made(transport)
+                peer = transport.get_extra_info("peername")
+                source = source_key(str(peer[0])) if isinstance(peer, tuple) else str(peer)
+                if owner.guard.socket_opened(source):
+                    self.guard_source = source
+                    return
+                # Before a byte is read: the handshake task sees the connection lost.
+                owner.refused_socket(source)
+                self.transport.abort()
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                if self.guard_source is not None:
+                    owner.guard.socket_closed(self.guard_source)
+                    self.guard_source = None
+                super().connection_lost(exc)
+
+        return GuardedConnection
+
+    def refused_socket(self, source: str) -> None:
+        self.services.metrics.inc("edge_connections_refused_total", reason="too_many_sockets")
+        self._log_refusal(source, "too_many_sockets", None, 0.0, self.monotonic())
 
     def admit(self, conn: ServerConnection, identity: str | None) -> Response | None:
         """At the start of the handshake: None to go on, or the refusal to answer."""
@@ -113,18 +145,7 @@ class ConnectionGuard:
     ) -> Response:
         svc = self.services
         svc.metrics.inc("edge_connections_refused_total", reason=refusal.reason)
-        key = (source, refusal.reason)
-        last = self._logged.get(key)
-        if last is None or now - last > 60.0:
-            # Logged once a minute per source and reason: a flood must not flood the log.
-            log.warning(
-                "handshakes from %s refused (%s), e.g. for %r; retry after %.0f s",
-                source,
-                refusal.reason,
-                identity,
-                refusal.retry_after,
-            )
-            remember(self._logged, key, now, self.guard.limits.tracked_sources)
+        self._log_refusal(source, refusal.reason, identity, refusal.retry_after, now)
         text = {
             "rate_limited": "too many handshakes from this address\n",
             "locked_out": "too many refused credentials; try again later\n",
@@ -134,6 +155,22 @@ class ConnectionGuard:
         response = conn.respond(http.HTTPStatus(refusal.status), text)
         response.headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after)))
         return response
+
+    def _log_refusal(
+        self, source: str, reason: str, identity: str | None, retry_after: float, now: float
+    ) -> None:
+        key = (source, reason)
+        last = self._logged.get(key)
+        if last is None or now - last > 60.0:
+            # Logged once a minute per source and reason: a flood must not flood the log.
+            log.warning(
+                "handshakes from %s refused (%s), e.g. for %r; retry after %.0f s",
+                source,
+                reason,
+                identity,
+                retry_after,
+            )
+            remember(self._logged, key, now, self.guard.limits.tracked_sources)
 
 
 def _source(conn: ServerConnection) -> str:

@@ -18,8 +18,12 @@ Why these shapes:
 - A second authenticated connection of a charger replaces the first (DESIGN §4), so the
   per-identity cap is on handshakes not yet authenticated: they are what a stranger can
   open in a charger's name.
-- Every table is bounded (`tracked_sources` entries, least recently used dropped); IPv6
-  sources count per /64, the block one host can pick addresses from.
+- A connection that never sends its request never reaches the handshake checks, so TCP
+  connections are also counted per source from the moment they are accepted
+  (`max_sockets_per_source`): one host cannot hold every file descriptor.
+- Every table is bounded (`tracked_sources` entries, least recently used dropped; the
+  counters of open connections by their number); IPv6 sources count per /64, the block
+  one host can pick addresses from.
 """
 
 from __future__ import annotations
@@ -115,8 +119,23 @@ class Guard:
         self._known_good: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._pending_by_source: dict[str, int] = {}
         self._pending_by_identity: dict[str, int] = {}
+        self._sockets_by_source: dict[str, int] = {}
         self.admitted = 0  # connections admitted and not yet released
         self.pending = 0  # of those, not yet authenticated
+
+    # --- sockets ----------------------------------------------------------------------------
+
+    def socket_opened(self, source: str) -> bool:
+        """A TCP connection from `source` was accepted: whether it may stay open (counted
+        only then; `socket_closed` must follow a True)."""
+        open_now = self._sockets_by_source.get(source, 0)
+        if open_now >= self.limits.max_sockets_per_source:
+            return False
+        self._sockets_by_source[source] = open_now + 1
+        return True
+
+    def socket_closed(self, source: str) -> None:
+        _drop_count(self._sockets_by_source, source)
 
     # --- admission ------------------------------------------------------------------------
 
@@ -233,6 +252,7 @@ class Guard:
             "known_good": len(self._known_good),
             "pending_sources": len(self._pending_by_source),
             "pending_identities": len(self._pending_by_identity),
+            "socket_sources": len(self._sockets_by_source),
         }
 
 

@@ -210,3 +210,15 @@ def test_limits_are_read_from_ocpp_limits() -> None:
         parse_config({"ocpp": {"limits": {"max_connections": 0, "burst": 3}}})
     assert any(p.startswith("ocpp.limits.max_connections:") for p in info.value.problems)
     assert any(p.startswith("ocpp.limits.burst: unknown key") for p in info.value.problems)
+
+
+def test_open_sockets_are_capped_per_source() -> None:
+    guard = Guard(replace(LimitsConfig(), max_sockets_per_source=2))
+    assert guard.socket_opened("10.0.0.1") and guard.socket_opened("10.0.0.1")
+    assert not guard.socket_opened("10.0.0.1")
+    assert guard.socket_opened("10.0.0.2")
+    guard.socket_closed("10.0.0.1")
+    assert guard.socket_opened("10.0.0.1")
+    for source in ("10.0.0.1", "10.0.0.1", "10.0.0.2"):
+        guard.socket_closed(source)
+    assert guard.sizes()["socket_sources"] == 0

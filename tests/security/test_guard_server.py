@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from edge.config import ChargerSettings, Config, LimitsConfig
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url, running
@@ -211,3 +211,51 @@ async def test_two_hundred_chargers_behind_one_nat_reconnect_at_once(tmp_path: P
             await asyncio.gather(*(ws.close() for ws in sockets))
         refused = await metric(api, "edge_connections_refused_total")
         assert refused == 0.0
+
+
+async def test_connections_that_never_send_a_request_are_capped_per_address(
+    tmp_path: Path,
+) -> None:
+    """One host cannot hold every file descriptor with connections that send nothing:
+    beyond max_sockets_per_source the next is closed as it is accepted; other addresses
+    are served, and the address may connect again once it closes some."""
+    config = with_limits(make_config(tmp_path / "data"), max_sockets_per_source=20)
+    idle = "127.0.0.6"
+    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+        streams = [
+            await asyncio.open_connection("127.0.0.1", app.ocpp_port, local_addr=(idle, 0))
+            for _ in range(30)
+        ]
+
+        async def closed_at_once(reader: asyncio.StreamReader) -> bool:
+            try:
+                async with asyncio.timeout(1.0 * TIME_SCALE):
+                    return await reader.read(1) == b""
+            except TimeoutError:
+                return False  # still open: held by the server
+            except ConnectionResetError:
+                return True
+
+        closed = await asyncio.gather(*(closed_at_once(r) for r, _ in streams))
+        assert sum(closed) == 10, closed
+        # Closed before an HTTP answer: the client sees no response at all.
+        with pytest.raises(InvalidMessage):
+            ws = await open_ws(ocpp_url(app, "IDLEHOST"), source=idle)
+            await ws.close()
+        ws = await open_ws(ocpp_url(app, "ELSEWHERE"), source=OTHER_HOST)
+        await heartbeat(ws)
+        await ws.close()
+        for _, writer in streams:
+            writer.close()
+
+        async def connects_again() -> bool:
+            try:
+                ws = await open_ws(ocpp_url(app, "IDLEHOST"), source=idle)
+            except InvalidMessage:
+                return False
+            await heartbeat(ws)
+            await ws.close()
+            return True
+
+        assert await eventually(connects_again)
+        assert await metric(api, 'edge_connections_refused_total{reason="too_many_sockets"}') >= 11
