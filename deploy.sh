@@ -45,6 +45,10 @@ case "$cmd" in
 run)
     make_venv "$here/.venv" ""
     cd "$here"
+    # First run: make the API token (the page's login too) and show it once; only its
+    # hash is kept.
+    token=$("$here/.venv/bin/edge-csms" token init "$@")
+    [ -z "$token" ] || echo "API token (shown once; \`edge-csms token rotate\` makes a new one): $token"
     exec "$here/.venv/bin/edge-csms" serve "$@"
     ;;
 test)
@@ -92,7 +96,12 @@ install)
     systemctl restart edge-csms || started=no
     systemctl --no-pager status edge-csms || true
     [ "$started" = yes ] || die "edge-csms did not start: journalctl -u edge-csms -p warning"
-    echo "API token: sudo cat /var/lib/edge-csms/api_token"
+    # The first install makes the API token and shows it once (only its hash is kept;
+    # the file is given to the data directory's owner).
+    token=$("$prefix/venv/bin/edge-csms" token init --config /etc/edge-csms/config.toml)
+    [ -z "$token" ] || echo "API token (shown once): $token"
+    echo "A new API token (the previous stops working):"
+    echo "  sudo $prefix/venv/bin/edge-csms token rotate --config /etc/edge-csms/config.toml"
     ;;
 uninstall)
     [ "$(id -u)" = 0 ] || die "uninstall needs root"

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -32,6 +30,7 @@ from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
 from edge.security.authority import CertificateAuthority
+from edge.security.token import TokenStore
 from edge.server import OcppServer
 from edge.services import Services
 from edge.session import SessionRegistry
@@ -40,14 +39,13 @@ from edge.site.commissioning import build_meter, fallback_report
 from edge.site.controller import SiteController
 from edge.site.report import register_site_metrics
 from edge.store import DocumentStore, Journal
-from edge.store.atomic import write_atomic
 from edge.systemd import Notifier, status_text
 from edge.times import utc_now
 from edge.transactions.active import ActiveTransactions
 from edge.upstream import Upstream
 from edge.web.app import build_app
 
-__all__ = ["App", "load_or_create_token"]
+__all__ = ["App"]
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +56,6 @@ TRIM_EVERY_FLUSHES = 60  # about once a minute: give memory freed after bursts b
 # aiohttp waits this long for in-flight HTTP handlers at shutdown (its default, 60 s,
 # would hold a restart on one slow client); keep-alive connections are closed at once.
 WEB_SHUTDOWN_TIMEOUT = 2.0  # s
-
-
-def load_or_create_token(path: Path) -> str:
-    """The API token stored in `path`, created (mode 0600) on first start."""
-    try:
-        token = path.read_text().strip()
-        if token:
-            return token
-    except FileNotFoundError:
-        pass
-    token = secrets.token_urlsafe(32)
-    write_atomic(path, (token + "\n").encode(), mode=0o600)
-    log.info("generated a new API token in %s", path)
-    return token
 
 
 class App:
@@ -104,7 +88,10 @@ class App:
         self.files: FileStore
         self.sessions: SessionRegistry
         self.operations: Operations
-        self.api_token: str
+        # The API token in plain text when the configuration gives it (tests, the demo);
+        # the service itself only checks `token`, which keeps a hash.
+        self.api_token: str | None
+        self.token: TokenStore
 
     @property
     def ocpp_port(self) -> int:
@@ -201,7 +188,13 @@ class App:
         cfg = self.config
         data_dir = cfg.storage.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
-        self.api_token = cfg.web.api_token or load_or_create_token(data_dir / "api_token")
+        self.api_token = cfg.web.api_token
+        self.token = TokenStore(data_dir, cfg.web.api_token)
+        if not self.token.exists:
+            log.warning(
+                "no API token yet: `edge-csms token rotate` makes one (until then the API"
+                " and the page without [web] password refuse every request)"
+            )
         chargers_store = DocumentStore(data_dir / "chargers.json")
         id_tags_store = DocumentStore(data_dir / "id_tags.json")
         certificates_store = DocumentStore(data_dir / "certificates.json")
@@ -314,7 +307,7 @@ class App:
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
         app = build_app(
-            self.operations, self.api_token, self.files, self.site, self.upstream, self.log_ring
+            self.operations, self.token, self.files, self.site, self.upstream, self.log_ring
         )
         # At shutdown aiohttp stops listening, runs the application's on_shutdown
         # callbacks, then waits up to shutdown_timeout for the handlers still running.

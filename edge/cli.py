@@ -1,6 +1,6 @@
 """Command line: `edge-csms serve [--config FILE]`, `edge-csms check [--config FILE]`,
-`edge-csms meter probe`, `edge-csms ca …` (the site CA, `edge.security.ca_cli`), and
-`edge-csms demo` (the service on a simulated site)."""
+`edge-csms meter probe`, `edge-csms ca …` (the site CA, `edge.security.ca_cli`),
+`edge-csms token rotate`, and `edge-csms demo` (the service on a simulated site)."""
 
 from __future__ import annotations
 
@@ -96,6 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     probe.add_argument("--count", type=int, default=1, help="readings to take (default 1)")
     probe.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
     ca_cli.add_parser(sub)
+    token = sub.add_parser("token", help="the operator API's token")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    rotate = token_sub.add_parser(
+        "rotate", help="make a new API token, print it once; the old one stops working"
+    )
+    rotate.add_argument("--config", type=Path, help="TOML configuration file")
+    init = token_sub.add_parser(
+        "init", help="make an API token and print it once, unless one exists (first setup)"
+    )
+    init.add_argument("--config", type=Path, help="TOML configuration file")
     demo = sub.add_parser(
         "demo",
         help="run the service on its embedded default with simulated chargers and grid meter",
@@ -129,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Timestamped on a terminal; priority-prefixed, without time, into journald.
     configure_logging(args.log_level)
     # websockets logs every failed handshake at INFO with a traceback; keep ours readable.
+    # Never lower: at DEBUG it logs request headers, chargers' Basic credentials included.
     logging.getLogger("websockets").setLevel(logging.WARNING)
     if args.command == "demo":
         return _demo(args)
@@ -144,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(config)
     if args.command == "ca":
         return ca_cli.run(args, config)
+    if args.command == "token":
+        return _rotate_token(config, only_if_missing=args.token_command == "init")
     if args.command == "meter":
         if config.meter is None:
             print("no [meter] section in the configuration", file=sys.stderr)
@@ -187,6 +200,32 @@ def _demo(args: argparse.Namespace) -> int:
         # Most likely a port in use: say so in one line, not with a traceback.
         print(f"demo: {err} (ports: --web-port, --ocpp-port)", file=sys.stderr)
         return 1
+
+
+def _rotate_token(config: Config, *, only_if_missing: bool = False) -> int:
+    from edge.security.token import TokenError, TokenStore
+
+    if only_if_missing and config.web.api_token is not None:
+        return 0  # the configuration gives it
+    if config.web.api_token is not None:
+        print(
+            "token: the API token is set in the configuration ([web] api_token):"
+            " change it there, or remove it to keep only a hash in the data directory",
+            file=sys.stderr,
+        )
+        return 2
+    store = TokenStore(config.storage.data_dir)
+    if only_if_missing and store.exists:
+        print("an API token exists; `edge-csms token rotate` makes a new one", file=sys.stderr)
+        return 0
+    try:
+        token = store.rotate()
+    except TokenError as err:
+        print(f"token: {err}", file=sys.stderr)
+        return 1
+    # stdout only, once: TOKEN=$(edge-csms token rotate) keeps it out of the terminal too.
+    print(token)
+    return 0
 
 
 def _check(config: Config) -> int:

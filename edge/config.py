@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "FilesConfig",
     "FtpConfig",
+    "LimitsConfig",
     "MeterConfig",
     "OcppConfig",
     "SecurityConfig",
@@ -59,6 +60,39 @@ class TlsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsConfig:
+    """`[ocpp.limits]`: what one source address may cost the OCPP endpoint (edge.security.guard).
+
+    The defaults let a site of a few hundred chargers behind one NAT address reconnect
+    all at once after a restart, and still stop a LAN host hammering the handshake.
+    """
+
+    # Charger connections admitted at once (open, or between request and authentication).
+    max_connections: int = 500
+    # Handshakes per source address: a bucket of `handshake_burst`, refilled at this rate/s.
+    handshake_rate: float = 10.0
+    handshake_burst: int = 400
+    # Handshakes admitted but not yet authenticated, at once, per source and per identity.
+    max_handshakes_per_source: int = 256
+    max_handshakes_per_identity: int = 4
+    # Seconds a TCP connection may take to complete its opening handshake.
+    handshake_timeout: float = 30.0
+    # TCP connections open at once per source address, handshaking or not: beyond, a new
+    # one is closed as it is accepted (connections that never send a request would
+    # otherwise hold file descriptors for handshake_timeout each).
+    max_sockets_per_source: int = 1024
+    # Refused credentials per (source, identity) before the exponential back-off starts.
+    auth_free_failures: int = 5
+    # Refused credentials from one source (any identity, decaying by one a minute) before
+    # that source is backed off too, for identities it never authenticated.
+    source_free_failures: int = 50
+    # The longest back-off, s.
+    lockout_max: float = 900.0
+    # Entries each of the guard's tables keeps (the least recently used go first).
+    tracked_sources: int = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OcppConfig:
     host: str = "0.0.0.0"
     port: int = 9000
@@ -74,6 +108,7 @@ class OcppConfig:
     # "reject": StartTransaction answers ConcurrentTx when the idTag is charging elsewhere.
     concurrent_tx: str = "reject"
     tls: TlsConfig | None = None
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -337,6 +372,8 @@ def _read_ocpp(table: Mapping[str, Any], problems: list[str]) -> OcppConfig:
             client_ca=t.path("client_ca", None),
         )
         t.finish()
+    limits_table = r.table_of("limits")
+    limits = _read_limits(limits_table, problems) if limits_table is not None else LimitsConfig()
     cfg = OcppConfig(
         host=r.string("host", "0.0.0.0"),
         port=_port(r, "port", 9000),
@@ -349,6 +386,33 @@ def _read_ocpp(table: Mapping[str, Any], problems: list[str]) -> OcppConfig:
         ping_timeout=r.number("ping_timeout", 30.0, 0.1, 3600.0),
         concurrent_tx=r.string("concurrent_tx", "reject", ("reject", "allow")),
         tls=tls,
+        limits=limits,
+    )
+    r.finish()
+    return cfg
+
+
+def _read_limits(table: Mapping[str, Any], problems: list[str]) -> LimitsConfig:
+    r = _Reader(table, "ocpp.limits.", problems)
+    d = LimitsConfig()
+    cfg = LimitsConfig(
+        max_connections=r.integer("max_connections", d.max_connections, 1, 100_000),
+        handshake_rate=r.number("handshake_rate", d.handshake_rate, 0.01, 10_000.0),
+        handshake_burst=r.integer("handshake_burst", d.handshake_burst, 1, 100_000),
+        max_handshakes_per_source=r.integer(
+            "max_handshakes_per_source", d.max_handshakes_per_source, 1, 100_000
+        ),
+        max_handshakes_per_identity=r.integer(
+            "max_handshakes_per_identity", d.max_handshakes_per_identity, 1, 1000
+        ),
+        handshake_timeout=r.number("handshake_timeout", d.handshake_timeout, 1.0, 300.0),
+        max_sockets_per_source=r.integer(
+            "max_sockets_per_source", d.max_sockets_per_source, 1, 1_000_000
+        ),
+        auth_free_failures=r.integer("auth_free_failures", d.auth_free_failures, 1, 1000),
+        source_free_failures=r.integer("source_free_failures", d.source_free_failures, 1, 100_000),
+        lockout_max=r.number("lockout_max", d.lockout_max, 1.0, 86400.0),
+        tracked_sources=r.integer("tracked_sources", d.tracked_sources, 64, 1_000_000),
     )
     r.finish()
     return cfg

@@ -23,6 +23,7 @@ from websockets.http11 import Request, Response
 
 from edge.chargers import Registration
 from edge.events import Connected, Disconnected
+from edge.security.admission import ConnectionGuard
 from edge.services import Services
 from edge.session import ChargerSession, Handler, SessionRegistry
 
@@ -61,6 +62,7 @@ class OcppServer:
         self.sessions = sessions
         self.handlers = handlers
         self._server: Server | None = None
+        self.guard = ConnectionGuard(services, services.config.ocpp.limits)
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
         """Start listening; returns the bound addresses."""
@@ -71,12 +73,13 @@ class OcppServer:
             port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             process_request=self._process_request,
+            create_connection=self.guard.connection_class(),
             compression=None,  # OCPP-J §5.1; also ~40 KiB less memory per connection
             max_size=cfg.max_message_size,
             max_queue=8,
             ping_interval=cfg.ping_interval or None,
             ping_timeout=cfg.ping_timeout,
-            open_timeout=30,
+            open_timeout=cfg.limits.handshake_timeout,
             close_timeout=5,
             server_header=None,
             # A site's chargers all reconnect at once after a restart: a deep accept
@@ -91,6 +94,9 @@ class OcppServer:
             await self._server.wait_closed()
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        refused = self.guard.admit(conn, charger_identity(request.path))
+        if refused is not None:
+            return refused
         if request.method != "GET":
             return conn.respond(http.HTTPStatus.METHOD_NOT_ALLOWED, "OCPP-J needs a GET upgrade\n")
         identity = charger_identity(request.path)
@@ -124,10 +130,13 @@ class OcppServer:
         if (
             user == identity
             and given is not None
-            and hmac.compare_digest(given.encode(), password.encode())
+            # websockets decodes the credentials with surrogateescape: bytes that are not
+            # UTF-8 come back as lone surrogates, which a plain encode() refuses (HTTP 500).
+            and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), password.encode())
         ):
             return None
         log.warning("charger %r from %s: bad or missing credentials", identity, _peer(conn))
+        self.guard.failed(conn, identity)
         self.services.metrics.inc("edge_connections_refused_total", reason="credentials")
         self.services.record(identity, "ConnectionRefused", {"reason": "bad credentials"})
         response = conn.respond(http.HTTPStatus.UNAUTHORIZED, "credentials required\n")
@@ -136,6 +145,7 @@ class OcppServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         svc = self.services
+        self.guard.opened(ws)
         identity: str = ws.charger_id  # type: ignore[attr-defined]
         charger = svc.chargers.get(identity)
         if charger is None:

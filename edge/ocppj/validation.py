@@ -135,6 +135,31 @@ def _validate(action: str, response: bool, payload: object, strict: bool) -> Non
         # multipleOf on NaN or infinity. orjson never decodes those, so only our own
         # payloads can contain them.
         raise PropertyConstraintViolation("payload: numbers must be finite") from err
+    where = _oversized_integer(payload, "")
+    if where is not None:
+        raise TypeConstraintViolation(f"{where or 'payload'}: must be a 64-bit integer")
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _oversized_integer(value: object, path: str) -> str | None:
+    """The path of an integer beyond 64 bits, or None. The schemas bound no integer, and
+    orjson decodes up to 2**64 - 1, which SQLite (the journal) cannot store: refused here,
+    at the boundary, rather than failing in a handler."""
+    if type(value) is int:
+        return None if value in _INT64 else path
+    if type(value) is dict:
+        for key, item in value.items():
+            found = _oversized_integer(item, f"{path}.{key}" if path else key)
+            if found is not None:
+                return found
+    elif type(value) is list:
+        for i, item in enumerate(value):
+            found = _oversized_integer(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 # --------------------------------------------------------------------------- error text

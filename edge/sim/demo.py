@@ -32,6 +32,7 @@ import aiohttp
 
 from edge.app import App
 from edge.config import Config, parse_config
+from edge.security.token import new_token
 from edge.sim.charger import CallRefused
 from edge.sim.demo_plan import (
     BaseLoad,
@@ -102,7 +103,9 @@ def demo_config(
     listen: dict[str, Any] = {} if options.host is None else {"host": options.host}
     data: dict[str, Any] = {
         "ocpp": {**listen} | ({} if options.ocpp_port is None else {"port": options.ocpp_port}),
-        "web": {**listen} | ({} if options.web_port is None else {"port": options.web_port}),
+        # A token for this run only, kept in memory (the banner and the ready file show it).
+        "web": {**listen, "api_token": new_token()}
+        | ({} if options.web_port is None else {"port": options.web_port}),
         "storage": {"data_dir": str(data_dir)},
         "meter": {
             "driver": "sdm630",

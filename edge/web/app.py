@@ -15,10 +15,12 @@ from aiohttp import web
 from edge.files.store import FileStore
 from edge.logs import LogRing
 from edge.operations.pipeline import Operations
+from edge.security.token import TokenStore
 from edge.site.controller import SiteController
 from edge.upstream import Upstream
 from edge.web import (
     about,
+    api_token,
     ca,
     certificates,
     chargers,
@@ -70,7 +72,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 def build_app(
     ops: Operations,
-    token: str,
+    token: TokenStore,
     file_store: FileStore | None = None,
     site_controller: SiteController | None = None,
     upstream_links: Upstream | None = None,
@@ -113,6 +115,7 @@ def build_app(
         site,
         upstream,
         ca,
+        api_token,
     ):
         module.add_routes(r)
     if file_store is not None:

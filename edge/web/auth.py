@@ -19,7 +19,6 @@ The routes that open and close sessions are in `edge.web.login`.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import secrets
 import time
 from collections import OrderedDict
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from edge.security.token import TokenStore
 from edge.web.password import PasswordHash
 
 __all__ = [
@@ -87,11 +87,11 @@ class Throttle:
 
 
 class WebAuth:
-    """The token, the password (hash) and the login sessions of one web application."""
+    """The token (hash), the password (hash) and the login sessions of one web application."""
 
     def __init__(
         self,
-        token: str,
+        token: TokenStore,
         password: PasswordHash | None,
         *,
         monotonic: Callable[[], float] = time.monotonic,
@@ -104,9 +104,8 @@ class WebAuth:
 
     def bearer_ok(self, request: web.BaseRequest) -> bool:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode(), self.token.encode()
-        )
+        given = given.strip()
+        return scheme.lower() == "bearer" and bool(given) and self.token.matches(given)
 
     def session_ok(self, request: web.BaseRequest) -> bool:
         session_id = request.cookies.get(COOKIE)
@@ -123,7 +122,7 @@ class WebAuth:
     async def check_password(self, given: str) -> bool:
         """Whether `given` opens a session: the password, or the token when none is set."""
         if self.password is None:
-            return hmac.compare_digest(given.encode(), self.token.encode())
+            return self.token.matches(given)
         # scrypt takes tens of ms (hundreds on a Pi): not on the event loop.
         return await asyncio.to_thread(self.password.matches, given)
 
@@ -133,6 +132,15 @@ class WebAuth:
         while len(self._sessions) > MAX_SESSIONS:
             self._sessions.popitem(last=False)
         return session_id
+
+    def close_other_sessions(self, request: web.BaseRequest) -> int:
+        """Log out every browser but the one making `request` (after a token rotation:
+        a session opened with the old token may be the reason for it)."""
+        keep = request.cookies.get(COOKIE)
+        closed = [s for s in self._sessions if s != keep]
+        for session_id in closed:
+            del self._sessions[session_id]
+        return len(closed)
 
     def close_session(self, request: web.BaseRequest) -> None:
         session_id = request.cookies.get(COOKIE)
