@@ -31,6 +31,8 @@ from edge.logs import LogRing
 from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
+from edge.security.connection import ConnectionSecurity, record_security_event
+from edge.security.tls import TlsError, TlsFiles, TlsListenerContext, TlsState, build_tls
 from edge.server import OcppServer
 from edge.services import Services
 from edge.session import SessionRegistry
@@ -57,6 +59,10 @@ TRIM_EVERY_FLUSHES = 60  # about once a minute: give memory freed after bursts b
 # aiohttp waits this long for in-flight HTTP handlers at shutdown (its default, 60 s,
 # would hold a restart on one slow client); keep-alive connections are closed at once.
 WEB_SHUTDOWN_TIMEOUT = 2.0  # s
+
+
+def vars_of(problem: Any) -> dict[str, str]:
+    return {"severity": problem.severity, "text": problem.text}
 
 
 def load_or_create_token(path: Path) -> str:
@@ -88,6 +94,9 @@ class App:
         self.notifier = notifier if notifier is not None else Notifier(None)
         self.ocpp_addresses: list[tuple[str, int]] = []
         self.web_addresses: list[tuple[str, int]] = []
+        self.ocpp_tls_addresses: list[tuple[str, int]] = []
+        self._tls_state: TlsState | None = None
+        self._tls: TlsListenerContext | None = None
         self.ftp_address: tuple[str, int] | None = None
         self._ftp: FtpServer | None = None
         self._stop = asyncio.Event()
@@ -108,6 +117,10 @@ class App:
     @property
     def ocpp_port(self) -> int:
         return self.ocpp_addresses[0][1]
+
+    @property
+    def ocpp_tls_port(self) -> int:
+        return self.ocpp_tls_addresses[0][1]
 
     @property
     def web_port(self) -> int:
@@ -201,7 +214,11 @@ class App:
         self.api_token = cfg.web.api_token or load_or_create_token(data_dir / "api_token")
         chargers_store = DocumentStore(data_dir / "chargers.json")
         id_tags_store = DocumentStore(data_dir / "id_tags.json")
-        self._documents = [chargers_store, id_tags_store]
+        security_store = DocumentStore(data_dir / "charger_security.json")
+        self._documents = [chargers_store, id_tags_store, security_store]
+        # The server certificate's fatal problems stop the start here, before anything
+        # listens (TlsError, reported by `edge-csms serve`).
+        self._tls_state = self._build_tls() if cfg.ocpp.tls is not None else None
         journal = Journal(
             data_dir / "journal.sqlite3",
             synchronous=cfg.storage.synchronous,
@@ -219,6 +236,17 @@ class App:
             metrics=metrics,
             clock=self.clock,
         )
+        security = self.services.security = ConnectionSecurity(
+            self.services,
+            security_store,
+            tls_available=lambda: self._tls_state is not None,
+            client_ca_available=lambda: self._tls is not None and self._tls.current.client_cas > 0,
+        )
+        if self._tls_state is not None:
+            security.reload_tls = self.reload_tls
+            security.describe_tls = self._describe_tls
+            self.services.tls_reload = lambda: self.spawn(self._reload_quietly())
+        await security.import_config()
         self.files = FileStore(cfg, self.clock)
         self._restore_state()
         self.sessions = SessionRegistry(self.spawn)
@@ -300,6 +328,13 @@ class App:
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
+        if cfg.ocpp.tls is not None and self._tls_state is not None:
+            self._tls = TlsListenerContext(self._tls_state, self._ocpp.handshake_refused)
+            self.ocpp_tls_addresses = await self._ocpp.start_tls(
+                cfg.ocpp.host, cfg.ocpp.tls.port, self._tls
+            )
+            for host, port in self.ocpp_tls_addresses:
+                log.info("listening for OCPP 1.6J on wss://%s:%d/", host, port)
         app = build_app(
             self.operations, self.api_token, self.files, self.site, self.upstream, self.log_ring
         )
@@ -332,6 +367,68 @@ class App:
                 self.ftp_address[1],
             )
 
+    # --- TLS ----------------------------------------------------------------------------
+
+    def _tls_files(self) -> TlsFiles:
+        tls = self.config.ocpp.tls
+        assert tls is not None
+        return TlsFiles.resolve(
+            certificate=tls.certificate,
+            private_key=tls.private_key,
+            additional_certificate=tls.additional_certificate,
+            additional_private_key=tls.additional_private_key,
+            client_ca=tls.client_ca,
+            crl=tls.crl,
+            data_dir=self.config.storage.data_dir,
+        )
+
+    def _build_tls(self) -> TlsState:
+        state = build_tls(self._tls_files(), self.clock())
+        for problem in state.problems:
+            (log.error if problem.severity == "error" else log.warning)("TLS: %s", problem.text)
+        if state.files.client_ca is None:
+            log.warning("TLS: no client CA (profile 3 impossible until one is set up)")
+        return state
+
+    def _describe_tls(self) -> dict[str, Any]:
+        assert self._tls is not None
+        return self._tls.current.describe()
+
+    async def reload_tls(self) -> dict[str, Any]:
+        """Rebuild the wss listener's TLS context from its files (SIGHUP, the API, a
+        revocation); new connections get it. A failure keeps the current one: the
+        answer's `reloaded` is false and `problems` says why."""
+        if self._tls is None:
+            return {"reloaded": False, "problems": [{"severity": "fatal", "text": "no TLS"}]}
+        files = self._tls_files()
+        try:
+            state = await asyncio.to_thread(build_tls, files, self.clock())
+        except TlsError as err:
+            text = "; ".join(str(p) for p in err.problems if p.severity == "fatal")
+            log.error("TLS reload failed, the current certificate stays: %s", text)
+            record_security_event(self.services, None, "TlsReloadFailed", text)
+            return {"reloaded": False, "problems": [vars_of(p) for p in err.problems]}
+        self._tls.replace(state)
+        self._tls_state = state
+        for problem in state.problems:
+            (log.error if problem.severity == "error" else log.warning)("TLS: %s", problem.text)
+        log.info(
+            "TLS reloaded: %s; %d client CA(s), %d revoked",
+            ", ".join(c["subject"] for c in state.certificates),
+            state.client_cas,
+            len(state.revoked),
+        )
+        self.services.record(None, "TlsReloaded", {"certificates": state.certificates})
+        return {"reloaded": True, **state.describe()}
+
+    async def _reload_quietly(self) -> None:
+        await self.reload_tls()
+
+    def request_tls_reload(self) -> None:
+        """SIGHUP: reload the TLS material (nothing without a wss listener)."""
+        if self._tls is not None:
+            self.spawn(self._reload_quietly())
+
     # --- shutdown -----------------------------------------------------------------------
 
     async def _close_listeners(self) -> None:
@@ -347,6 +444,8 @@ class App:
         if svc is None:
             return
         svc.chargers.save_last_seen()
+        if svc.security is not None:
+            svc.security.close()
         for store in self._documents:
             store.close()
         await svc.journal.close()

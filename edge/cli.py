@@ -45,6 +45,8 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, app.stop)
+    # SIGHUP: reload the wss listener's certificate, key, client CA and CRL.
+    loop.add_signal_handler(signal.SIGHUP, app.request_tls_reload)
     try:
         async with app:
             # What start-up built (schemas, stores, restored state) lives as long as the
@@ -72,7 +74,46 @@ def _describe(config: Config) -> list[str]:
         ),
         "upstream: " + (config.upstream.url if config.upstream else "none"),
     ]
+    tls = config.ocpp.tls
+    if tls is not None:
+        lines.insert(
+            2,
+            f"OCPP TLS endpoint: wss://{config.ocpp.host}:{tls.port}/<prefix>/<chargePointId>"
+            f" (certificate {tls.certificate})",
+        )
     return lines
+
+
+def _tls_problems(config: Config, *, for_serve: bool) -> bool:
+    """Print the TLS material's problems; True if a fatal one forbids serving (for
+    `check`, also an expired or not yet valid certificate)."""
+    if config.ocpp.tls is None:
+        return False
+    from datetime import UTC, datetime
+
+    from edge.security.tls import TlsFiles, check_tls_files
+
+    tls = config.ocpp.tls
+    files = TlsFiles.resolve(
+        certificate=tls.certificate,
+        private_key=tls.private_key,
+        additional_certificate=tls.additional_certificate,
+        additional_private_key=tls.additional_private_key,
+        client_ca=tls.client_ca,
+        crl=tls.crl,
+        data_dir=config.storage.data_dir,
+    )
+    problems = check_tls_files(files, datetime.now(UTC))
+    failing = ("fatal",) if for_serve else ("fatal", "error")
+    for problem in problems:
+        if problem.severity in failing:
+            print(f"TLS {problem.severity}: {problem.text}", file=sys.stderr)
+        elif not for_serve:
+            print(f"TLS {problem.severity}: {problem.text}")
+    if not for_serve:
+        print(f"TLS client CA: {files.client_ca or 'none (profile 3 impossible)'}")
+        print(f"TLS revocation list: {files.crl or 'none'}")
+    return any(p.severity in failing for p in problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,6 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         limit_malloc_arenas()
+        if _tls_problems(config, for_serve=True):
+            return 2
     if args.command == "check":
         return _check(config)
     if args.command == "meter":
@@ -187,7 +230,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _check(config: Config) -> int:
     for line in _describe(config):
         print(line)
-    ok = True
+    ok = not _tls_problems(config, for_serve=False)
     if config.meter is not None:
         try:
             build_meter(config.meter)

@@ -30,6 +30,7 @@ from edge.web import (
     page,
     remote_trigger,
     reservation,
+    security,
     site,
     smart_charging,
     transactions,
@@ -107,6 +108,7 @@ def build_app(
         remote_trigger,
         site,
         upstream,
+        security,
     ):
         module.add_routes(r)
     if file_store is not None:
