@@ -85,8 +85,12 @@ def _describe(config: Config) -> list[str]:
 
 
 def _tls_problems(config: Config, *, for_serve: bool) -> bool:
-    """Print the TLS material's problems; True if a fatal one forbids serving (for
-    `check`, also an expired or not yet valid certificate)."""
+    """Print the TLS material's problems; True if a fatal one forbids serving.
+
+    `check` and `serve` fail on the same problems (systemd runs `check` before `serve`):
+    an expired or not yet valid certificate is printed as an error, but does not stop the
+    site's load balancing and its profile 0/1 chargers (`edge.security.tls.CertProblem`).
+    """
     if config.ocpp.tls is None:
         return False
     from datetime import UTC, datetime
@@ -104,16 +108,17 @@ def _tls_problems(config: Config, *, for_serve: bool) -> bool:
         data_dir=config.storage.data_dir,
     )
     problems = check_tls_files(files, datetime.now(UTC))
-    failing = ("fatal",) if for_serve else ("fatal", "error")
     for problem in problems:
-        if problem.severity in failing:
-            print(f"TLS {problem.severity}: {problem.text}", file=sys.stderr)
+        if problem.severity in ("fatal", "error"):
+            # serve logs the non-fatal ones itself, once it runs
+            if problem.severity == "fatal" or not for_serve:
+                print(f"TLS {problem.severity}: {problem.text}", file=sys.stderr)
         elif not for_serve:
             print(f"TLS {problem.severity}: {problem.text}")
     if not for_serve:
         print(f"TLS client CA: {files.client_ca or 'none (profile 3 impossible)'}")
         print(f"TLS revocation list: {files.crl or 'none'}")
-    return any(p.severity in failing for p in problems)
+    return any(p.severity == "fatal" for p in problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
