@@ -17,6 +17,7 @@ from __future__ import annotations
 import http
 import logging
 import socket
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -38,6 +39,7 @@ __all__ = ["OcppServer", "charger_identity"]
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+TLS_EVENTS_PER_MINUTE = 30
 MAX_IDENTITY_LENGTH = 128
 
 
@@ -69,6 +71,8 @@ class OcppServer:
         self.handlers = handlers
         self._servers: list[Server] = []
         self.tls: TlsListenerContext | None = None
+        self._tls_event_window = 0.0
+        self._tls_events = 0
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
         """Start the ws listener; returns the bound addresses."""
@@ -114,9 +118,19 @@ class OcppServer:
             await server.wait_closed()
 
     def handshake_refused(self, reason: str) -> None:
-        """OpenSSL ended a wss handshake (`TlsListenerContext.on_refused`)."""
-        self.services.metrics.inc("edge_connections_refused_total", reason="tls")
-        record_security_event(self.services, None, "TlsHandshakeRefused", reason)
+        """OpenSSL ended a wss handshake (`TlsListenerContext.on_refused`): counted always,
+        journalled and logged at most `TLS_EVENTS_PER_MINUTE` times a minute (a scan or a
+        flood of bad handshakes must not write the SD card at its pace)."""
+        svc = self.services
+        svc.metrics.inc("edge_connections_refused_total", reason="tls")
+        now = time.monotonic()
+        if now - self._tls_event_window >= 60.0:
+            self._tls_event_window, self._tls_events = now, 0
+        self._tls_events += 1
+        if self._tls_events <= TLS_EVENTS_PER_MINUTE:
+            record_security_event(svc, None, "TlsHandshakeRefused", reason)
+        elif self._tls_events == TLS_EVENTS_PER_MINUTE + 1:
+            log.warning("more refused TLS handshakes this minute; counted, not logged")
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         if request.method != "GET":
@@ -148,7 +162,15 @@ class OcppServer:
         if svc.security is None:
             return Admission(0)
         ssl_object: Any = conn.transport.get_extra_info("ssl_object")
-        peer = peer_certificate(ssl_object)
+        try:
+            peer = peer_certificate(ssl_object)
+        except ValueError:  # OpenSSL verified it, but it does not parse here
+            return self._refuse(
+                conn,
+                identity,
+                Refusal("certificate", "the client certificate cannot be read"),
+                event="InvalidChargePointCertificate",
+            )
         if peer is not None and self.tls is not None and peer.revoked_in(self.tls.current.revoked):
             return self._refuse(
                 conn,
@@ -190,7 +212,6 @@ class OcppServer:
         for the rest; logged, journalled and counted as a security event."""
         svc = self.services
         reason = "credentials" if refusal.kind == "credentials" else refusal.kind
-        log.warning("charger %r from %s refused: %s", identity, _peer(conn), refusal.text)
         svc.metrics.inc("edge_connections_refused_total", reason=reason)
         svc.record(identity, "ConnectionRefused", {"reason": refusal.text})
         record_security_event(svc, identity, event, f"{refusal.text} (from {_peer(conn)})")
@@ -212,14 +233,15 @@ class OcppServer:
             )
             charger = svc.chargers.create(identity, registration, now=svc.now_text())
             log.info("new charger %r registered as %s", identity, registration)
-        session = ChargerSession(charger, ws, svc, self.handlers)
-        self.sessions.add(session)
-        svc.metrics.inc("edge_connections_total")
         admission: Admission = ws.admission  # type: ignore[attr-defined]
         ssl_object: Any = ws.transport.get_extra_info("ssl_object")
         tls_version = ssl_object.version() if ssl_object is not None else None
         if svc.security is not None:
-            svc.security.note_connected(identity, admission, tls_version)
+            # A pending profile or key this connection used is the only one from now on.
+            await svc.security.connected(identity, admission, tls_version)
+        session = ChargerSession(charger, ws, svc, self.handlers)
+        self.sessions.add(session)
+        svc.metrics.inc("edge_connections_total")
         log.info(
             "charger %s connected from %s (security profile %d%s)",
             identity,

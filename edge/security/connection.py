@@ -121,10 +121,15 @@ class SecurityStore:
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """A connection let in, at `profile`."""
+    """A connection let in, at `profile`. What it proves (a pending profile used, a
+    pending key used) takes effect once the WebSocket is open (`connected`): a handshake
+    that fails after the check changes nothing."""
 
     profile: int
-    upgraded_from: int | None = None
+    upgrade_from: int | None = None
+    """The charger's profile before this connection: it is at a pending, higher one."""
+    new_key: KeyHash | None = None
+    """The pending key this connection presented."""
 
 
 def _hash(doc: Json, key: str) -> KeyHash | None:
@@ -264,30 +269,66 @@ class ConnectionSecurity:
         found = profiles.candidates(stored, pending, level)
         if not found:
             return profiles.refusal_for(stored, level, tls=tls, has_certificate=peer is not None)
-        password_ok: bool | None = None
+        checked: tuple[bool, KeyHash | None] | None = None
         for profile in found:
+            new_key = None
             if profiles.needs_password(profile):
-                if password_ok is None:
-                    password_ok = await self._password_ok(charger_id, authorization)
-                if not password_ok:
+                if checked is None:
+                    checked = await self._check_password(charger_id, authorization)
+                ok, new_key = checked
+                if not ok:
                     continue
-            if profile > stored:
-                self._set_profile(charger_id, profile, "SecurityProfile")
-                await self.store.persist()
-                record_security_event(
-                    self.svc,
-                    charger_id,
-                    "SecurityProfileUpgraded",
-                    f"from {stored} to {profile}; profile {stored} is refused from now on",
-                )
-                return Admission(profile, upgraded_from=stored)
-            return Admission(profile)
+            return Admission(
+                profile, upgrade_from=stored if profile > stored else None, new_key=new_key
+            )
         return Refusal("credentials", "missing or wrong HTTP Basic credentials")
 
-    async def _password_ok(self, charger_id: str, authorization: str | None) -> bool:
+    async def connected(
+        self, charger_id: str, admission: Admission, tls_version: str | None
+    ) -> None:
+        """The WebSocket of an admitted connection is open: a pending profile or key it
+        used becomes the only one from now on."""
+        self.connected_at[charger_id] = {
+            "profile": admission.profile,
+            "tls": tls_version,
+            "at": self.svc.now_text(),
+        }
+        doc = self.store.peek(charger_id)
+        changed = False
+        if admission.new_key is not None and _hash(doc, "pendingKey") == admission.new_key:
+            self._set_key(
+                charger_id, admission.new_key, doc.get("pendingKeySource") or "AuthorizationKey"
+            )
+            changed = True
+            record_security_event(
+                self.svc,
+                charger_id,
+                "AuthorizationKeyConfirmed",
+                "the charger connected with its new key; the old one is no longer valid",
+            )
+        if admission.upgrade_from is not None and admission.profile > self.profile(charger_id):
+            self._set_profile(charger_id, admission.profile, "SecurityProfile")
+            changed = True
+            record_security_event(
+                self.svc,
+                charger_id,
+                "SecurityProfileUpgraded",
+                f"from {admission.upgrade_from} to {admission.profile}; "
+                f"profile {admission.upgrade_from} is refused from now on",
+            )
+        if changed:
+            try:
+                await self.store.persist()
+            except OSError:  # written by the next periodic flush; the connection goes on
+                log.exception("charger %s: writing its security state failed", charger_id)
+
+    async def _check_password(
+        self, charger_id: str, authorization: str | None
+    ) -> tuple[bool, KeyHash | None]:
+        """Whether the Basic credentials are right, and the pending key if it was that."""
         credentials = parse_basic(authorization)
         if credentials is None or credentials[0] != charger_id:
-            return False
+            return False, None
         hashing = self._hashing.get(charger_id)
         if hashing is not None:
             await asyncio.shield(hashing)
@@ -296,27 +337,8 @@ class ConnectionSecurity:
         hashes = [h for h in (pending, current) if h is not None]
         matched = await self.verifier.find(charger_id, credentials[1], hashes)
         if matched is None:
-            return False
-        if pending is not None and matched == pending:
-            # The charger uses the key it accepted: from now on only that one is valid.
-            self._set_key(charger_id, pending, doc.get("pendingKeySource") or "AuthorizationKey")
-            await self.store.persist()
-            record_security_event(
-                self.svc,
-                charger_id,
-                "AuthorizationKeyConfirmed",
-                "the charger connected with its new key; the old one is no longer valid",
-            )
-        return True
-
-    def note_connected(
-        self, charger_id: str, admission: Admission, tls_version: str | None
-    ) -> None:
-        self.connected_at[charger_id] = {
-            "profile": admission.profile,
-            "tls": tls_version,
-            "at": self.svc.now_text(),
-        }
+            return False, None
+        return True, matched if matched == pending else None
 
     # --- results of ChangeConfiguration --------------------------------------------------
 
