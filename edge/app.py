@@ -31,7 +31,8 @@ from edge.logs import LogRing
 from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
-from edge.security.connection import ConnectionSecurity, record_security_event
+from edge.security.audit import record_security_event
+from edge.security.connection import ConnectionSecurity
 from edge.security.tls import TlsError, TlsFiles, TlsListenerContext, TlsState, build_tls
 from edge.server import OcppServer
 from edge.services import Services
@@ -239,6 +240,7 @@ class App:
         security = self.services.security = ConnectionSecurity(
             self.services,
             security_store,
+            record_event=record_security_event,
             tls_available=lambda: self._tls_state is not None,
             client_ca_available=lambda: self._tls is not None and self._tls.current.client_cas > 0,
         )

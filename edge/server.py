@@ -27,7 +27,8 @@ from websockets.http11 import Request, Response
 
 from edge.chargers import Registration
 from edge.events import Connected, Disconnected
-from edge.security.connection import Admission, record_security_event
+from edge.security.audit import record_security_event
+from edge.security.connection import Admission
 from edge.security.credentials import Busy
 from edge.security.profiles import Refusal
 from edge.security.tls import TlsListenerContext, peer_certificate

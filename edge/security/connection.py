@@ -38,9 +38,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Admission",
     "ConnectionSecurity",
+    "SecurityEventRecorder",
     "SecurityStore",
     "ServiceSite",
-    "record_security_event",
 ]
 
 log = logging.getLogger("edge.security")
@@ -63,18 +63,9 @@ class ServiceSite(Protocol):
     def now_text(self) -> str: ...
 
 
-def record_security_event(
-    svc: ServiceSite, charger_id: str | None, kind: str, tech_info: str | None
-) -> None:
-    """A security event the edge raises itself: logged on `edge.security`, journalled as
-    `kind` and counted in `edge_security_events_total{type=kind}`.
-
-    (The plan's shared `edge.security.events.record_security_event` takes its place once
-    merged; same arguments.)
-    """
-    log.warning("security event %s, charger %s: %s", kind, charger_id, tech_info)
-    svc.metrics.inc("edge_security_events_total", type=kind)
-    svc.record(charger_id, kind, {"techInfo": tech_info})
+# record_security_event(svc, charger_id, type, tech_info): `edge.security.audit`'s, passed
+# in (this module cannot import Services, which holds a ConnectionSecurity).
+SecurityEventRecorder = Callable[[Any, "str | None", str, "str | None"], Any]
 
 
 class SecurityStore:
@@ -145,10 +136,12 @@ class ConnectionSecurity:
         services: ServiceSite,
         store: DocumentStore,
         *,
+        record_event: SecurityEventRecorder,
         tls_available: Callable[[], bool] = lambda: False,
         client_ca_available: Callable[[], bool] = lambda: False,
     ) -> None:
         self.svc = services
+        self._record_event = record_event
         self.store = SecurityStore(store)
         self.verifier = Verifier()
         self.tls_available = tls_available
@@ -169,6 +162,9 @@ class ConnectionSecurity:
 
     def close(self) -> None:
         self.verifier.close()
+
+    def _event(self, charger_id: str | None, kind: str, tech_info: str | None) -> None:
+        self._record_event(self.svc, charger_id, kind, tech_info)
 
     # --- the state -----------------------------------------------------------------------
 
@@ -232,7 +228,7 @@ class ConnectionSecurity:
         new = await self.verifier.run(KeyHash.of, password_key(password), bounded=False)
         self._set_key(charger_id, new, "operator")
         await self.store.persist()
-        record_security_event(self.svc, charger_id, "PasswordSet", "set by the operator")
+        self._event(charger_id, "PasswordSet", "set by the operator")
 
     async def settled(self, charger_id: str) -> None:
         """Return once a key the charger accepted is hashed and stored."""
@@ -300,8 +296,7 @@ class ConnectionSecurity:
                 charger_id, admission.new_key, doc.get("pendingKeySource") or "AuthorizationKey"
             )
             changed = True
-            record_security_event(
-                self.svc,
+            self._event(
                 charger_id,
                 "AuthorizationKeyConfirmed",
                 "the charger connected with its new key; the old one is no longer valid",
@@ -309,8 +304,7 @@ class ConnectionSecurity:
         if admission.upgrade_from is not None and admission.profile > self.profile(charger_id):
             self._set_profile(charger_id, admission.profile, "SecurityProfile")
             changed = True
-            record_security_event(
-                self.svc,
+            self._event(
                 charger_id,
                 "SecurityProfileUpgraded",
                 f"from {admission.upgrade_from} to {admission.profile}; "
@@ -352,8 +346,7 @@ class ConnectionSecurity:
                 return
             current = self.profile(charger_id)
             if target <= current:
-                record_security_event(
-                    self.svc,
+                self._event(
                     charger_id,
                     "SecurityProfileNotLowered",
                     f"the charger accepted SecurityProfile {target}; it stays at {current}",
@@ -380,8 +373,7 @@ class ConnectionSecurity:
         doc["pendingKeySince"] = self.svc.now_text()
         doc["pendingKeySource"] = source
         self.store.save(charger_id)
-        record_security_event(
-            self.svc,
+        self._event(
             charger_id,
             "AuthorizationKeyChanged",
             f"{source}: the charger accepted a new key; the old one is valid until it uses it",

@@ -20,7 +20,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from edge.app import App
 from edge.config import ChargerSettings, Config, SecurityConfig, TlsConfig
-from tests.conftest import TIME_SCALE, make_config
+from tests.conftest import TIME_SCALE, api_client, make_config
+from tests.helpers import eventually
 from tests.security.certs import (
     Issued,
     Paths,
@@ -201,6 +202,27 @@ async def refused(url: str, **kwargs: Any) -> BaseException:
         return err
     await ws.close()
     raise AssertionError(f"{url}: the handshake was accepted")
+
+
+async def security_events(web_port: int, event_type: str) -> list[dict[str, Any]]:
+    """The edge's security events of one type, newest first, as journal rows (`charger_id`,
+    `data` with `type`, `techInfo`)."""
+    async with api_client(web_port) as api:
+        rows = await api.get("/api/events?kind=SecurityEvent&limit=1000")
+    return [row for row in rows if row["data"].get("type") == event_type]
+
+
+async def has_security_event(web_port: int, event_type: str, charger_id: str | None) -> bool:
+    """Whether such an event (journalled without waiting) shows up for the charger."""
+
+    async def probe() -> bool:
+        rows = await security_events(web_port, event_type)
+        return any(row["charger_id"] == charger_id for row in rows)
+
+    try:
+        return bool(await eventually(probe, timeout=5 * TIME_SCALE))
+    except (AssertionError, TimeoutError):
+        return False
 
 
 def http_status(err: BaseException) -> int | None:

@@ -21,6 +21,7 @@ from tests.security.conn_support import (
     PASSWORD,
     TIMEOUT,
     charger,
+    has_security_event,
     http_status,
     refused,
     ws_url,
@@ -102,7 +103,7 @@ async def test_rotation_in_one_action(tmp_path: Path, caplog: pytest.LogCaptureF
             pass
         events = await api.get("/api/chargers/CPK/events?limit=200")
         assert value not in str(events)
-        assert await api.get("/api/events?kind=AuthorizationKeyConfirmed")
+        assert await has_security_event(app.web_port, "AuthorizationKeyConfirmed", "CPK")
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("edge"))
     assert value not in ours and PASSWORD not in ours
     secrets_absent(data_dir, PASSWORD, value, bytes.fromhex(value))

@@ -14,12 +14,12 @@ import pytest
 
 from edge.config import ChargerSettings
 from tests.conftest import Api, running
-from tests.helpers import eventually
 from tests.security.conn_support import (
     PASSWORD,
     TIMEOUT,
     Pki,
     charger,
+    has_security_event,
     http_status,
     make_pki,
     refused,
@@ -38,19 +38,6 @@ async def security_of(api: Api, charger_id: str) -> dict[str, Any]:
     return dict((await api.get(f"/api/chargers/{charger_id}"))["security"])
 
 
-async def has_event(api: Api, charger_id: str, kind: str) -> bool:
-    """Whether the charger's events (journalled without waiting) come to hold `kind`."""
-
-    async def probe() -> bool:
-        events = await api.get(f"/api/chargers/{charger_id}/events?limit=200")
-        return any(e["kind"] == kind for e in events)
-
-    try:
-        return bool(await eventually(probe, timeout=5))
-    except AssertionError:
-        return False
-
-
 async def test_basic_auth_required_then_accepted(tmp_path: Path, pki: Pki) -> None:
     """TC_085: an upgrade without an Authorization header is refused (401); with the right
     Basic credentials it upgrades, and the charger boots."""
@@ -66,7 +53,7 @@ async def test_basic_auth_required_then_accepted(tmp_path: Path, pki: Pki) -> No
         assert http_status(await refused(ws_url(app, "CP1"), password="wrong-password-1")) == 401
         async with charger(ws_url(app, "CP1"), password=PASSWORD):
             assert (await security_of(api, "CP1"))["connectedAt"]["profile"] == 1
-        assert await has_event(api, "CP1", "InvalidChargePointCredentials")
+        assert await has_security_event(app.web_port, "InvalidChargePointCredentials", "CP1")
 
 
 async def test_upgrade_from_1_to_2_then_profile_1_is_refused(tmp_path: Path, pki: Pki) -> None:
@@ -95,8 +82,8 @@ async def test_upgrade_from_1_to_2_then_profile_1_is_refused(tmp_path: Path, pki
         assert http_status(err) == 403
         async with charger(wss_url(app, "CPU"), ssl_context=pki.context(), password=PASSWORD):
             pass
-        assert await has_event(api, "CPU", "SecurityProfileUpgraded")
-        assert await has_event(api, "CPU", "SecurityProfileDowngradeRefused")
+        assert await has_security_event(app.web_port, "SecurityProfileUpgraded", "CPU")
+        assert await has_security_event(app.web_port, "SecurityProfileDowngradeRefused", "CPU")
     async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
         assert (await security_of(api, "CPU"))["profile"] == 2
         assert http_status(await refused(ws_url(app, "CPU"), password=PASSWORD)) == 403
@@ -138,20 +125,24 @@ async def test_downgrade_attempts_are_refused_and_counted(tmp_path: Path, pki: P
     }
     async with (
         asyncio.timeout(TIMEOUT),
-        running(tls_config(tmp_path / "d", pki, chargers)) as (
-            app,
-            api,
-        ),
+        running(tls_config(tmp_path / "d", pki, chargers)) as (app, _),
     ):
         assert http_status(await refused(ws_url(app, "CP2"), password=PASSWORD)) == 403
         assert http_status(await refused(ws_url(app, "CP3"), password=PASSWORD)) == 403
         for kwargs in ({"password": PASSWORD}, {}):
             err = await refused(wss_url(app, "CP3"), ssl_context=pki.context(), **kwargs)
             assert http_status(err) == 403
-        metrics = (await api.request("GET", "/metrics"))[1]
-        assert 'edge_security_events_total{type="SecurityProfileDowngradeRefused"} 4' in metrics
-        assert 'edge_connections_refused_total{reason="downgrade"} 4' in metrics
-        assert await has_event(api, "CP3", "SecurityProfileDowngradeRefused")
+        metrics = app.services.metrics
+        assert (
+            metrics.value(
+                "edge_security_events_total",
+                type="SecurityProfileDowngradeRefused",
+                critical="false",
+            )
+            == 4
+        )
+        assert metrics.value("edge_connections_refused_total", reason="downgrade") == 4
+        assert await has_security_event(app.web_port, "SecurityProfileDowngradeRefused", "CP3")
 
 
 async def test_operator_cannot_lower_a_profile(tmp_path: Path, pki: Pki) -> None:
@@ -180,7 +171,7 @@ async def test_operator_cannot_lower_a_profile(tmp_path: Path, pki: Pki) -> None
             assert status == 200 and body["response"]["status"] == "Accepted"
             security = await security_of(api, "CP2")
             assert (security["profile"], security["pendingProfile"]) == (2, None)
-        assert await has_event(api, "CP2", "SecurityProfileNotLowered")
+        assert await has_security_event(app.web_port, "SecurityProfileNotLowered", "CP2")
 
 
 async def test_upgrade_needs_what_the_new_profile_uses(tmp_path: Path, pki: Pki) -> None:

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from edge.app import App
 from edge.config import ChargerSettings
 from edge.security.tls import TlsError
-from tests.conftest import api_client, running
+from tests.conftest import running
 from tests.helpers import eventually
 from tests.security.certs import crl_pem, make_ca, make_crl, write_pem
 from tests.security.conn_support import (
@@ -34,6 +34,7 @@ from tests.security.conn_support import (
     make_pki,
     open_ws,
     refused,
+    security_events,
     tls_config,
     wss_url,
 )
@@ -70,9 +71,8 @@ def expired_crl(pki: Pki, serial: int) -> x509.CertificateRevocationList:
     return builder.sign(pki.ca.key, hashes.SHA256())
 
 
-async def events(app: App, kind: str) -> list[dict[str, Any]]:
-    async with api_client(app.web_port) as api:
-        return list(await api.get(f"/api/events?kind={kind}"))
+async def events(app: App, event_type: str) -> list[dict[str, Any]]:
+    return await security_events(app.web_port, event_type)
 
 
 async def test_profile2_charger_over_wss_with_basic_auth(
