@@ -203,22 +203,38 @@ class ConnectionSecurity:
         self.store.save(charger_id)
 
     async def import_config(self) -> None:
-        """Configured profiles and passwords into the store (start-up)."""
+        """Configured profiles and passwords into the store (start-up).
+
+        One scrypt per configured password and start: whether it changed since it was
+        imported. They run in the default executor's threads side by side (a site's
+        worth takes seconds on a Pi), not in the connection checks' single thread.
+        """
         for charger_id, settings in self.config.chargers.items():
-            doc = self.store.get(charger_id)
-            if settings.security_profile > int(doc.get("profile", 0)):
+            if settings.security_profile > int(self.store.peek(charger_id).get("profile", 0)):
                 self._set_profile(charger_id, settings.security_profile, "configuration")
-            if settings.password is None:
+
+        def changed(charger_id: str, key: bytes) -> KeyHash | None:
+            """The new hash of a configured password that changed (None: unchanged)."""
+            fingerprint = _hash(self.store.peek(charger_id), "configKey")
+            if fingerprint is not None and fingerprint.matches(key):
+                return None  # unchanged since it was imported: a key rotated since stays
+            return KeyHash.of(key)
+
+        configured = [
+            (charger_id, password_key(settings.password))
+            for charger_id, settings in self.config.chargers.items()
+            if settings.password is not None
+        ]
+        results = await asyncio.gather(
+            *(asyncio.to_thread(changed, charger_id, key) for charger_id, key in configured)
+        )
+        for (charger_id, _), new in zip(configured, results, strict=True):
+            if new is None:
                 continue
-            key = password_key(settings.password)
-            fingerprint = _hash(doc, "configKey")
-            if fingerprint is not None and await self.verifier.run(
-                fingerprint.matches, key, bounded=False
-            ):
-                continue  # unchanged since it was imported: a key rotated since stays
-            new = await self.verifier.run(KeyHash.of, key, bounded=False)
             self._set_key(charger_id, new, "configuration")
-            doc["configKey"] = (await self.verifier.run(KeyHash.of, key, bounded=False)).to_json()
+            # The same hash is the fingerprint of what was imported: no weaker for being
+            # kept twice, and it stays when a rotation replaces the key.
+            self.store.get(charger_id)["configKey"] = new.to_json()
             self.store.save(charger_id)
             log.info("charger %s: password from the configuration stored (hashed)", charger_id)
         self.store.store.flush()
