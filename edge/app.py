@@ -428,8 +428,10 @@ class App:
 
     def request_tls_reload(self) -> None:
         """SIGHUP: reload the TLS material (nothing without a wss listener)."""
-        if self._tls is not None:
-            self.spawn(self._reload_quietly())
+        if self._tls is None:
+            log.info("SIGHUP: no [ocpp.tls] listener, nothing to reload")
+            return
+        self.spawn(self._reload_quietly())
 
     # --- shutdown -----------------------------------------------------------------------
 

@@ -89,6 +89,37 @@ async def test_upgrade_from_1_to_2_then_profile_1_is_refused(tmp_path: Path, pki
         assert http_status(await refused(ws_url(app, "CPU"), password=PASSWORD)) == 403
 
 
+async def test_a_handshake_refused_after_the_check_completes_no_upgrade(
+    tmp_path: Path, pki: Pki
+) -> None:
+    """A connection at the pending profile whose upgrade fails later (no `ocpp1.6`
+    offered) leaves the upgrade pending: profile 1 still serves."""
+    chargers = {"CPX": ChargerSettings(password=PASSWORD, security_profile=1)}
+    async with (
+        asyncio.timeout(TIMEOUT),
+        running(tls_config(tmp_path / "d", pki, chargers)) as (
+            app,
+            api,
+        ),
+    ):
+        async with charger(ws_url(app, "CPX"), password=PASSWORD):
+            status, body = await api.operation(
+                "CPX", "ChangeConfiguration", {"key": "SecurityProfile", "value": "2"}
+            )
+            assert status == 200, body
+        err = await refused(
+            wss_url(app, "CPX"),
+            ssl_context=pki.context(),
+            password=PASSWORD,
+            subprotocols=["ocpp0.1"],
+        )
+        assert http_status(err) == 400
+        security = await security_of(api, "CPX")
+        assert (security["profile"], security["pendingProfile"]) == (1, 2)
+        async with charger(ws_url(app, "CPX"), password=PASSWORD):
+            pass
+
+
 async def test_upgrade_from_2_to_3_then_profile_2_is_refused(tmp_path: Path, pki: Pki) -> None:
     """TC_083 from profile 2: while the upgrade is pending profile 2 still serves (the
     charger falls back when the new one fails); the first connection with a client

@@ -258,3 +258,34 @@ def test_site_ca_is_the_default_client_ca(tmp_path: Path) -> None:
         data_dir=tmp_path,
     )
     assert files.client_ca == tmp_path / "ca" / "ca.pem" and files.crl is None
+
+
+async def test_verifier_remembers_a_key_that_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A charger's reconnect with the key that passed costs no scrypt; another key, a
+    changed hash, or a forgotten charger do."""
+    from edge.security import credentials
+
+    hashed = KeyHash.of(b"key-1")
+    calls: list[bytes] = []
+    real = credentials._scrypt
+
+    def counting(key: bytes, salt: bytes, n: int, r: int, p: int) -> bytes:
+        calls.append(key)
+        return real(key, salt, n, r, p)
+
+    monkeypatch.setattr(credentials, "_scrypt", counting)
+    verifier = credentials.Verifier()
+    try:
+        assert await verifier.find("CP1", b"key-1", [hashed]) == hashed
+        assert len(calls) == 1
+        assert await verifier.find("CP1", b"key-1", [hashed]) == hashed
+        assert len(calls) == 1  # remembered
+        assert await verifier.find("CP1", b"key-2", [hashed]) is None
+        assert len(calls) == 2
+        other = KeyHash.of(b"key-1")
+        assert await verifier.find("CP1", b"key-1", [other]) == other  # a new hash: checked
+        verifier.forget("CP1")
+        assert await verifier.find("CP1", b"key-1", [other]) == other
+        assert len(calls) == 5  # KeyHash.of above counts one
+    finally:
+        verifier.close()
