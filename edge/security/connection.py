@@ -290,6 +290,12 @@ class ConnectionSecurity:
                 ok, new_key = checked
                 if not ok:
                     continue
+            elif profile == 0 and authorization is not None and self._key_pending(charger_id):
+                # A charger without a password took one (AuthorizationKey): its first
+                # connection with it makes it profile 1; until then it needs none.
+                ok, new_key = await self._check_password(charger_id, authorization)
+                if ok and new_key is not None:
+                    return Admission(1, upgrade_from=0, new_key=new_key)
             return Admission(
                 profile, upgrade_from=stored if profile > stored else None, new_key=new_key
             )
@@ -331,6 +337,11 @@ class ConnectionSecurity:
                 await self.store.persist()
             except OSError:  # written by the next periodic flush; the connection goes on
                 log.exception("charger %s: writing its security state failed", charger_id)
+
+    def _key_pending(self, charger_id: str) -> bool:
+        return (
+            charger_id in self._hashing or self.store.peek(charger_id).get("pendingKey") is not None
+        )
 
     async def _check_password(
         self, charger_id: str, authorization: str | None

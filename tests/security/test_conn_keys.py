@@ -169,3 +169,21 @@ async def test_hex_config_password_is_the_key_in_hex(tmp_path: Path) -> None:
             pass
         async with charger(ws_url(app, "CPK"), password=hex_key):
             pass
+
+
+async def test_charger_without_password_takes_one(tmp_path: Path) -> None:
+    """A profile 0 charger Accepts an AuthorizationKey: it may connect without one until
+    it has used it; from then on it is profile 1 and needs it."""
+    hex_key = NEW_PASSWORD.encode().hex()
+    async with asyncio.timeout(TIMEOUT), running(make_config(tmp_path / "d")) as (app, api):
+        async with charger(ws_url(app, "CP0")):
+            status, body = await api.operation(
+                "CP0", "ChangeConfiguration", {"key": "AuthorizationKey", "value": hex_key}
+            )
+            assert status == 200 and body["response"]["status"] == "Accepted", body
+        async with charger(ws_url(app, "CP0")):
+            assert (await security_of(api, "CP0"))["profile"] == 0
+        async with charger(ws_url(app, "CP0"), password=NEW_PASSWORD):
+            security = await security_of(api, "CP0")
+            assert (security["profile"], security["newKeyPending"]) == (1, False)
+        assert http_status(await refused(ws_url(app, "CP0"))) == 401
