@@ -32,7 +32,12 @@ from tests.security.certs import (
     write,
 )
 
-NOW = datetime.now(UTC)
+
+def _now() -> datetime:
+    # Not a module constant: the certificates are made as each test runs, valid from
+    # five minutes before, and a long test session starts earlier than that.
+    return datetime.now(UTC)
+
 
 # --- profiles ---------------------------------------------------------------------------------
 
@@ -167,7 +172,7 @@ def test_good_chain_has_no_problem() -> None:
     ca = make_ca()
     inter = make_intermediate(ca)
     leaf = make_server_cert(inter)
-    problems = check_server_certificate([leaf.cert, inter.cert, ca.cert], leaf.key, NOW)
+    problems = check_server_certificate([leaf.cert, inter.cert, ca.cert], leaf.key, _now())
     assert problems == []
 
 
@@ -175,27 +180,27 @@ def test_key_mismatch_weak_keys_and_chain_order() -> None:
     ca = make_ca()
     inter = make_intermediate(ca)
     leaf = make_server_cert(inter)
-    mismatch = check_server_certificate([leaf.cert], rsa_key(), NOW)
+    mismatch = check_server_certificate([leaf.cert], rsa_key(), _now())
     assert "does not match" in _texts(mismatch) and mismatch[0].severity == "fatal"
     weak = make_server_cert(ca, key=rsa_key(1024))
-    assert "at least 2048" in _texts(check_server_certificate([weak.cert], weak.key, NOW))
+    assert "at least 2048" in _texts(check_server_certificate([weak.cert], weak.key, _now()))
     small_ec = make_server_cert(ca, key=ec_key(ec.SECP192R1()))
-    assert "at least 224" in _texts(check_server_certificate([small_ec.cert], small_ec.key, NOW))
-    reversed_chain = check_server_certificate([leaf.cert, ca.cert, inter.cert], leaf.key, NOW)
+    assert "at least 224" in _texts(check_server_certificate([small_ec.cert], small_ec.key, _now()))
+    reversed_chain = check_server_certificate([leaf.cert, ca.cert, inter.cert], leaf.key, _now())
     assert "chain order" in _texts(reversed_chain)
-    ca_first = check_server_certificate([inter.cert, leaf.cert], inter.key, NOW)
+    ca_first = check_server_certificate([inter.cert, leaf.cert], inter.key, _now())
     assert "is a CA" in _texts(ca_first)
 
 
 def test_time_checks_are_errors_not_fatal() -> None:
     ca = make_ca()
     expired = make_server_cert(ca, expired=True)
-    found = check_server_certificate([expired.cert], expired.key, NOW)
+    found = check_server_certificate([expired.cert], expired.key, _now())
     assert [p.severity for p in found] == ["error"] and "expired" in found[0].text
     fresh = make_server_cert(ca)
-    early = check_server_certificate([fresh.cert], fresh.key, NOW - timedelta(days=2))
+    early = check_server_certificate([fresh.cert], fresh.key, _now() - timedelta(days=2))
     assert "not valid before" in _texts(early) and "clock" in _texts(early)
-    soon = check_server_certificate([fresh.cert], fresh.key, NOW + timedelta(days=350))
+    soon = check_server_certificate([fresh.cert], fresh.key, _now() + timedelta(days=350))
     assert [p.severity for p in soon] == ["warning"]
 
 
@@ -209,14 +214,14 @@ def test_no_serial_number_is_fatal() -> None:
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(0x5A)
-        .not_valid_before(NOW - timedelta(days=1))
-        .not_valid_after(NOW + timedelta(days=100))
+        .not_valid_before(_now() - timedelta(days=1))
+        .not_valid_after(_now() + timedelta(days=100))
     )
     der = builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
     assert der.count(b"\x02\x01\x5a") == 1
     cert = x509.load_der_x509_certificate(der.replace(b"\x02\x01\x5a", b"\x02\x01\x00"))
     assert cert.serial_number == 0
-    assert "serial" in _texts(check_server_certificate([cert], key, NOW))
+    assert "serial" in _texts(check_server_certificate([cert], key, _now()))
 
 
 def test_build_tls_reports_every_problem(tmp_path: Path) -> None:
@@ -226,11 +231,11 @@ def test_build_tls_reports_every_problem(tmp_path: Path) -> None:
     other_paths = write(tmp_path, "other", other)
     files = TlsFiles(certificate=server.cert, private_key=other_paths.key)
     with pytest.raises(TlsError) as info:
-        build_tls(files, NOW)
+        build_tls(files, _now())
     assert "does not match" in str(info.value)
     missing = TlsFiles(certificate=tmp_path / "nope.pem", private_key=server.key)
     with pytest.raises(TlsError) as info:
-        build_tls(missing, NOW)
+        build_tls(missing, _now())
     assert "cannot read" in str(info.value)
     same_type = TlsFiles(
         certificate=server.cert,
@@ -239,9 +244,9 @@ def test_build_tls_reports_every_problem(tmp_path: Path) -> None:
         additional_private_key=server.key,
     )
     with pytest.raises(TlsError) as info:
-        build_tls(same_type, NOW)
+        build_tls(same_type, _now())
     assert "other key type" in str(info.value)
-    state = build_tls(TlsFiles(certificate=server.cert, private_key=server.key), NOW)
+    state = build_tls(TlsFiles(certificate=server.cert, private_key=server.key), _now())
     assert state.client_cas == 0 and state.describe()["problems"] == []
 
 
