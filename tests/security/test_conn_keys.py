@@ -187,3 +187,21 @@ async def test_charger_without_password_takes_one(tmp_path: Path) -> None:
             security = await security_of(api, "CP0")
             assert (security["profile"], security["newKeyPending"]) == (1, False)
         assert http_status(await refused(ws_url(app, "CP0"))) == 401
+
+
+async def test_full_check_queue_answers_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the password checks' queue is full, a handshake is answered 503 with
+    Retry-After (the charger retries) instead of waiting without bound."""
+    from edge.security import credentials
+
+    async with asyncio.timeout(TIMEOUT), running(config_with(tmp_path / "d")) as (app, _):
+        monkeypatch.setattr(credentials, "MAX_WAITING", 0)
+        err = await refused(ws_url(app, "CPK"), password=PASSWORD)
+        assert http_status(err) == 503
+        response = getattr(err, "response", None)
+        assert response is not None and response.headers["Retry-After"] == "10"
+        monkeypatch.setattr(credentials, "MAX_WAITING", 64)
+        async with charger(ws_url(app, "CPK"), password=PASSWORD):
+            pass
