@@ -247,7 +247,7 @@ class App:
         if self._tls_state is not None:
             security.reload_tls = self.reload_tls
             security.describe_tls = self._describe_tls
-            self.services.tls_reload = lambda: self.spawn(self._reload_quietly())
+            self.services.tls_reload = self.request_tls_reload
         await security.import_config()
         self.files = FileStore(cfg, self.clock)
         self._restore_state()
@@ -427,10 +427,13 @@ class App:
         await self.reload_tls()
 
     def request_tls_reload(self) -> None:
-        """SIGHUP: reload the TLS material (nothing without a wss listener)."""
+        """SIGHUP or `services.security_changed()`: reload the TLS material in the
+        background (nothing without a wss listener)."""
         if self._tls is None:
             log.info("SIGHUP: no [ocpp.tls] listener, nothing to reload")
             return
+        if self._stop.is_set():
+            return  # stopping: the task group takes no new work
         self.spawn(self._reload_quietly())
 
     # --- shutdown -----------------------------------------------------------------------
