@@ -9,9 +9,12 @@ stored in clear, logged, journalled or shown (`describe`).
   profile (never lowers it); a `password` is hashed into the store, and replaces the
   stored key only when it differs from the one last imported (a key rotated since
   survives restarts with an unchanged file).
-- The handshake (`admit`): see `edge.security.profiles`.
-- ChangeConfiguration results (`record_change_configuration`, wherever the call came
-  from: the generic operator endpoint, the rotation, the cloud): SecurityProfile
+- The handshake (`admit`, the rules in `edge.security.profiles`); what the connection
+  proved (a pending profile or key used) takes effect once its WebSocket is open
+  (`connected`).
+- ChangeConfiguration results (`change_accepted`, called by the pipeline's recorder in
+  `edge.security.operations` wherever the call came from: the generic operator endpoint,
+  the rotation, the cloud): SecurityProfile
   Accepted → a pending upgrade; AuthorizationKey Accepted → a pending key, hashed off the
   loop; the old key stays valid until the charger has connected with the new one
   (TC_073), then only the new one is.
