@@ -89,6 +89,7 @@ def _write(path: Path, cert: x509.Certificate, key: rsa.RSAPrivateKey | None = N
                 serialization.NoEncryption(),
             )
         )
+        path.with_suffix(".key").chmod(0o600)
 
 
 def _setup(root: Path, chargers: int) -> tuple[Path, list[ssl.SSLContext]]:

@@ -265,6 +265,17 @@ def _check_pair(
     if cert_data is None or key_data is None:
         return None
     try:
+        loose = key_path.stat().st_mode & 0o077
+    except OSError:
+        loose = 0
+    if loose:
+        problems.append(
+            CertProblem(
+                "warning",
+                f"{what} private key {key_path}: readable by others than its owner (chmod 600)",
+            )
+        )
+    try:
         chain = load_pem_certificates(cert_data)
     except ValueError:
         problems.append(

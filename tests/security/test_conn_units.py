@@ -248,6 +248,10 @@ def test_build_tls_reports_every_problem(tmp_path: Path) -> None:
     assert "other key type" in str(info.value)
     state = build_tls(TlsFiles(certificate=server.cert, private_key=server.key), _now())
     assert state.client_cas == 0 and state.describe()["problems"] == []
+    server.key.chmod(0o644)
+    state = build_tls(TlsFiles(certificate=server.cert, private_key=server.key), _now())
+    assert [p.severity for p in state.problems] == ["warning"]
+    assert "chmod 600" in state.problems[0].text
 
 
 def test_site_ca_is_the_default_client_ca(tmp_path: Path) -> None:
