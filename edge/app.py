@@ -30,6 +30,9 @@ from edge.malloc import release_free_memory
 from edge.metrics import Metrics
 from edge.operations.pipeline import Operations
 from edge.security.authority import CertificateAuthority
+from edge.security.connection import ConnectionSecurity
+from edge.security.events import record_security_event
+from edge.security.tls import TlsError, TlsFiles, TlsListenerContext, TlsState, build_tls
 from edge.security.token import TokenStore
 from edge.server import OcppServer
 from edge.services import Services
@@ -58,6 +61,10 @@ TRIM_EVERY_FLUSHES = 60  # about once a minute: give memory freed after bursts b
 WEB_SHUTDOWN_TIMEOUT = 2.0  # s
 
 
+def vars_of(problem: Any) -> dict[str, str]:
+    return {"severity": problem.severity, "text": problem.text}
+
+
 class App:
     """The running service. Use as `async with App(config) as app: await app.wait_stopped()`."""
 
@@ -73,6 +80,9 @@ class App:
         self.notifier = notifier if notifier is not None else Notifier(None)
         self.ocpp_addresses: list[tuple[str, int]] = []
         self.web_addresses: list[tuple[str, int]] = []
+        self.ocpp_tls_addresses: list[tuple[str, int]] = []
+        self._tls_state: TlsState | None = None
+        self._tls: TlsListenerContext | None = None
         self.ftp_address: tuple[str, int] | None = None
         self._ftp: FtpServer | None = None
         self._stop = asyncio.Event()
@@ -96,6 +106,10 @@ class App:
     @property
     def ocpp_port(self) -> int:
         return self.ocpp_addresses[0][1]
+
+    @property
+    def ocpp_tls_port(self) -> int:
+        return self.ocpp_tls_addresses[0][1]
 
     @property
     def web_port(self) -> int:
@@ -198,7 +212,11 @@ class App:
         chargers_store = DocumentStore(data_dir / "chargers.json")
         id_tags_store = DocumentStore(data_dir / "id_tags.json")
         certificates_store = DocumentStore(data_dir / "certificates.json")
-        self._documents = [chargers_store, id_tags_store, certificates_store]
+        security_store = DocumentStore(data_dir / "charger_security.json")
+        self._documents = [chargers_store, id_tags_store, certificates_store, security_store]
+        # The server certificate's fatal problems stop the start here, before anything
+        # listens (TlsError, reported by `edge-csms serve`).
+        self._tls_state = self._build_tls() if cfg.ocpp.tls is not None else None
         journal = Journal(
             data_dir / "journal.sqlite3",
             synchronous=cfg.storage.synchronous,
@@ -224,6 +242,20 @@ class App:
             metrics=metrics,
         )
         self.services.certificates.load()
+        security = self.services.security = ConnectionSecurity(
+            self.services,
+            security_store,
+            record_event=record_security_event,
+            tls_available=lambda: self._tls_state is not None,
+            client_ca_available=lambda: self._tls is not None and self._tls.current.client_cas > 0,
+        )
+        if self._tls_state is not None:
+            security.reload_tls = self.reload_tls
+            security.describe_tls = self._describe_tls
+            self.services.tls_reload = self.request_tls_reload
+        await security.import_config()
+        # A revocation reaches the wss listener at once (the CRL is read again).
+        self.services.certificates.crl_changed = self.services.security_changed
         self.files = FileStore(cfg, self.clock)
         self._restore_state()
         self.sessions = SessionRegistry(self.spawn)
@@ -306,6 +338,13 @@ class App:
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
+        if cfg.ocpp.tls is not None and self._tls_state is not None:
+            self._tls = TlsListenerContext(self._tls_state, self._ocpp.handshake_refused)
+            self.ocpp_tls_addresses = await self._ocpp.start_tls(
+                cfg.ocpp.host, cfg.ocpp.tls.port, self._tls
+            )
+            for host, port in self.ocpp_tls_addresses:
+                log.info("listening for OCPP 1.6J on wss://%s:%d/", host, port)
         app = build_app(
             self.operations, self.token, self.files, self.site, self.upstream, self.log_ring
         )
@@ -338,6 +377,73 @@ class App:
                 self.ftp_address[1],
             )
 
+    # --- TLS ----------------------------------------------------------------------------
+
+    def _tls_files(self) -> TlsFiles:
+        tls = self.config.ocpp.tls
+        assert tls is not None
+        return TlsFiles.resolve(
+            certificate=tls.certificate,
+            private_key=tls.private_key,
+            additional_certificate=tls.additional_certificate,
+            additional_private_key=tls.additional_private_key,
+            client_ca=tls.client_ca,
+            crl=tls.crl,
+            data_dir=self.config.storage.data_dir,
+        )
+
+    def _build_tls(self) -> TlsState:
+        state = build_tls(self._tls_files(), self.clock())
+        for problem in state.problems:
+            (log.error if problem.severity == "error" else log.warning)("TLS: %s", problem.text)
+        if state.files.client_ca is None:
+            log.warning("TLS: no client CA (profile 3 impossible until one is set up)")
+        return state
+
+    def _describe_tls(self) -> dict[str, Any]:
+        assert self._tls is not None
+        return self._tls.current.describe()
+
+    async def reload_tls(self) -> dict[str, Any]:
+        """Rebuild the wss listener's TLS context from its files (SIGHUP, the API, a
+        revocation); new connections get it. A failure keeps the current one: the
+        answer's `reloaded` is false and `problems` says why."""
+        if self._tls is None:
+            return {"reloaded": False, "problems": [{"severity": "fatal", "text": "no TLS"}]}
+        files = self._tls_files()
+        try:
+            state = await asyncio.to_thread(build_tls, files, self.clock())
+        except TlsError as err:
+            text = "; ".join(str(p) for p in err.problems if p.severity == "fatal")
+            log.error("TLS reload failed, the current certificate stays: %s", text)
+            record_security_event(self.services, None, "TlsReloadFailed", text)
+            return {"reloaded": False, "problems": [vars_of(p) for p in err.problems]}
+        self._tls.replace(state)
+        self._tls_state = state
+        for problem in state.problems:
+            (log.error if problem.severity == "error" else log.warning)("TLS: %s", problem.text)
+        log.info(
+            "TLS reloaded: %s; %d client CA(s), %d revoked",
+            ", ".join(c["subject"] for c in state.certificates),
+            state.client_cas,
+            len(state.revoked),
+        )
+        self.services.record(None, "TlsReloaded", {"certificates": state.certificates})
+        return {"reloaded": True, **state.describe()}
+
+    async def _reload_quietly(self) -> None:
+        await self.reload_tls()
+
+    def request_tls_reload(self) -> None:
+        """SIGHUP or `services.security_changed()`: reload the TLS material in the
+        background (nothing without a wss listener)."""
+        if self._tls is None:
+            log.info("SIGHUP: no [ocpp.tls] listener, nothing to reload")
+            return
+        if self._stop.is_set():
+            return  # stopping: the task group takes no new work
+        self.spawn(self._reload_quietly())
+
     # --- shutdown -----------------------------------------------------------------------
 
     async def _close_listeners(self) -> None:
@@ -353,6 +459,8 @@ class App:
         if svc is None:
             return
         svc.chargers.save_last_seen()
+        if svc.security is not None:
+            svc.security.close()
         for store in self._documents:
             store.close()
         await svc.journal.close()

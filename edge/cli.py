@@ -47,6 +47,8 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, app.stop)
+    # SIGHUP: reload the wss listener's certificate, key, client CA and CRL.
+    loop.add_signal_handler(signal.SIGHUP, app.request_tls_reload)
     try:
         async with app:
             # What start-up built (schemas, stores, restored state) lives as long as the
@@ -74,7 +76,51 @@ def _describe(config: Config) -> list[str]:
         ),
         "upstream: " + (config.upstream.url if config.upstream else "none"),
     ]
+    tls = config.ocpp.tls
+    if tls is not None:
+        lines.insert(
+            2,
+            f"OCPP TLS endpoint: wss://{config.ocpp.host}:{tls.port}/<prefix>/<chargePointId>"
+            f" (certificate {tls.certificate})",
+        )
     return lines
+
+
+def _tls_problems(config: Config, *, for_serve: bool) -> bool:
+    """Print the TLS material's problems; True if a fatal one forbids serving.
+
+    `check` and `serve` fail on the same problems (systemd runs `check` before `serve`):
+    an expired or not yet valid certificate is printed as an error, but does not stop the
+    site's load balancing and its profile 0/1 chargers (`edge.security.tls.CertProblem`).
+    """
+    if config.ocpp.tls is None:
+        return False
+    from datetime import UTC, datetime
+
+    from edge.security.tls import TlsFiles, check_tls_files
+
+    tls = config.ocpp.tls
+    files = TlsFiles.resolve(
+        certificate=tls.certificate,
+        private_key=tls.private_key,
+        additional_certificate=tls.additional_certificate,
+        additional_private_key=tls.additional_private_key,
+        client_ca=tls.client_ca,
+        crl=tls.crl,
+        data_dir=config.storage.data_dir,
+    )
+    problems = check_tls_files(files, datetime.now(UTC))
+    for problem in problems:
+        if problem.severity in ("fatal", "error"):
+            # serve logs the non-fatal ones itself, once it runs
+            if problem.severity == "fatal" or not for_serve:
+                print(f"TLS {problem.severity}: {problem.text}", file=sys.stderr)
+        elif not for_serve:
+            print(f"TLS {problem.severity}: {problem.text}")
+    if not for_serve:
+        print(f"TLS client CA: {files.client_ca or 'none (profile 3 impossible)'}")
+        print(f"TLS revocation list: {files.crl or 'none'}")
+    return any(p.severity == "fatal" for p in problems)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         limit_malloc_arenas()
+        if _tls_problems(config, for_serve=True):
+            return 2
     if args.command == "check":
         return _check(config)
     if args.command == "ca":
@@ -231,7 +279,7 @@ def _rotate_token(config: Config, *, only_if_missing: bool = False) -> int:
 def _check(config: Config) -> int:
     for line in _describe(config):
         print(line)
-    ok = True
+    ok = not _tls_problems(config, for_serve=False)
     if config.meter is not None:
         try:
             build_meter(config.meter)

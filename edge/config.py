@@ -57,6 +57,12 @@ class TlsConfig:
     certificate: Path = Path("server.pem")
     private_key: Path = Path("server.key")
     client_ca: Path | None = None
+    """CA of chargers' client certificates (None: the site CA's, when it exists)."""
+    crl: Path | None = None
+    """Revocation list(s) of client certificates (None: the site CA's, when it exists)."""
+    additional_certificate: Path | None = None
+    """A second chain with the other key type (RSA beside EC), for both suite families."""
+    additional_private_key: Path | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -363,14 +369,18 @@ def _read_ocpp(table: Mapping[str, Any], problems: list[str]) -> OcppConfig:
     tls_table = r.table_of("tls")
     tls = None
     if tls_table is not None:
-        r.problem("tls", "the TLS listener (security profiles 2 and 3) is not supported yet")
         t = _Reader(tls_table, "ocpp.tls.", problems)
         tls = TlsConfig(
             port=_port(t, "port", 9443),
             certificate=t.path("certificate", Path("server.pem")) or Path("server.pem"),
             private_key=t.path("private_key", Path("server.key")) or Path("server.key"),
             client_ca=t.path("client_ca", None),
+            crl=t.path("crl", None),
+            additional_certificate=t.path("additional_certificate", None),
+            additional_private_key=t.path("additional_private_key", None),
         )
+        if (tls.additional_certificate is None) != (tls.additional_private_key is None):
+            t.problem("additional_certificate", "needs additional_private_key, and the reverse")
         t.finish()
     limits_table = r.table_of("limits")
     limits = _read_limits(limits_table, problems) if limits_table is not None else LimitsConfig()
@@ -560,12 +570,8 @@ def _read_charger(name: str, table: Mapping[str, Any], problems: list[str]) -> C
     )
     if cfg.min_current > cfg.max_current:
         r.problem("min_current", "must not exceed max_current")
-    if cfg.security_profile == 1 and cfg.password is None:
-        r.problem("password", "is required for security_profile 1")
-    if cfg.security_profile >= 2:
-        # The TLS listener is not part of this release; refusing the key beats
-        # silently running a charger below the profile its operator asked for.
-        r.problem("security_profile", "profiles 2 and 3 (TLS) are not supported yet")
+    if cfg.security_profile in (1, 2) and cfg.password is None:
+        r.problem("password", f"is required for security_profile {cfg.security_profile}")
     r.finish()
     return cfg
 
@@ -617,6 +623,12 @@ def parse_config(data: Mapping[str, Any], source: Path | None = None) -> Config:
             problems.append(f"chargers.{name}: must be a table")
             continue
         chargers[name] = _read_charger(name, table, problems)
+    if ocpp.tls is None:
+        for name, charger_settings in chargers.items():
+            if charger_settings.security_profile >= 2:
+                problems.append(
+                    f"chargers.{name}.security_profile: profiles 2 and 3 need [ocpp.tls]"
+                )
     upstream = None
     upstream_table = top.table_of("upstream")
     if upstream_table is not None:
@@ -698,6 +710,13 @@ def load_config(path: Path | None) -> Config:
             certificate=_rebase(base, tls.certificate),
             private_key=_rebase(base, tls.private_key),
             client_ca=_rebase(base, tls.client_ca) if tls.client_ca else None,
+            crl=_rebase(base, tls.crl) if tls.crl else None,
+            additional_certificate=(
+                _rebase(base, tls.additional_certificate) if tls.additional_certificate else None
+            ),
+            additional_private_key=(
+                _rebase(base, tls.additional_private_key) if tls.additional_private_key else None
+            ),
         )
         ocpp = _replace(ocpp, tls=tls)
     security = config.security

@@ -4,26 +4,35 @@
 segment, percent-decoded (OCPP-J 1.6 §3.1.1). The `ocpp1.6` subprotocol is
 required: a handshake that offers none of ours is refused with HTTP 400, and the
 response echoes exactly `ocpp1.6` (OCPP-J §3.1.2, certification case TC_088).
+
+Two listeners share the rules: ws (profiles 0 and 1) and, with `[ocpp.tls]`, wss
+(profiles 2 and 3; `edge.security.tls`). Who may connect as which charger, at which
+security profile, is `edge.security.connection`'s decision, taken before the upgrade:
+401 for missing or wrong Basic credentials, 403 for a connection below the charger's
+profile (a downgrade), a client certificate that does not name it, or a revoked one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hmac
 import http
 import logging
 import socket
+import time
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import InvalidHeader
-from websockets.headers import parse_authorization_basic
 from websockets.http11 import Request, Response
 
 from edge.chargers import Registration
 from edge.events import Connected, Disconnected
 from edge.security.admission import ConnectionGuard
+from edge.security.connection import Admission
+from edge.security.credentials import Busy
+from edge.security.events import record_security_event
+from edge.security.profiles import Refusal
+from edge.security.tls import TlsListenerContext, peer_certificate
 from edge.services import Services
 from edge.session import ChargerSession, Handler, SessionRegistry
 
@@ -32,6 +41,7 @@ __all__ = ["OcppServer", "charger_identity"]
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
+TLS_EVENTS_PER_MINUTE = 30
 MAX_IDENTITY_LENGTH = 128
 
 
@@ -61,13 +71,29 @@ class OcppServer:
         self.services = services
         self.sessions = sessions
         self.handlers = handlers
-        self._server: Server | None = None
+        # One guard for both listeners: the limits span ws and wss.
         self.guard = ConnectionGuard(services, services.config.ocpp.limits)
+        self._servers: list[Server] = []
+        self.tls: TlsListenerContext | None = None
+        self._tls_event_window = 0.0
+        self._tls_events = 0
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
-        """Start listening; returns the bound addresses."""
+        """Start the ws listener; returns the bound addresses."""
+        return await self._listen(host, port, None)
+
+    async def start_tls(
+        self, host: str, port: int, tls: TlsListenerContext
+    ) -> list[tuple[str, int]]:
+        """Start the wss listener on `tls`'s context; returns the bound addresses."""
+        self.tls = tls
+        return await self._listen(host, port, tls)
+
+    async def _listen(
+        self, host: str, port: int, tls: TlsListenerContext | None
+    ) -> list[tuple[str, int]]:
         cfg = self.services.config.ocpp
-        self._server = await serve(
+        server = await serve(
             self._handle,
             host,
             port,
@@ -85,15 +111,33 @@ class OcppServer:
             # A site's chargers all reconnect at once after a restart: a deep accept
             # queue keeps their handshakes from timing out while the loop catches up.
             backlog=4096,
+            ssl=tls.base if tls is not None else None,
         )
-        return [_address(s) for s in self._server.sockets]
+        self._servers.append(server)
+        return [_address(s) for s in server.sockets]
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close(close_connections=True)
-            await self._server.wait_closed()
+        for server in self._servers:
+            server.close(close_connections=True)
+        for server in self._servers:
+            await server.wait_closed()
 
-    def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+    def handshake_refused(self, reason: str) -> None:
+        """OpenSSL ended a wss handshake (`TlsListenerContext.on_refused`): counted always,
+        journalled and logged at most `TLS_EVENTS_PER_MINUTE` times a minute (a scan or a
+        flood of bad handshakes must not write the SD card at its pace)."""
+        svc = self.services
+        svc.metrics.inc("edge_connections_refused_total", reason="tls")
+        now = time.monotonic()
+        if now - self._tls_event_window >= 60.0:
+            self._tls_event_window, self._tls_events = now, 0
+        self._tls_events += 1
+        if self._tls_events <= TLS_EVENTS_PER_MINUTE:
+            record_security_event(svc, None, "TlsHandshakeRefused", reason)
+        elif self._tls_events == TLS_EVENTS_PER_MINUTE + 1:
+            log.warning("more refused TLS handshakes this minute; counted, not logged")
+
+    async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         refused = self.guard.admit(conn, charger_identity(request.path))
         if refused is not None:
             return refused
@@ -111,37 +155,81 @@ class OcppServer:
             svc.metrics.inc("edge_connections_refused_total", reason="unknown")
             svc.record(identity, "ConnectionRefused", {"reason": "unknown charger"})
             return conn.respond(http.HTTPStatus.NOT_FOUND, "unknown charge point\n")
-        if settings is not None and settings.password is not None:
-            refusal = self._check_basic_auth(conn, request, identity, settings.password)
-            if refusal is not None:
-                return refusal
+        verdict = await self._admit(conn, request, identity)
+        if isinstance(verdict, Response):
+            return verdict
         conn.charger_id = identity  # type: ignore[attr-defined]
+        conn.admission = verdict  # type: ignore[attr-defined]
         return None
 
-    def _check_basic_auth(
-        self, conn: ServerConnection, request: Request, identity: str, password: str
-    ) -> Response | None:
-        """Security profile 1: HTTP Basic auth, username = identity (OCPP-J §6.2.2)."""
-        user = given = None
-        header = request.headers.get("Authorization")
-        if header is not None:
-            with contextlib.suppress(InvalidHeader):
-                user, given = parse_authorization_basic(header)
-        if (
-            user == identity
-            and given is not None
-            # websockets decodes the credentials with surrogateescape: bytes that are not
-            # UTF-8 come back as lone surrogates, which a plain encode() refuses (HTTP 500).
-            and hmac.compare_digest(given.encode("utf-8", "surrogateescape"), password.encode())
-        ):
-            return None
-        log.warning("charger %r from %s: bad or missing credentials", identity, _peer(conn))
-        self.guard.failed(conn, identity)
-        self.services.metrics.inc("edge_connections_refused_total", reason="credentials")
-        self.services.record(identity, "ConnectionRefused", {"reason": "bad credentials"})
-        response = conn.respond(http.HTTPStatus.UNAUTHORIZED, "credentials required\n")
-        response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
-        return response
+    async def _admit(
+        self, conn: ServerConnection, request: Request, identity: str
+    ) -> Admission | Response:
+        """The security profile check (`edge.security.connection`), or the refusal."""
+        svc = self.services
+        if svc.security is None:
+            return Admission(0)
+        ssl_object: Any = conn.transport.get_extra_info("ssl_object")
+        try:
+            peer = peer_certificate(ssl_object)
+        except ValueError:  # OpenSSL verified it, but it does not parse here
+            return self._refuse(
+                conn,
+                identity,
+                Refusal("certificate", "the client certificate cannot be read"),
+                event="InvalidChargePointCertificate",
+            )
+        if peer is not None and self.tls is not None and peer.revoked_in(self.tls.current.revoked):
+            return self._refuse(
+                conn,
+                identity,
+                Refusal("revoked", "the client certificate is revoked"),
+                event="RevokedCertificateRefused",
+            )
+        charger = svc.chargers.get(identity)
+        serials = (
+            (charger.doc.get("serialNumber"), charger.doc.get("chargeBoxSerialNumber"))
+            if charger is not None
+            else ()
+        )
+        try:
+            verdict = await svc.security.admit(
+                identity,
+                tls=ssl_object is not None,
+                peer=peer,
+                authorization=request.headers.get("Authorization"),
+                serial_numbers=serials,
+            )
+        except Busy:
+            svc.metrics.inc("edge_connections_refused_total", reason="busy")
+            response = conn.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "busy, retry later\n")
+            response.headers["Retry-After"] = "10"
+            return response
+        if isinstance(verdict, Refusal):
+            event = {
+                "credentials": "InvalidChargePointCredentials",
+                "certificate": "InvalidChargePointCertificate",
+            }.get(verdict.kind, "SecurityProfileDowngradeRefused")
+            return self._refuse(conn, identity, verdict, event=event)
+        return verdict
+
+    def _refuse(
+        self, conn: ServerConnection, identity: str, refusal: Refusal, *, event: str
+    ) -> Response:
+        """Answer a refused handshake: 401 for credentials (with a Basic challenge), 403
+        for the rest; logged, journalled and counted as a security event."""
+        svc = self.services
+        if refusal.kind in ("credentials", "certificate"):
+            self.guard.failed(conn, identity)  # toward the back-off of repeated failures
+        reason = "credentials" if refusal.kind == "credentials" else refusal.kind
+        svc.metrics.inc("edge_connections_refused_total", reason=reason)
+        svc.record(identity, "ConnectionRefused", {"reason": refusal.text})
+        record_security_event(svc, identity, event, f"{refusal.text} (from {_peer(conn)})")
+        if refusal.kind == "credentials":
+            response = conn.respond(http.HTTPStatus.UNAUTHORIZED, "credentials required\n")
+            response.headers["WWW-Authenticate"] = 'Basic realm="ocpp", charset="UTF-8"'
+            return response
+        return conn.respond(http.HTTPStatus.FORBIDDEN, refusal.text + "\n")
 
     async def _handle(self, ws: ServerConnection) -> None:
         svc = self.services
@@ -156,11 +244,27 @@ class OcppServer:
             )
             charger = svc.chargers.create(identity, registration, now=svc.now_text())
             log.info("new charger %r registered as %s", identity, registration)
+        admission: Admission = ws.admission  # type: ignore[attr-defined]
+        ssl_object: Any = ws.transport.get_extra_info("ssl_object")
+        tls_version = ssl_object.version() if ssl_object is not None else None
+        if svc.security is not None:
+            # A pending profile or key this connection used is the only one from now on.
+            await svc.security.connected(identity, admission, tls_version)
         session = ChargerSession(charger, ws, svc, self.handlers)
         self.sessions.add(session)
         svc.metrics.inc("edge_connections_total")
-        log.info("charger %s connected from %s", identity, _peer(ws))
-        svc.record(identity, "Connected", {"remote": _peer(ws)})
+        log.info(
+            "charger %s connected from %s (security profile %d%s)",
+            identity,
+            _peer(ws),
+            admission.profile,
+            f", {tls_version}" if tls_version else "",
+        )
+        svc.record(
+            identity,
+            "Connected",
+            {"remote": _peer(ws), "securityProfile": admission.profile, "tls": tls_version},
+        )
         svc.publish(Connected(charger_id=identity, at=svc.now()))
         try:
             await session.run()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -23,6 +23,9 @@ from edge.site.leases import LeaseBook
 from edge.store import Journal, OutboxMessage
 from edge.times import format_time, utc_now
 from edge.transactions.active import ActiveTransactions
+
+if TYPE_CHECKING:
+    from edge.security.connection import ConnectionSecurity
 
 __all__ = ["Services"]
 
@@ -56,6 +59,17 @@ class Services:
     outbox_written: Callable[[str], None] = lambda charger_id: None
     """Called with a charger's id once a message of it for the cloud is durable (the
     upstream link then sends it); a no-op without a cloud."""
+
+    security: ConnectionSecurity | None = None
+    """Who may connect as which charger (`edge.security.connection`; set by the app)."""
+    tls_reload: Callable[[], None] = lambda: None
+    """Rebuilds the wss listener's TLS context from its files (set by the app)."""
+
+    def security_changed(self) -> None:
+        """The TLS material changed (a revocation, a new client CA, a renewed server
+        certificate): new connections use it from now on. A reload that fails keeps the
+        current context and logs why."""
+        self.tls_reload()
 
     def now(self) -> datetime:
         return self.clock()

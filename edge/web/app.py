@@ -34,6 +34,7 @@ from edge.web import (
     page,
     remote_trigger,
     reservation,
+    security,
     security_events,
     site,
     smart_charging,
@@ -116,6 +117,7 @@ def build_app(
         upstream,
         ca,
         api_token,
+        security,
     ):
         module.add_routes(r)
     if file_store is not None:

@@ -2,7 +2,7 @@
 
 GET  /api/chargers                         every known charger
 GET  /api/chargers/{id}                    one, with profiles, reservations, statuses
-PUT  /api/chargers/{id}                    register / approve / reject
+PUT  /api/chargers/{id}                    register / approve / reject; set its password
 GET  /api/chargers/{id}/events             its journalled events (?kind=&limit=)
 GET  /api/chargers/{id}/status-history     its StatusNotifications, newest first
 GET  /api/events                           the site's events (?kind=&chargerId=&limit=)
@@ -59,6 +59,8 @@ async def get_charger(request: web.Request) -> web.Response:
     data["triggers"] = charger.doc.get("triggers", {})
     data["securityEvents"] = security_events(svc, charger_id=charger.id, limit=20)
     data.update(security.security_detail(charger))
+    if svc.security is not None:
+        data["security"] = svc.security.describe(charger.id)
     upstream_links = request.app.get(UPSTREAM)
     if upstream_links is not None:
         data["upstream"] = upstream_links.charger_statistics(charger.id)
@@ -78,23 +80,36 @@ async def put_charger(request: web.Request) -> web.Response:
     svc = services(request)
     charger_id = request.match_info["charger_id"]
     body = await json_body(request)
-    reject_unknown_fields(body, {"registration"})
-    raw = body.get("registration")
-    try:
-        registration = Registration(str(raw))
-    except ValueError:
-        raise ApiError(
-            400, "invalid_request", "registration must be Accepted, Pending or Rejected"
-        ) from None
+    reject_unknown_fields(body, {"registration", "password"})
+    if not body:
+        raise ApiError(400, "invalid_request", "registration or password required")
+    password = body.get("password")
+    if password is not None and (
+        not isinstance(password, str) or not 8 <= len(password) <= 128 or "\x00" in password
+    ):
+        raise ApiError(400, "invalid_request", "password must be 8 to 128 characters")
     charger = svc.chargers.get(charger_id)
+    registration: Registration | None = None
+    if "registration" in body or charger is None:
+        try:
+            registration = Registration(str(body.get("registration")))
+        except ValueError:
+            raise ApiError(
+                400, "invalid_request", "registration must be Accepted, Pending or Rejected"
+            ) from None
     status = 200
     if charger is None:
+        assert registration is not None
         charger = svc.chargers.create(charger_id, registration, now=svc.now_text())
         status = 201
-    else:
+    elif registration is not None:
         svc.chargers.set_registration(charger, registration)
+    if password is not None and svc.security is not None:
+        # Stored as a salted hash only; the charger's profile becomes 1 at least.
+        await svc.security.set_password(charger_id, password)
     await svc.chargers.persist()
-    svc.record(charger_id, "Registration", {"registration": str(registration)})
+    if registration is not None:
+        svc.record(charger_id, "Registration", {"registration": str(registration)})
     return json_response(charger.to_json(), status)
 
 

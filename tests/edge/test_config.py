@@ -95,13 +95,16 @@ def test_all_problems_are_reported_together() -> None:
         {"web": {"api_token": "short"}},
         {"chargers": {"CP1": {"security_profile": 1}}},
         {"chargers": {"CP1": {"security_profile": 3}}},
-        {"ocpp": {"tls": {"port": 9443}}},
+        {"ocpp": {"tls": {"additional_certificate": "ec.pem"}}},
+        {"chargers": {"CP1": {"security_profile": 2, "password": "0123456789abcdef"}}},
+        {"security": {"relaxed_subject_checks": "yes"}},
         {"upstream": {"url": "http://x"}},
         {"ocpp": {"heartbeat_interval": True}},
     ],
 )
 def test_invalid_values_are_refused(data: dict[str, object]) -> None:
-    """Weak tokens, missing passwords, unsupported TLS profiles and bad URLs are refused."""
+    """Weak tokens, missing passwords, TLS profiles without a TLS listener, half a second
+    certificate and bad URLs are refused."""
     with pytest.raises(ConfigError):
         parse_config(data)
 
