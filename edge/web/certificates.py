@@ -50,7 +50,7 @@ from edge.web.common import (
     reject_unknown_fields,
     services,
 )
-from edge.web.files import FILES
+from edge.web.files import FILES, upload_protocol
 
 __all__ = ["add_routes"]
 
@@ -174,9 +174,7 @@ async def get_log(request: web.Request) -> web.Response:
     if not isinstance(parameters, dict):
         raise ApiError(400, "invalid_request", "log must be an object")
     reject_unknown_fields(parameters, {"remoteLocation", "oldestTimestamp", "latestTimestamp"})
-    protocol = body.get("protocol", "http")
-    if protocol not in ("http", "ftp"):
-        raise ApiError(400, "invalid_request", "protocol must be http or ftp")
+    protocol = upload_protocol(body)
     sent = await security_flows.request_log(
         operations(request), _files(request), charger,
         log_type=_choice(body, "logType", LOG_TYPES),

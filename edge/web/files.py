@@ -21,6 +21,7 @@ from edge.operations import Origin
 from edge.times import format_time
 from edge.web.common import (
     ApiError,
+    Json,
     body_int,
     body_time,
     charger_or_404,
@@ -32,7 +33,7 @@ from edge.web.common import (
     services,
 )
 
-__all__ = ["FILES", "add_routes"]
+__all__ = ["FILES", "add_routes", "upload_protocol"]
 
 FILES = web.AppKey("files", FileStore)
 
@@ -134,6 +135,14 @@ async def download_firmware(request: web.Request) -> web.StreamResponse:
 # --- operator: high-level operations --------------------------------------------------
 
 
+def upload_protocol(body: Json) -> str:
+    """How a charger is to upload a file to the edge: `protocol`, http (the default) or ftp."""
+    protocol = body.get("protocol", "http")
+    if protocol not in ("http", "ftp"):
+        raise ApiError(400, "invalid_request", "protocol must be http or ftp")
+    return str(protocol)
+
+
 async def firmware_update(request: web.Request) -> web.Response:
     """POST /api/chargers/{id}/firmware-update: UpdateFirmware with a signed link to a file."""
     charger = charger_or_404(services(request), request.match_info["charger_id"])
@@ -155,9 +164,7 @@ async def get_diagnostics(request: web.Request) -> web.Response:
     charger = charger_or_404(services(request), request.match_info["charger_id"])
     body = await json_body(request, allow_empty=True)
     reject_unknown_fields(body, {"protocol", "startTime", "stopTime", "retries", "retryInterval"})
-    protocol = body.get("protocol", "http")
-    if protocol not in ("http", "ftp"):
-        raise ApiError(400, "invalid_request", "protocol must be http or ftp")
+    protocol = upload_protocol(body)
     outcome, location, expires = await firmware.request_diagnostics(
         operations(request), _store(request), charger,
         protocol=protocol,
