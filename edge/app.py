@@ -382,15 +382,7 @@ class App:
     def _tls_files(self) -> TlsFiles:
         tls = self.config.ocpp.tls
         assert tls is not None
-        return TlsFiles.resolve(
-            certificate=tls.certificate,
-            private_key=tls.private_key,
-            additional_certificate=tls.additional_certificate,
-            additional_private_key=tls.additional_private_key,
-            client_ca=tls.client_ca,
-            crl=tls.crl,
-            data_dir=self.config.storage.data_dir,
-        )
+        return TlsFiles.configured(tls, self.config.storage.data_dir)
 
     def _build_tls(self) -> TlsState:
         state = build_tls(self._tls_files(), self.clock())

@@ -99,16 +99,7 @@ def _tls_problems(config: Config, *, for_serve: bool) -> bool:
 
     from edge.security.tls import TlsFiles, check_tls_files
 
-    tls = config.ocpp.tls
-    files = TlsFiles.resolve(
-        certificate=tls.certificate,
-        private_key=tls.private_key,
-        additional_certificate=tls.additional_certificate,
-        additional_private_key=tls.additional_private_key,
-        client_ca=tls.client_ca,
-        crl=tls.crl,
-        data_dir=config.storage.data_dir,
-    )
+    files = TlsFiles.configured(config.ocpp.tls, config.storage.data_dir)
     problems = check_tls_files(files, datetime.now(UTC))
     for problem in problems:
         if problem.severity in ("fatal", "error"):

@@ -33,13 +33,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+if TYPE_CHECKING:
+    from edge.config import TlsConfig
 
 __all__ = [
     "TLS12_CIPHERS",
@@ -246,6 +249,20 @@ class TlsFiles:
             additional_private_key=additional_private_key,
             client_ca=client_ca,
             crl=crl,
+        )
+
+    @classmethod
+    def configured(cls, tls: TlsConfig, data_dir: Path) -> TlsFiles:
+        """The files of `[ocpp.tls]`, resolved as `resolve` does (the service and
+        `edge-csms check` must judge the same files)."""
+        return cls.resolve(
+            certificate=tls.certificate,
+            private_key=tls.private_key,
+            additional_certificate=tls.additional_certificate,
+            additional_private_key=tls.additional_private_key,
+            client_ca=tls.client_ca,
+            crl=tls.crl,
+            data_dir=data_dir,
         )
 
 

@@ -36,10 +36,12 @@ from edge.features.security import security_detail
 from edge.files.store import FileStore, valid_name
 from edge.operations import Origin
 from edge.security.installed import CERTIFICATE_TYPES, HASH_ALGORITHMS, public_entries
-from edge.times import format_time, parse_time
+from edge.times import format_time
 from edge.web.common import (
     ApiError,
     Json,
+    body_int,
+    body_time,
     charger_or_404,
     json_body,
     json_response,
@@ -48,7 +50,7 @@ from edge.web.common import (
     reject_unknown_fields,
     services,
 )
-from edge.web.files import FILES
+from edge.web.files import FILES, upload_protocol
 
 __all__ = ["add_routes"]
 
@@ -76,23 +78,6 @@ def _choice(body: Json, key: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ApiError(400, "invalid_request", f"{key} must be one of {', '.join(choices)}")
     return str(value)
-
-
-def _int(body: Json, key: str) -> int | None:
-    value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ApiError(400, "invalid_request", f"{key} must be an integer")
-    return value
-
-
-def _time(body: Json, key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    try:
-        return format_time(parse_time(str(value)))
-    except ValueError:
-        raise ApiError(400, "invalid_request", f"{key} must be an ISO 8601 time") from None
 
 
 # --- certificates ----------------------------------------------------------------------------
@@ -189,19 +174,17 @@ async def get_log(request: web.Request) -> web.Response:
     if not isinstance(parameters, dict):
         raise ApiError(400, "invalid_request", "log must be an object")
     reject_unknown_fields(parameters, {"remoteLocation", "oldestTimestamp", "latestTimestamp"})
-    protocol = body.get("protocol", "http")
-    if protocol not in ("http", "ftp"):
-        raise ApiError(400, "invalid_request", "protocol must be http or ftp")
+    protocol = upload_protocol(body)
     sent = await security_flows.request_log(
         operations(request), _files(request), charger,
         log_type=_choice(body, "logType", LOG_TYPES),
-        request_id=_int(body, "requestId"),
+        request_id=body_int(body, "requestId"),
         remote_location=_string(parameters, "remoteLocation", required=False),
         protocol=protocol,
-        oldest=_time(parameters, "oldestTimestamp"),
-        latest=_time(parameters, "latestTimestamp"),
-        retries=_int(body, "retries"),
-        retry_interval=_int(body, "retryInterval"),
+        oldest=body_time(parameters, "oldestTimestamp"),
+        latest=body_time(parameters, "latestTimestamp"),
+        retries=body_int(body, "retries"),
+        retry_interval=body_int(body, "retryInterval"),
         origin=Origin.OPERATOR,
     )  # fmt: skip
     extra: Json = {
@@ -273,11 +256,11 @@ async def signed_firmware_update(request: web.Request) -> web.Response:
         name=name,
         signing_certificate=_string(body, "signingCertificate") or "",
         signature=_string(body, "signature") or "",
-        retrieve_date_time=_time(body, "retrieveDateTime"),
-        install_date_time=_time(body, "installDateTime"),
-        request_id=_int(body, "requestId"),
-        retries=_int(body, "retries"),
-        retry_interval=_int(body, "retryInterval"),
+        retrieve_date_time=body_time(body, "retrieveDateTime"),
+        install_date_time=body_time(body, "installDateTime"),
+        request_id=body_int(body, "requestId"),
+        retries=body_int(body, "retries"),
+        retry_interval=body_int(body, "retryInterval"),
         origin=Origin.OPERATOR,
     )  # fmt: skip
     return json_response(

@@ -33,6 +33,7 @@ from edge.operations.pipeline import Operations
 from edge.services import Services
 from edge.session import SessionRegistry
 from edge.site.controller import SiteController
+from edge.times import format_time, parse_time
 from edge.upstream import Upstream
 from edge.web.auth import STATE_CHANGING, WebAuth, same_origin
 
@@ -45,6 +46,8 @@ __all__ = [
     "WEB_AUTH",
     "ApiError",
     "Json",
+    "body_int",
+    "body_time",
     "charger_or_404",
     "errors_and_auth",
     "json_body",
@@ -210,6 +213,25 @@ def reject_unknown_fields(body: Json, allowed: set[str] | frozenset[str]) -> Non
     unknown = set(body) - allowed
     if unknown:
         raise ApiError(400, "invalid_request", f"unknown fields: {', '.join(sorted(unknown))}")
+
+
+def body_int(body: Json, key: str) -> int | None:
+    """An optional integer field of a JSON body (None when absent; a bool is no integer)."""
+    value = body.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ApiError(400, "invalid_request", f"{key} must be an integer")
+    return value
+
+
+def body_time(body: Json, key: str) -> str | None:
+    """An optional ISO 8601 time field of a JSON body, normalised (None when absent)."""
+    value = body.get(key)
+    if value is None:
+        return None
+    try:
+        return format_time(parse_time(str(value)))
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"{key} must be an ISO 8601 time") from None
 
 
 def query_int(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:

@@ -18,10 +18,12 @@ from aiohttp import BodyPartReader, web
 from edge.features import firmware
 from edge.files.store import CHUNK, FileStore, Grant, TooLarge, valid_name
 from edge.operations import Origin
-from edge.times import format_time, parse_time
+from edge.times import format_time
 from edge.web.common import (
     ApiError,
     Json,
+    body_int,
+    body_time,
     charger_or_404,
     json_body,
     json_response,
@@ -31,7 +33,7 @@ from edge.web.common import (
     services,
 )
 
-__all__ = ["FILES", "add_routes"]
+__all__ = ["FILES", "add_routes", "upload_protocol"]
 
 FILES = web.AppKey("files", FileStore)
 
@@ -133,21 +135,12 @@ async def download_firmware(request: web.Request) -> web.StreamResponse:
 # --- operator: high-level operations --------------------------------------------------
 
 
-def _optional_int(body: Json, key: str) -> int | None:
-    value = body.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ApiError(400, "invalid_request", f"{key} must be an integer")
-    return value
-
-
-def _optional_time(body: Json, key: str) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    try:
-        return format_time(parse_time(str(value)))
-    except ValueError:
-        raise ApiError(400, "invalid_request", f"{key} must be an ISO 8601 time") from None
+def upload_protocol(body: Json) -> str:
+    """How a charger is to upload a file to the edge: `protocol`, http (the default) or ftp."""
+    protocol = body.get("protocol", "http")
+    if protocol not in ("http", "ftp"):
+        raise ApiError(400, "invalid_request", "protocol must be http or ftp")
+    return str(protocol)
 
 
 async def firmware_update(request: web.Request) -> web.Response:
@@ -158,9 +151,9 @@ async def firmware_update(request: web.Request) -> web.Response:
     outcome, location = await firmware.update_firmware(
         operations(request), _store(request), charger,
         name=_name(str(body.get("file", "")), "file"),
-        retrieve_date=_optional_time(body, "retrieveDate"),
-        retries=_optional_int(body, "retries"),
-        retry_interval=_optional_int(body, "retryInterval"),
+        retrieve_date=body_time(body, "retrieveDate"),
+        retries=body_int(body, "retries"),
+        retry_interval=body_int(body, "retryInterval"),
         origin=Origin.OPERATOR,
     )  # fmt: skip
     return json_response(outcome_json(outcome, location=location))
@@ -171,16 +164,14 @@ async def get_diagnostics(request: web.Request) -> web.Response:
     charger = charger_or_404(services(request), request.match_info["charger_id"])
     body = await json_body(request, allow_empty=True)
     reject_unknown_fields(body, {"protocol", "startTime", "stopTime", "retries", "retryInterval"})
-    protocol = body.get("protocol", "http")
-    if protocol not in ("http", "ftp"):
-        raise ApiError(400, "invalid_request", "protocol must be http or ftp")
+    protocol = upload_protocol(body)
     outcome, location, expires = await firmware.request_diagnostics(
         operations(request), _store(request), charger,
         protocol=protocol,
-        start_time=_optional_time(body, "startTime"),
-        stop_time=_optional_time(body, "stopTime"),
-        retries=_optional_int(body, "retries"),
-        retry_interval=_optional_int(body, "retryInterval"),
+        start_time=body_time(body, "startTime"),
+        stop_time=body_time(body, "stopTime"),
+        retries=body_int(body, "retries"),
+        retry_interval=body_int(body, "retryInterval"),
         origin=Origin.OPERATOR,
     )  # fmt: skip
     return json_response(outcome_json(outcome, location=location, expiresAt=format_time(expires)))

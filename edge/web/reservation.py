@@ -23,6 +23,7 @@ from edge.times import format_time, parse_time
 from edge.web.common import (
     ApiError,
     Json,
+    body_int,
     charger_or_404,
     json_body,
     json_response,
@@ -77,9 +78,7 @@ async def reserve(request: web.Request) -> web.Response:
             parse_time(expiry_date)
         except (TypeError, ValueError):
             raise ApiError(400, "invalid_request", "expiryDate must be an ISO 8601 time") from None
-    reservation_id = body.get("reservationId")
-    if reservation_id is not None and not _is_int(reservation_id):
-        raise ApiError(400, "invalid_request", "reservationId must be an integer")
+    reservation_id = body_int(body, "reservationId")
     outcome, recorded = await reservation.reserve(
         operations(request), charger, connector_id=connector_id, id_tag=id_tag,
         expiry_date=expiry_date, parent_id_tag=parent, reservation_id=reservation_id,
