@@ -93,10 +93,15 @@ async def test_tc_074_certificate_by_request_of_the_csms(
     assert entries[0]["chargerId"] == "CP-SEC"
     assert entries[0]["subject"] == "CN=CP-SEC"
     assert entries[0]["fingerprint"] == leaf.fingerprint(hashes.SHA256()).hex()
-    # The call went through the operation pipeline, journalled like an operator's.
-    operations = app.services.journal.events(charger_id="CP-SEC", kind="Operation")
-    sent = [o["data"] for o in operations if o["data"]["action"] == "CertificateSigned"]
-    assert sent and sent[0]["origin"] == "system" and sent[0]["response"]["status"] == "Accepted"
+
+    # The call went through the operation pipeline, journalled like an operator's (an
+    # audit record, written behind the answer).
+    def certificate_signed() -> list[dict[str, Any]]:
+        operations = app.services.journal.events(charger_id="CP-SEC", kind="Operation")
+        return [o["data"] for o in operations if o["data"]["action"] == "CertificateSigned"]
+
+    sent = await eventually(certificate_signed)
+    assert sent[0]["origin"] == "system" and sent[0]["response"]["status"] == "Accepted"
 
 
 async def test_cn_may_be_the_serial_number_and_renewal_supersedes(
