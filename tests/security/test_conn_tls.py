@@ -24,6 +24,7 @@ from edge.config import ChargerSettings
 from edge.security.tls import TlsError
 from tests.conftest import running
 from tests.helpers import eventually
+from tests.security import certs
 from tests.security.certs import crl_pem, make_ca, make_crl, write_pem
 from tests.security.conn_support import (
     PASSWORD,
@@ -357,3 +358,39 @@ async def test_subprotocol_rule_holds_over_wss(tmp_path: Path, pki: Pki) -> None
             assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == ["ocpp1.6"]
         finally:
             await ws.close()
+
+
+async def test_a_revocation_holds_before_the_listener_has_reloaded_the_crl(
+    tmp_path: Path, pki: Pki
+) -> None:
+    """A certificate revoked through the API is refused from the next connection on: at
+    the upgrade (403) while the listener has not yet read the new CRL (its reload runs
+    after the answer), as the register already says revoked."""
+    data_dir = tmp_path / "d"
+    chargers = {"CP3": ChargerSettings(security_profile=3)}
+    config = tls_config(data_dir, pki, chargers, client_ca=False)
+    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+        status, _ = await api.request("POST", "/api/ca")
+        assert status == 201
+        status, body = await api.request("POST", "/api/security/tls/reload")
+        assert status == 200 and body["clientCa"].endswith("ca/ca.pem"), body
+        site = certs.Issued(
+            x509.load_pem_x509_certificate((data_dir / "ca" / "ca.pem").read_bytes()),
+            certs.load_key((data_dir / "ca" / "ca.key").read_bytes()),
+        )
+        issued = certs.make_client_cert(site, "CP3")
+        serial = format(issued.serial, "x")
+        assert app.services.certificates is not None
+        app.services.certificates.register.add(
+            {"serial": serial, "chargerId": "CP3", "subject": "CN=CP3", "status": "installed",
+             "notAfter": "2027-12-04T00:00:00.000Z", "issuedAt": "2026-12-04T00:00:00.000Z"}
+        )  # fmt: skip
+        ctx = pki.context(certs.write(tmp_path / "charger", "client", issued))
+        async with charger(wss_url(app, "CP3"), ssl_context=ctx):
+            pass
+        app.services.tls_reload = lambda: None  # the reload has not run yet
+        status, body = await api.request("POST", f"/api/certificates/{serial}/revoke")
+        assert status == 200 and body["status"] == "revoked", body
+        assert http_status(await refused(wss_url(app, "CP3"), ssl_context=ctx)) == 403
+        found = await eventually(lambda: events(app, "RevokedCertificateRefused"))
+        assert found[0]["charger_id"] == "CP3"
