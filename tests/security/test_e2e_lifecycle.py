@@ -19,12 +19,10 @@ runs it: the real command line, the real server on 127.0.0.1 with real TLS, and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,18 +30,17 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
-from websockets.asyncio.client import connect
 
 from edge.config import load_config
+from tests.chargepoint import basic_auth
 from tests.conftest import Api, running
 from tests.helpers import eventually, now_iso
 from tests.integration.service import REPO, config_toml
 from tests.security import certs
-from tests.security.charger import SecurityCP
+from tests.security.charger import SecurityCP, security_cp
 from tests.security.conn_support import (
     PASSWORD,
     TIMEOUT,
-    basic_header,
     http_status,
     refused,
     ws_url,
@@ -66,35 +63,6 @@ class LifecycleCharger(SecurityCP):
     def on_change_configuration(self, key: str, value: str) -> Any:
         self.changes.append((key, value))
         return call_result.ChangeConfiguration(status="Accepted")
-
-
-@contextlib.asynccontextmanager
-async def lifecycle_charger(url: str, **connect_args: Any) -> AsyncIterator[LifecycleCharger]:
-    """A connected LifecycleCharger, booted with serial SN-CP-E2E and Accepted."""
-    async with connect(
-        url,
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        proxy=None,
-        compression=None,
-        open_timeout=5,
-        **connect_args,
-    ) as ws:
-        cp = LifecycleCharger(CHARGER, ws)
-        reader = asyncio.create_task(cp.start())
-        try:
-            boot = await cp.call(
-                call.BootNotification(
-                    charge_point_model="Secure-1",
-                    charge_point_vendor="Acme",
-                    charge_point_serial_number=f"SN-{CHARGER}",
-                )
-            )
-            assert boot.status == "Accepted"
-            yield cp
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
 
 
 def edge_csms(*args: str) -> str:
@@ -169,10 +137,11 @@ async def test_site_security_lifecycle(tmp_path: Path) -> None:
         assert status in (200, 201)
 
         # 2. Profile 2: wss with Basic auth; boots and starts a transaction.
-        basic = basic_header(CHARGER, PASSWORD)
-        async with lifecycle_charger(
-            wss_url(app, CHARGER), ssl=trust, additional_headers=basic
+        basic = basic_auth(CHARGER, PASSWORD)
+        async with security_cp(
+            wss_url(app, CHARGER), CHARGER, kind=LifecycleCharger, ssl=trust, headers=basic
         ) as cp:
+            assert isinstance(cp, LifecycleCharger)
             security = (await api.get(f"/api/chargers/{CHARGER}"))["security"]
             assert security["profile"] == 2 and security["connectedAt"]["profile"] == 2
             started = await cp.call(
@@ -216,7 +185,7 @@ async def test_site_security_lifecycle(tmp_path: Path) -> None:
             assert cp.changes == [("SecurityProfile", "3")]
             assert (await api.get(f"/api/chargers/{CHARGER}"))["security"]["pendingProfile"] == 3
         with_certificate = certs.client_context(ca_file, own)
-        async with lifecycle_charger(wss_url(app, CHARGER), ssl=with_certificate):
+        async with security_cp(wss_url(app, CHARGER), CHARGER, ssl=with_certificate):
             security = (await api.get(f"/api/chargers/{CHARGER}"))["security"]
             assert (security["profile"], security["pendingProfile"]) == (3, None)
             assert security["connectedAt"]["profile"] == 3
