@@ -14,8 +14,10 @@ from typing import Any
 from ocpp.routing import on
 from ocpp.v16 import call, call_result
 
+from edge.app import App
+from edge.config import Config
 from tests.chargepoint import TaskChargePoint, ocpp_connect, reading
-from tests.conftest import TIME_SCALE
+from tests.conftest import TIME_SCALE, Api, ocpp_url, running
 from tests.security import certs
 
 TIMEOUT = 15 * TIME_SCALE
@@ -96,3 +98,17 @@ async def security_cp(
         )
         assert boot.status == registration
         yield cp
+
+
+@contextlib.asynccontextmanager
+async def site_with_charger(
+    config: Config, charger_id: str, **options: Any
+) -> AsyncIterator[tuple[App, Api, SecurityCP]]:
+    """The App on `config` with its API client, and a SecurityCP on its ws listener
+    (`security_cp`'s `options`), within TIMEOUT."""
+    async with (
+        running(config) as (app, api),
+        asyncio.timeout(TIMEOUT),
+        security_cp(ocpp_url(app, charger_id), charger_id, **options) as cp,
+    ):
+        yield app, api, cp
