@@ -290,21 +290,26 @@ def make_csr(
 
 
 def make_crl(
-    issuer: Issued, revoked_serials: Iterable[int] = (), *, days: int = 7
+    issuer: Issued, revoked_serials: Iterable[int] = (), *, days: int = 7, expired: bool = False
 ) -> x509.CertificateRevocationList:
-    """A CRL signed by `issuer` that lists `revoked_serials`."""
+    """A CRL signed by `issuer` that lists `revoked_serials`, current for `days` (or,
+    `expired`, issued three days ago and past its next update since yesterday)."""
     now = datetime.now(UTC)
+    if expired:
+        last_update, next_update = now - timedelta(days=3), now - timedelta(days=1)
+    else:
+        last_update, next_update = now - timedelta(minutes=5), now + timedelta(days=days)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)
-        .last_update(now - timedelta(minutes=5))
-        .next_update(now + timedelta(days=days))
+        .last_update(last_update)
+        .next_update(next_update)
     )
     for serial in revoked_serials:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder()
             .serial_number(serial)
-            .revocation_date(now - timedelta(minutes=1))
+            .revocation_date(last_update)
             .build()
         )
     return builder.sign(issuer.key, hashes.SHA256())

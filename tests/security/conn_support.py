@@ -25,6 +25,7 @@ from tests.helpers import eventually
 from tests.security.certs import (
     Issued,
     Paths,
+    client_context,
     ec_key,
     make_ca,
     make_client_cert,
@@ -46,28 +47,23 @@ class Pki:
     ca_file: Path
     server: Paths
     server_ec: Paths
-    clients: dict[str, Paths] = field(default_factory=dict)
+    clients: dict[Path, Issued] = field(default_factory=dict)
+    """The client certificates written by `client`, by certificate file."""
 
     def client(self, cn: str, *, issuer: Issued | None = None, expired: bool = False) -> Paths:
         """A client certificate with subject CN = `cn`, issued by the site CA (or `issuer`)."""
         issued = make_client_cert(issuer or self.ca, cn, expired=expired)
-        stem = f"client-{cn}-{len(self.clients)}"
-        paths = write(self.root, stem, issued)
-        self.clients[stem] = paths
+        paths = write(self.root, f"client-{cn}-{len(self.clients)}", issued)
+        self.clients[paths.cert] = issued
         return paths
 
     def issued(self, paths: Paths) -> int:
         """The serial number of a client certificate written by `client`."""
-        from cryptography import x509
-
-        return x509.load_pem_x509_certificate(paths.cert.read_bytes()).serial_number
+        return self.clients[paths.cert].serial
 
     def context(self, client: Paths | None = None) -> ssl.SSLContext:
         """A charger's TLS context: trusts the site CA, presents `client` if given."""
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
-        if client is not None:
-            ctx.load_cert_chain(client.cert, client.key)
-        return ctx
+        return client_context(self.ca_file, client)
 
 
 def make_pki(root: Path) -> Pki:

@@ -11,13 +11,11 @@ import asyncio
 import logging
 import ssl
 import warnings
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from edge.app import App
 from edge.config import ChargerSettings
@@ -51,25 +49,6 @@ WHITEPAPER_SUITES = [
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-def expired_crl(pki: Pki, serial: int) -> x509.CertificateRevocationList:
-    """A CRL whose next update is past."""
-    now = datetime.now(UTC)
-    entry = (
-        x509.RevokedCertificateBuilder()
-        .serial_number(serial)
-        .revocation_date(now - timedelta(days=3))
-        .build()
-    )
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(pki.ca.cert.subject)
-        .last_update(now - timedelta(days=3))
-        .next_update(now - timedelta(days=1))
-        .add_revoked_certificate(entry)
-    )
-    return builder.sign(pki.ca.key, hashes.SHA256())
 
 
 async def events(app: App, event_type: str) -> list[dict[str, Any]]:
@@ -262,7 +241,7 @@ async def test_revoked_certificate_refused_at_upgrade_when_crl_is_expired(
     revocations are still refused, at the HTTP upgrade (403)."""
     revoked = pki.client("CP3")
     crl_file = tmp_path / "crl.pem"
-    crl_file.write_text(crl_pem(expired_crl(pki, pki.issued(revoked))))
+    crl_file.write_text(crl_pem(make_crl(pki.ca, [pki.issued(revoked)], expired=True)))
     chargers = {"CP3": ChargerSettings(security_profile=3)}
     config = tls_config(tmp_path / "d", pki, chargers, crl=crl_file)
     async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
