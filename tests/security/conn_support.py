@@ -4,8 +4,6 @@ wss with Basic auth and/or a client certificate."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
 import dataclasses
 import ssl
@@ -15,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
-from websockets.asyncio.client import ClientConnection, connect
+from ocpp.v16 import call, call_result
+from websockets.asyncio.client import connect
 
 from edge.app import App
 from edge.config import ChargerSettings, Config, SecurityConfig, TlsConfig
+from tests.chargepoint import TaskChargePoint, basic_auth, ocpp_connect, reading
 from tests.conftest import TIME_SCALE, api_client, make_config
 from tests.helpers import eventually
 from tests.security.certs import (
@@ -104,12 +103,6 @@ def tls_config(
     )
 
 
-def basic_header(user: str, password: bytes | str) -> dict[str, str]:
-    raw = password.encode() if isinstance(password, str) else password
-    token = base64.b64encode(user.encode() + b":" + raw).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
 def ws_url(app: App, charger_id: str) -> str:
     return f"ws://127.0.0.1:{app.ocpp_port}/ocpp/{charger_id}"
 
@@ -118,29 +111,24 @@ def wss_url(app: App, charger_id: str) -> str:
     return f"wss://127.0.0.1:{app.ocpp_tls_port}/ocpp/{charger_id}"
 
 
-async def open_ws(
+def open_ws(
     url: str,
     *,
     ssl_context: ssl.SSLContext | None = None,
     password: bytes | str | None = None,
     user: str | None = None,
     subprotocols: list[str] | None = None,
-) -> ClientConnection:
-    """A WebSocket handshake as a charger makes it (raises what the server's refusal gives)."""
+) -> connect:
+    """A WebSocket handshake as a charger makes it, with Basic credentials for `password`
+    (raises what the server's refusal gives); await it, or `async with` it."""
     identity = url.rsplit("/", 1)[-1]
-    headers = basic_header(user or identity, password) if password is not None else None
-    return await connect(
-        url,
-        subprotocols=subprotocols or ["ocpp1.6"],  # type: ignore[arg-type]
-        additional_headers=headers,
-        compression=None,
-        proxy=None,
-        open_timeout=5 * TIME_SCALE,
-        ssl=ssl_context,
+    headers = basic_auth(user or identity, password) if password is not None else None
+    return ocpp_connect(
+        url, subprotocols=subprotocols or ["ocpp1.6"], headers=headers, ssl=ssl_context
     )
 
 
-class SimCharger(ChargePoint):
+class SimCharger(TaskChargePoint):
     """An independent charger: answers ChangeConfiguration with `answer` and remembers
     what it was told (its new AuthorizationKey, its new SecurityProfile)."""
 
@@ -177,17 +165,12 @@ async def charger(
     answer: str = "Accepted",
 ) -> AsyncIterator[SimCharger]:
     """A connected, booted SimCharger."""
-    ws = await open_ws(url, ssl_context=ssl_context, password=password)
-    cp = SimCharger(url.rsplit("/", 1)[-1], ws, answer)
-    task = asyncio.create_task(cp.start())
-    try:
+    async with (
+        open_ws(url, ssl_context=ssl_context, password=password) as ws,
+        reading(SimCharger(url.rsplit("/", 1)[-1], ws, answer)) as cp,
+    ):
         assert await cp.boot() == "Accepted"
         yield cp
-    finally:
-        await ws.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 async def refused(url: str, **kwargs: Any) -> BaseException:
