@@ -4,6 +4,7 @@ wss with Basic auth and/or a client certificate."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import ssl
@@ -19,7 +20,7 @@ from websockets.asyncio.client import connect
 from edge.app import App
 from edge.config import ChargerSettings, Config, SecurityConfig, TlsConfig
 from tests.chargepoint import TaskChargePoint, basic_auth, ocpp_connect, reading
-from tests.conftest import TIME_SCALE, api_client, make_config
+from tests.conftest import TIME_SCALE, Api, api_client, make_config, running
 from tests.helpers import eventually
 from tests.security.certs import (
     Issued,
@@ -171,6 +172,13 @@ async def charger(
     ):
         assert await cp.boot() == "Accepted"
         yield cp
+
+
+@contextlib.asynccontextmanager
+async def serving(config: Config) -> AsyncIterator[tuple[App, Api]]:
+    """The App on `config` with its API client (`running`), within TIMEOUT."""
+    async with asyncio.timeout(TIMEOUT), running(config) as site:
+        yield site
 
 
 async def refused(url: str, **kwargs: Any) -> BaseException:
