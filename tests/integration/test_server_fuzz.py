@@ -30,10 +30,11 @@ import jsonschema
 import ocpp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from edge.app import App
+from tests.chargepoint import ocpp_connect
 from tests.conftest import TIME_SCALE, api_client, make_config, ocpp_url
 from tests.integration.spec import CP_ACTIONS, ERROR_CODES
 
@@ -277,14 +278,7 @@ class FuzzCharger:
         self.reconnects = 0
 
     async def open(self) -> None:
-        self.ws = await connect(
-            self.url,
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-            compression=None,
-            proxy=None,
-            open_timeout=5,
-            max_size=None,
-        )
+        self.ws = await ocpp_connect(self.url, max_size=None)
         answers = await self.exchange(
             json.dumps(
                 [2, "boot", "BootNotification", {"chargePointVendor": "F", "chargePointModel": "Z"}]
@@ -334,13 +328,7 @@ class Watchdog:
 
     async def run(self) -> None:
         try:
-            async with connect(
-                self.url,
-                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                compression=None,
-                proxy=None,
-                open_timeout=5,
-            ) as ws:
+            async with ocpp_connect(self.url) as ws:
                 await ws.send(
                     json.dumps(
                         [

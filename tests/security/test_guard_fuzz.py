@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from edge.app import App
 from edge.config import ChargerSettings, Config, LimitsConfig
 from edge.sim.charger import RawCharger
+from tests.chargepoint import ocpp_connect
 from tests.conftest import TIME_SCALE, Api, api_client, make_config, ocpp_url
 from tests.helpers import eventually, now_iso
 from tests.integration.spec import CP_ACTIONS
@@ -161,14 +162,7 @@ class Session:
         self.n = 0
 
     async def open(self) -> None:
-        self.ws = await connect(
-            self.url,
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-            compression=None,
-            proxy=None,
-            open_timeout=5 * TIME_SCALE,
-            max_size=None,
-        )
+        self.ws = await ocpp_connect(self.url, max_size=None)
         answers = await self.exchange(json.dumps([2, "boot", "BootNotification", BOOT]))
         assert answers is not None and answers[0][0] == 3, answers
 
