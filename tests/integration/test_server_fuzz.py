@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 
 from edge.app import App
 from tests.chargepoint import ocpp_connect
-from tests.conftest import TIME_SCALE, api_client, make_config, ocpp_url
+from tests.conftest import TIME_SCALE, Api, api_client, make_config, ocpp_url
 from tests.integration.spec import CP_ACTIONS, ERROR_CODES
 
 MAX_EXAMPLES = 150
@@ -370,16 +370,22 @@ async def fuzz_target(tmp_path: Path) -> AsyncIterator[tuple[App, FuzzCharger, W
         try:
             yield app, fuzzer, watchdog
             async with api_client(app.web_port) as api:
-                assert await api.get("/api/health") == {"status": "ok"}
-                chargers = {c["id"]: c for c in await api.get("/api/chargers")}
-                assert chargers["WATCH1"]["connected"] is True
-                assert chargers["FUZZ1"]["connected"] is True
+                await assert_still_serving(api)
         finally:
             watchdog.stop()
             await asyncio.wait_for(task, ANSWER_TIMEOUT * 2)
             await fuzzer.close()
         assert not watchdog.failures, watchdog.failures
         assert watchdog.answered > 0
+
+
+async def assert_still_serving(api: Api) -> None:
+    """After the fuzzing: the service answers its health check, and the fuzzed charger
+    and the watchdog are still connected."""
+    assert await api.get("/api/health") == {"status": "ok"}
+    chargers = {c["id"]: c for c in await api.get("/api/chargers")}
+    assert chargers["WATCH1"]["connected"] is True
+    assert chargers["FUZZ1"]["connected"] is True
 
 
 async def run_property(

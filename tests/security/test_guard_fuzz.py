@@ -43,6 +43,7 @@ from tests.integration.test_server_fuzz import (
     REQUEST_SCHEMAS,
     REQUEST_VALIDATORS,
     Watchdog,
+    assert_still_serving,
     check_frame_shape,
     run_property,
 )
@@ -264,10 +265,7 @@ async def target(
             # Transactions acknowledged before the fuzzing starts.
             await _wait_for(lambda: len(transactions.started) >= 3)
             yield app, fuzzer, watchdog, transactions
-            assert await api.get("/api/health") == {"status": "ok"}
-            chargers = {c["id"]: c for c in await api.get("/api/chargers")}
-            assert chargers["WATCH1"]["connected"] is True
-            assert chargers["FUZZ1"]["connected"] is True
+            await assert_still_serving(api)
         finally:
             watchdog.stop()
             transactions.stop()
