@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from ocpp.v16 import ChargePoint
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from tests.conftest import TIME_SCALE
 
@@ -40,7 +41,7 @@ def ocpp_connect(
     kwargs.setdefault("compression", None)
     return connect(
         url,
-        subprotocols=list(subprotocols) if subprotocols is not None else None,  # type: ignore[misc]
+        subprotocols=[Subprotocol(p) for p in subprotocols] if subprotocols is not None else None,
         additional_headers=headers,
         proxy=None,
         open_timeout=open_timeout,
