@@ -32,7 +32,7 @@ from edge.security.connection import Admission
 from edge.security.credentials import Busy
 from edge.security.events import record_security_event
 from edge.security.profiles import Refusal
-from edge.security.tls import TlsListenerContext, peer_certificate
+from edge.security.tls import PeerCertificate, TlsListenerContext, peer_certificate
 from edge.services import Services
 from edge.session import ChargerSession, Handler, SessionRegistry
 
@@ -179,7 +179,7 @@ class OcppServer:
                 Refusal("certificate", "the client certificate cannot be read"),
                 event="InvalidChargePointCertificate",
             )
-        if peer is not None and self.tls is not None and peer.revoked_in(self.tls.current.revoked):
+        if peer is not None and self._revoked(peer):
             return self._refuse(
                 conn,
                 identity,
@@ -212,6 +212,15 @@ class OcppServer:
             }.get(verdict.kind, "SecurityProfileDowngradeRefused")
             return self._refuse(conn, identity, verdict, event=event)
         return verdict
+
+    def _revoked(self, peer: PeerCertificate) -> bool:
+        """Revoked in the listener's CRLs, or in the site CA's register: a revocation
+        holds from its answer on, also while the listener is still reloading the CRL
+        (which then refuses the certificate in the handshake)."""
+        if self.tls is not None and peer.revoked_in(self.tls.current.revoked):
+            return True
+        authority = self.services.certificates
+        return authority is not None and authority.revoked(peer.issuer, peer.serial_number)
 
     def _refuse(
         self, conn: ServerConnection, identity: str, refusal: Refusal, *, event: str

@@ -313,6 +313,16 @@ class CertificateAuthority:
         self.crl_changed()
         return updated
 
+    def revoked(self, issuer: bytes, serial: int) -> bool:
+        """Whether the register lists this certificate of the site CA (`issuer`: its
+        subject, DER) as revoked: true from the moment `revoke` answers, before the TLS
+        listener has read the new CRL."""
+        ca = self._ca
+        if ca is None or ca.certificate.subject.public_bytes() != issuer:
+            return False
+        entry = self.register.get(site_ca.serial_hex(serial))
+        return entry is not None and entry["status"] == "revoked"
+
     def _note_crl(self) -> None:
         try:
             self._crl_seen = self.files.crl.stat().st_mtime

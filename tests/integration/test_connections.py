@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Data
 
 from edge.app import App
 from edge.config import ChargerSettings, Config
 from edge.sim.charger import RawCharger
+from tests.chargepoint import basic_auth, ocpp_connect
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url, running
 from tests.helpers import eventually, eventually_listed
 
@@ -35,13 +36,9 @@ async def ws_connect(
     headers: dict[str, str] | None = None,
     compression: str | None = None,
 ) -> ClientConnection:
-    return await connect(
-        url,
-        subprotocols=subprotocols,  # type: ignore[arg-type]
-        additional_headers=headers,
-        compression=compression,
-        proxy=None,
-        open_timeout=5,
+    """A handshake offering exactly `subprotocols` (none when None)."""
+    return await ocpp_connect(
+        url, subprotocols=subprotocols, headers=headers, compression=compression
     )
 
 
@@ -90,11 +87,6 @@ def upgrade_request(path: str, *, method: str = "GET", extra: str = "") -> bytes
         f"{extra}"
         "\r\n"
     ).encode()
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 async def charger_json(api: Api, charger_id: str) -> dict[str, Any]:
@@ -466,10 +458,10 @@ def auth_config(tmp_path: Path) -> Config:
     "headers",
     [
         None,
-        basic("CP9", "wrong-password-00"),
-        basic("CP9", PASSWORD[:-1]),
-        basic("CP8", PASSWORD),
-        basic("cp9", PASSWORD),
+        basic_auth("CP9", "wrong-password-00"),
+        basic_auth("CP9", PASSWORD[:-1]),
+        basic_auth("CP8", PASSWORD),
+        basic_auth("cp9", PASSWORD),
         {"Authorization": "Bearer " + PASSWORD},
         {"Authorization": "Basic not-base64!!"},
         {"Authorization": "Basic " + base64.b64encode(PASSWORD.encode()).decode()},
@@ -499,7 +491,9 @@ async def test_basic_auth_refused(auth_config: Config, headers: dict[str, str] |
 async def test_basic_auth_accepted(auth_config: Config) -> None:
     """The right Basic credentials (username = identity) upgrade, and the charger is served."""
     async with asyncio.timeout(TIMEOUT), running(auth_config) as (app, api):
-        async with RawCharger.connect(ocpp_url(app, "CP9"), headers=basic("CP9", PASSWORD)) as cp:
+        async with RawCharger.connect(
+            ocpp_url(app, "CP9"), headers=basic_auth("CP9", PASSWORD)
+        ) as cp:
             assert cp.ws.subprotocol == "ocpp1.6"
             assert (await cp.boot())["status"] == "Accepted"
             assert (await charger_json(api, "CP9"))["connected"] is True
@@ -513,11 +507,11 @@ async def test_bad_credentials_do_not_replace_a_live_connection(auth_config: Con
     async with (
         asyncio.timeout(TIMEOUT),
         running(auth_config) as (app, api),
-        RawCharger.connect(ocpp_url(app, "CP9"), headers=basic("CP9", PASSWORD)) as cp,
+        RawCharger.connect(ocpp_url(app, "CP9"), headers=basic_auth("CP9", PASSWORD)) as cp,
     ):
         assert (await cp.boot())["status"] == "Accepted"
         with pytest.raises(InvalidStatus):
-            ws = await ws_connect(ocpp_url(app, "CP9"), ["ocpp1.6"], basic("CP9", "nope"))
+            ws = await ws_connect(ocpp_url(app, "CP9"), ["ocpp1.6"], basic_auth("CP9", "nope"))
             await ws.close()
         await cp.call("Heartbeat", {})
         assert cp.ws.close_code is None

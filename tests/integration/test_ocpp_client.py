@@ -2,8 +2,8 @@
 
 The library's own quirks shape these tests: its `start()` loop awaits each handler (and
 each `@after` hook) inline, so a handler that awaits `self.call` deadlocks; follow-up
-CALLs are started with `asyncio.create_task` instead. Its v16 validator would call
-schema failures `FormatViolation`, which these tests never provoke.
+CALLs are started as tasks instead (`tests.chargepoint.TaskChargePoint.spawn`). Its v16
+validator would call schema failures `FormatViolation`, which these tests never provoke.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
-from websockets.asyncio.client import connect
+from ocpp.v16 import call, call_result
 
 from edge.app import App
+from tests.chargepoint import TaskChargePoint, ocpp_connect, reading
 from tests.conftest import TIME_SCALE, Api, ocpp_url
 from tests.helpers import now_iso
 
 TIMEOUT = 10 * TIME_SCALE
 
 
-class SimCP(ChargePoint):
+class SimCP(TaskChargePoint):
     """A charger that answers the CSMS's CALLs the way a cooperative charger would."""
 
     def __init__(self, charger_id: str, connection: Any) -> None:
@@ -35,13 +35,6 @@ class SimCP(ChargePoint):
         self.config_requests: list[list[str] | None] = []
         self.started: asyncio.Queue[int] = asyncio.Queue()
         self.stopped: asyncio.Queue[int] = asyncio.Queue()
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coroutine: Any) -> None:
-        # Never await self.call inside a handler: the library's read loop would deadlock.
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     @on("RemoteStartTransaction")
     def on_remote_start(self, id_tag: str, connector_id: int | None = None, **_: Any) -> Any:
@@ -105,23 +98,8 @@ class SimCP(ChargePoint):
 @contextlib.asynccontextmanager
 async def sim_charger(app: App, charger_id: str) -> AsyncIterator[SimCP]:
     """A connected SimCP with its read loop running; closed and stopped on exit."""
-    async with connect(
-        ocpp_url(app, charger_id),
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        proxy=None,
-        compression=None,
-        open_timeout=5,
-    ) as ws:
-        cp = SimCP(charger_id, ws)
-        reader = asyncio.create_task(cp.start())
-        try:
-            yield cp
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-            for task in list(cp._tasks):
-                task.cancel()
+    async with ocpp_connect(ocpp_url(app, charger_id)) as ws, reading(SimCP(charger_id, ws)) as cp:
+        yield cp
 
 
 async def accept_tag(api: Api, id_tag: str) -> None:

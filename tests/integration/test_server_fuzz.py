@@ -30,11 +30,12 @@ import jsonschema
 import ocpp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from edge.app import App
-from tests.conftest import TIME_SCALE, api_client, make_config, ocpp_url
+from tests.chargepoint import ocpp_connect
+from tests.conftest import TIME_SCALE, Api, api_client, make_config, ocpp_url
 from tests.integration.spec import CP_ACTIONS, ERROR_CODES
 
 MAX_EXAMPLES = 150
@@ -277,14 +278,7 @@ class FuzzCharger:
         self.reconnects = 0
 
     async def open(self) -> None:
-        self.ws = await connect(
-            self.url,
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-            compression=None,
-            proxy=None,
-            open_timeout=5,
-            max_size=None,
-        )
+        self.ws = await ocpp_connect(self.url, max_size=None)
         answers = await self.exchange(
             json.dumps(
                 [2, "boot", "BootNotification", {"chargePointVendor": "F", "chargePointModel": "Z"}]
@@ -334,13 +328,7 @@ class Watchdog:
 
     async def run(self) -> None:
         try:
-            async with connect(
-                self.url,
-                subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-                compression=None,
-                proxy=None,
-                open_timeout=5,
-            ) as ws:
+            async with ocpp_connect(self.url) as ws:
                 await ws.send(
                     json.dumps(
                         [
@@ -382,16 +370,22 @@ async def fuzz_target(tmp_path: Path) -> AsyncIterator[tuple[App, FuzzCharger, W
         try:
             yield app, fuzzer, watchdog
             async with api_client(app.web_port) as api:
-                assert await api.get("/api/health") == {"status": "ok"}
-                chargers = {c["id"]: c for c in await api.get("/api/chargers")}
-                assert chargers["WATCH1"]["connected"] is True
-                assert chargers["FUZZ1"]["connected"] is True
+                await assert_still_serving(api)
         finally:
             watchdog.stop()
             await asyncio.wait_for(task, ANSWER_TIMEOUT * 2)
             await fuzzer.close()
         assert not watchdog.failures, watchdog.failures
         assert watchdog.answered > 0
+
+
+async def assert_still_serving(api: Api) -> None:
+    """After the fuzzing: the service answers its health check, and the fuzzed charger
+    and the watchdog are still connected."""
+    assert await api.get("/api/health") == {"status": "ok"}
+    chargers = {c["id"]: c for c in await api.get("/api/chargers")}
+    assert chargers["WATCH1"]["connected"] is True
+    assert chargers["FUZZ1"]["connected"] is True
 
 
 async def run_property(

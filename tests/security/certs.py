@@ -113,24 +113,23 @@ def _ski_aki(
     return builder
 
 
-def make_ca(
-    cn: str = "Test Root CA",
+def _ca_cert(
+    subject: x509.Name,
+    key: PrivateKey,
+    issuer: Issued | None,
     *,
-    org: str | None = "edge-csms tests",
-    key: PrivateKey | None = None,
-    days: int = 3650,
-    expired: bool = False,
+    path_length: int | None,
+    days: int,
+    expired: bool,
 ) -> Issued:
-    """A self-signed root CA (RSA 2048 unless `key` is given), signed SHA-256."""
-    key = key or rsa_key()
-    subject = name(cn, org)
+    """A CA certificate for `key`: self-signed without `issuer`, signed SHA-256."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject)
+        .issuer_name(issuer.cert.subject if issuer is not None else subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -146,8 +145,23 @@ def make_ca(
             critical=True,
         )
     )
-    builder = _ski_aki(_validity(builder, days, expired), key, None)
-    return Issued(builder.sign(key, hashes.SHA256()), key)
+    builder = _ski_aki(_validity(builder, days, expired), key, issuer)
+    signer = issuer.key if issuer is not None else key
+    return Issued(builder.sign(signer, hashes.SHA256()), key)
+
+
+def make_ca(
+    cn: str = "Test Root CA",
+    *,
+    org: str | None = "edge-csms tests",
+    key: PrivateKey | None = None,
+    days: int = 3650,
+    expired: bool = False,
+) -> Issued:
+    """A self-signed root CA (RSA 2048 unless `key` is given), signed SHA-256."""
+    return _ca_cert(
+        name(cn, org), key or rsa_key(), None, path_length=None, days=days, expired=expired
+    )
 
 
 def make_intermediate(
@@ -158,31 +172,7 @@ def make_intermediate(
     days: int = 1825,
 ) -> Issued:
     """An intermediate CA signed by `issuer` (path length 0: it issues leaves only)."""
-    key = rsa_key()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name(cn, org))
-        .issuer_name(issuer.cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-    )
-    builder = _ski_aki(_validity(builder, days, False), key, issuer)
-    return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
+    return _ca_cert(name(cn, org), rsa_key(), issuer, path_length=0, days=days, expired=False)
 
 
 def _leaf(
@@ -290,21 +280,26 @@ def make_csr(
 
 
 def make_crl(
-    issuer: Issued, revoked_serials: Iterable[int] = (), *, days: int = 7
+    issuer: Issued, revoked_serials: Iterable[int] = (), *, days: int = 7, expired: bool = False
 ) -> x509.CertificateRevocationList:
-    """A CRL signed by `issuer` that lists `revoked_serials`."""
+    """A CRL signed by `issuer` that lists `revoked_serials`, current for `days` (or,
+    `expired`, issued three days ago and past its next update since yesterday)."""
     now = datetime.now(UTC)
+    if expired:
+        last_update, next_update = now - timedelta(days=3), now - timedelta(days=1)
+    else:
+        last_update, next_update = now - timedelta(minutes=5), now + timedelta(days=days)
     builder = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(issuer.cert.subject)
-        .last_update(now - timedelta(minutes=5))
-        .next_update(now + timedelta(days=days))
+        .last_update(last_update)
+        .next_update(next_update)
     )
     for serial in revoked_serials:
         builder = builder.add_revoked_certificate(
             x509.RevokedCertificateBuilder()
             .serial_number(serial)
-            .revocation_date(now - timedelta(minutes=1))
+            .revocation_date(last_update)
             .build()
         )
     return builder.sign(issuer.key, hashes.SHA256())

@@ -5,8 +5,8 @@ with `cryptography`).
 
 The charger computes certificateHashData its own way (from the issuer certificate's
 PKCS#1 / X9.62 public key bytes), not with the CSMS's code, so the two meet only on
-the Whitepaper's definition. Like `tests/integration/test_ocpp_client.py`, follow-up
-CALLs from a handler are started as tasks: the library's read loop awaits handlers.
+the Whitepaper's definition. Follow-up CALLs from a handler are started as tasks
+(`tests.chargepoint.TaskChargePoint`): the library's read loop awaits handlers.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
-from websockets.asyncio.client import connect
+from ocpp.v16 import call, call_result
 
 from edge.app import App
+from tests.chargepoint import TaskChargePoint, ocpp_connect, reading
 from tests.conftest import TIME_SCALE, ocpp_url
 from tests.helpers import now_iso
 
@@ -126,7 +126,7 @@ def verify_firmware(data: bytes, signature: str, certificate_pem: str) -> bool:
 # --- the charger -------------------------------------------------------------------------
 
 
-class SecCP(ChargePoint):
+class SecCP(TaskChargePoint):
     """A charger with a certificate store per type that reports hash data in
     `hash_algorithm`; `answers` overrides a status (e.g. InstallCertificate Rejected)."""
 
@@ -141,12 +141,6 @@ class SecCP(ChargePoint):
         self.requests: dict[str, list[dict[str, Any]]] = {}
         self.done: asyncio.Queue[str] = asyncio.Queue()
         self.upload: bytes = b"security log line 1\nline 2\n"
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _note(self, action: str, request: dict[str, Any]) -> None:
         self.requests.setdefault(action, []).append(request)
@@ -315,23 +309,10 @@ class SecCP(ChargePoint):
 async def sec_charger(app: App, charger_id: str, *, boot: bool = True) -> AsyncIterator[SecCP]:
     """A connected SecCP with its read loop running, booted and Available unless `boot`
     is false; closed on exit."""
-    async with connect(
-        ocpp_url(app, charger_id),
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        proxy=None,
-        compression=None,
-        open_timeout=5,
-    ) as ws:
-        cp = SecCP(charger_id, ws)
-        reader = asyncio.create_task(cp.start())
-        try:
+    async with ocpp_connect(ocpp_url(app, charger_id)) as ws, reading(SecCP(charger_id, ws)) as cp:
+        if boot:
             async with asyncio.timeout(TIMEOUT):
-                if boot:
-                    assert await cp.boot() == "Accepted"
-                    await cp.status(0, "Available")
-                    await cp.status(1, "Available")
-            yield cp
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+                assert await cp.boot() == "Accepted"
+                await cp.status(0, "Available")
+                await cp.status(1, "Available")
+        yield cp

@@ -1,8 +1,6 @@
 """A charger for the site CA's tests: the `ocpp` package's ChargePoint (an independent
 client) that answers ExtendedTriggerMessage(SignChargePointCertificate) with a CSR and
 CertificateSigned as told, like a Security Whitepaper charger.
-
-The library's read loop awaits each handler inline, so follow-up CALLs are tasks.
 """
 
 from __future__ import annotations
@@ -14,16 +12,18 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
-from websockets.asyncio.client import connect
+from ocpp.v16 import call, call_result
 
-from tests.conftest import TIME_SCALE
+from edge.app import App
+from edge.config import Config
+from tests.chargepoint import TaskChargePoint, ocpp_connect, reading
+from tests.conftest import TIME_SCALE, Api, ocpp_url, running
 from tests.security import certs
 
 TIMEOUT = 15 * TIME_SCALE
 
 
-class SecurityCP(ChargePoint):
+class SecurityCP(TaskChargePoint):
     def __init__(self, charger_id: str, connection: Any) -> None:
         super().__init__(charger_id, connection, response_timeout=10 * TIME_SCALE)
         self.csr_cn = charger_id
@@ -34,7 +34,6 @@ class SecurityCP(ChargePoint):
         self.chains: asyncio.Queue[str] = asyncio.Queue()
         self.wire: list[list[Any]] = []
         """Every frame received, parsed, in the order it arrived."""
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         self.wire.append(json.loads(raw_msg))
@@ -46,11 +45,6 @@ class SecurityCP(ChargePoint):
             f"CALL {frame[2]}" if frame[0] == 2 else "CALLRESULT" if frame[0] == 3 else "ERROR"
             for frame in self.wire
         ]
-
-    def spawn(self, coroutine: Any) -> None:
-        task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     @on("ExtendedTriggerMessage")
     def on_trigger(self, requested_message: str, connector_id: int | None = None) -> Any:
@@ -85,33 +79,36 @@ class SecurityCP(ChargePoint):
 
 @contextlib.asynccontextmanager
 async def security_cp(
-    url: str, charger_id: str, *, registration: str = "Accepted", **connect_args: Any
+    url: str,
+    charger_id: str,
+    *,
+    registration: str = "Accepted",
+    kind: type[SecurityCP] = SecurityCP,
+    **connect_args: Any,
 ) -> AsyncIterator[SecurityCP]:
-    """A connected SecurityCP with its read loop running, booted with serial SN-<id>
-    (and answered `registration`)."""
-    async with connect(
-        url,
-        subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-        proxy=None,
-        compression=None,
-        open_timeout=5,
-        **connect_args,
-    ) as ws:
-        cp = SecurityCP(charger_id, ws)
-        reader = asyncio.create_task(cp.start())
-        try:
-            boot = await cp.call(
-                call.BootNotification(
-                    charge_point_model="Secure-1",
-                    charge_point_vendor="Acme",
-                    charge_point_serial_number=f"SN-{charger_id}",
-                )
+    """A connected SecurityCP (or `kind` of it) with its read loop running, booted with
+    serial SN-<id> (and answered `registration`); `connect_args` go to `ocpp_connect`."""
+    async with ocpp_connect(url, **connect_args) as ws, reading(kind(charger_id, ws)) as cp:
+        boot = await cp.call(
+            call.BootNotification(
+                charge_point_model="Secure-1",
+                charge_point_vendor="Acme",
+                charge_point_serial_number=f"SN-{charger_id}",
             )
-            assert boot.status == registration
-            yield cp
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-            for task in list(cp._tasks):
-                task.cancel()
+        )
+        assert boot.status == registration
+        yield cp
+
+
+@contextlib.asynccontextmanager
+async def site_with_charger(
+    config: Config, charger_id: str, **options: Any
+) -> AsyncIterator[tuple[App, Api, SecurityCP]]:
+    """The App on `config` with its API client, and a SecurityCP on its ws listener
+    (`security_cp`'s `options`), within TIMEOUT."""
+    async with (
+        running(config) as (app, api),
+        asyncio.timeout(TIMEOUT),
+        security_cp(ocpp_url(app, charger_id), charger_id, **options) as cp,
+    ):
+        yield app, api, cp

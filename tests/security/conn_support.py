@@ -5,7 +5,6 @@ wss with Basic auth and/or a client certificate."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import ssl
@@ -15,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
-from websockets.asyncio.client import ClientConnection, connect
+from ocpp.v16 import call, call_result
+from websockets.asyncio.client import connect
 
 from edge.app import App
 from edge.config import ChargerSettings, Config, SecurityConfig, TlsConfig
-from tests.conftest import TIME_SCALE, api_client, make_config
+from tests.chargepoint import TaskChargePoint, basic_auth, ocpp_connect, reading
+from tests.conftest import TIME_SCALE, Api, api_client, make_config, running
 from tests.helpers import eventually
 from tests.security.certs import (
     Issued,
     Paths,
+    client_context,
     ec_key,
     make_ca,
     make_client_cert,
@@ -46,28 +47,23 @@ class Pki:
     ca_file: Path
     server: Paths
     server_ec: Paths
-    clients: dict[str, Paths] = field(default_factory=dict)
+    clients: dict[Path, Issued] = field(default_factory=dict)
+    """The client certificates written by `client`, by certificate file."""
 
     def client(self, cn: str, *, issuer: Issued | None = None, expired: bool = False) -> Paths:
         """A client certificate with subject CN = `cn`, issued by the site CA (or `issuer`)."""
         issued = make_client_cert(issuer or self.ca, cn, expired=expired)
-        stem = f"client-{cn}-{len(self.clients)}"
-        paths = write(self.root, stem, issued)
-        self.clients[stem] = paths
+        paths = write(self.root, f"client-{cn}-{len(self.clients)}", issued)
+        self.clients[paths.cert] = issued
         return paths
 
     def issued(self, paths: Paths) -> int:
         """The serial number of a client certificate written by `client`."""
-        from cryptography import x509
-
-        return x509.load_pem_x509_certificate(paths.cert.read_bytes()).serial_number
+        return self.clients[paths.cert].serial
 
     def context(self, client: Paths | None = None) -> ssl.SSLContext:
         """A charger's TLS context: trusts the site CA, presents `client` if given."""
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
-        if client is not None:
-            ctx.load_cert_chain(client.cert, client.key)
-        return ctx
+        return client_context(self.ca_file, client)
 
 
 def make_pki(root: Path) -> Pki:
@@ -108,12 +104,6 @@ def tls_config(
     )
 
 
-def basic_header(user: str, password: bytes | str) -> dict[str, str]:
-    raw = password.encode() if isinstance(password, str) else password
-    token = base64.b64encode(user.encode() + b":" + raw).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
 def ws_url(app: App, charger_id: str) -> str:
     return f"ws://127.0.0.1:{app.ocpp_port}/ocpp/{charger_id}"
 
@@ -122,29 +112,24 @@ def wss_url(app: App, charger_id: str) -> str:
     return f"wss://127.0.0.1:{app.ocpp_tls_port}/ocpp/{charger_id}"
 
 
-async def open_ws(
+def open_ws(
     url: str,
     *,
     ssl_context: ssl.SSLContext | None = None,
     password: bytes | str | None = None,
     user: str | None = None,
     subprotocols: list[str] | None = None,
-) -> ClientConnection:
-    """A WebSocket handshake as a charger makes it (raises what the server's refusal gives)."""
+) -> connect:
+    """A WebSocket handshake as a charger makes it, with Basic credentials for `password`
+    (raises what the server's refusal gives); await it, or `async with` it."""
     identity = url.rsplit("/", 1)[-1]
-    headers = basic_header(user or identity, password) if password is not None else None
-    return await connect(
-        url,
-        subprotocols=subprotocols or ["ocpp1.6"],  # type: ignore[arg-type]
-        additional_headers=headers,
-        compression=None,
-        proxy=None,
-        open_timeout=5 * TIME_SCALE,
-        ssl=ssl_context,
+    headers = basic_auth(user or identity, password) if password is not None else None
+    return ocpp_connect(
+        url, subprotocols=subprotocols or ["ocpp1.6"], headers=headers, ssl=ssl_context
     )
 
 
-class SimCharger(ChargePoint):
+class SimCharger(TaskChargePoint):
     """An independent charger: answers ChangeConfiguration with `answer` and remembers
     what it was told (its new AuthorizationKey, its new SecurityProfile)."""
 
@@ -181,17 +166,19 @@ async def charger(
     answer: str = "Accepted",
 ) -> AsyncIterator[SimCharger]:
     """A connected, booted SimCharger."""
-    ws = await open_ws(url, ssl_context=ssl_context, password=password)
-    cp = SimCharger(url.rsplit("/", 1)[-1], ws, answer)
-    task = asyncio.create_task(cp.start())
-    try:
+    async with (
+        open_ws(url, ssl_context=ssl_context, password=password) as ws,
+        reading(SimCharger(url.rsplit("/", 1)[-1], ws, answer)) as cp,
+    ):
         assert await cp.boot() == "Accepted"
         yield cp
-    finally:
-        await ws.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+
+
+@contextlib.asynccontextmanager
+async def serving(config: Config) -> AsyncIterator[tuple[App, Api]]:
+    """The App on `config` with its API client (`running`), within TIMEOUT."""
+    async with asyncio.timeout(TIMEOUT), running(config) as site:
+        yield site
 
 
 async def refused(url: str, **kwargs: Any) -> BaseException:

@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import hashes
 
 from edge.app import App
 from edge.cli import main
-from tests.conftest import Api, api_client, ocpp_url
+from tests.conftest import Api, api_client
 from tests.helpers import eventually
 from tests.integration.service import config_toml, serve
 from tests.security import certs
-from tests.security.charger import TIMEOUT, SecurityCP, security_cp
+from tests.security.charger import TIMEOUT, SecurityCP, security_cp, site_with_charger
 from tests.security.test_ca_sign import security_config
 
 
@@ -64,12 +64,7 @@ async def test_ca_endpoints_never_show_the_key(tmp_path: Path) -> None:
 
 
 async def test_register_renew_revoke_and_metrics(tmp_path: Path) -> None:
-    async with (
-        App(security_config(tmp_path)) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-API"), "CP-API") as cp,
-    ):
+    async with site_with_charger(security_config(tmp_path), "CP-API") as (app, api, cp):
         leaf = await sign_once(api, cp)
         serial = format(leaf.serial_number, "x")
         [entry] = await installed(api, "CP-API")
@@ -111,12 +106,7 @@ async def test_register_renew_revoke_and_metrics(tmp_path: Path) -> None:
 
 async def test_expiring_certificates_are_flagged(tmp_path: Path) -> None:
     config = security_config(tmp_path, certificate_days=20)
-    async with (
-        App(config) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-EXP"), "CP-EXP") as cp,
-    ):
+    async with site_with_charger(config, "CP-EXP") as (_app, api, cp):
         await sign_once(api, cp)
         [entry] = await installed(api, "CP-EXP")
         assert entry["expiringSoon"] is True and entry["expiresInDays"] in (19, 20)
@@ -128,12 +118,7 @@ async def test_expiring_certificates_are_flagged(tmp_path: Path) -> None:
 async def test_command_line_revocation_reaches_the_running_service(tmp_path: Path) -> None:
     config_file = tmp_path / "edge.toml"
     config_file.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n')
-    async with (
-        App(security_config(tmp_path)) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-CLI"), "CP-CLI") as cp,
-    ):
+    async with site_with_charger(security_config(tmp_path), "CP-CLI") as (_app, api, cp):
         leaf = await sign_once(api, cp)
         await installed(api, "CP-CLI")
         serial = format(leaf.serial_number, "x")
@@ -204,11 +189,10 @@ async def test_an_issued_certificate_passes_mutual_tls_until_revoked(
     server = certs.write(tmp_path / "srv", "server", certs.make_server_cert(tls_root))
     tls_root_file = certs.write_pem(tmp_path / "srv" / "root.pem", tls_root)
     data = tmp_path / "data"
-    async with (
-        App(security_config(tmp_path, **security)) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-TLS"), "CP-TLS") as cp,
+    async with site_with_charger(security_config(tmp_path, **security), "CP-TLS") as (
+        _app,
+        api,
+        cp,
     ):
         await renew(api, "CP-TLS")
         assert await cp.sign_answers.get() == "Accepted"

@@ -20,7 +20,7 @@ from edge.config import Config, SecurityConfig
 from tests.conftest import Api, api_client, make_config, ocpp_url
 from tests.helpers import eventually
 from tests.security import certs
-from tests.security.charger import TIMEOUT, SecurityCP, security_cp
+from tests.security.charger import TIMEOUT, SecurityCP, security_cp, site_with_charger
 
 
 def security_config(tmp_path: Path, **security: Any) -> Config:
@@ -180,12 +180,7 @@ async def test_relaxed_subject_checks_accept_a_wrong_cn_but_issue_the_right_one(
     """OCTT quirk 2: subject rules relaxable. The certificate still names the charger
     (its serial number) and the CPO; key and signature rules stay."""
     config = security_config(tmp_path, relaxed_subject_checks=True, cpo_name="ACME CPO")
-    async with (
-        App(config) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-R"), "CP-R") as cp,
-    ):
+    async with site_with_charger(config, "CP-R") as (_app, api, cp):
         cp.csr_cn = "OCTT"
         await trigger_renewal(api, "CP-R")
         assert await cp.sign_answers.get() == "Accepted"
@@ -198,12 +193,7 @@ async def test_relaxed_subject_checks_accept_a_wrong_cn_but_issue_the_right_one(
 
 async def test_strict_cpo_name_refuses_a_csr_without_it(tmp_path: Path) -> None:
     config = security_config(tmp_path, cpo_name="ACME CPO")
-    async with (
-        App(config) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-O"), "CP-O") as cp,
-    ):
+    async with site_with_charger(config, "CP-O") as (_app, api, cp):
         await trigger_renewal(api, "CP-O")
         assert await cp.sign_answers.get() == "Rejected"
         cp.csr_options = {"org": "ACME CPO"}
@@ -220,12 +210,7 @@ async def test_an_operators_intermediate_signs(tmp_path: Path) -> None:
     inter = certs.make_intermediate(root, "Operator Site Issuing")
     paths = certs.write(tmp_path / "operator", "issuing", inter, chain=[root])
     config = security_config(tmp_path, ca_certificate=paths.cert, ca_private_key=paths.key)
-    async with (
-        App(config) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-I"), "CP-I") as cp,
-    ):
+    async with site_with_charger(config, "CP-I") as (_app, api, cp):
         assert (tmp_path / "data" / "ca" / "ca.pem").read_text() == paths.cert.read_text()
         assert not (tmp_path / "data" / "ca" / "ca.key").exists()
         await trigger_renewal(api, "CP-I")
@@ -250,12 +235,7 @@ async def test_an_unusable_operator_ca_answers_rejected(tmp_path: Path) -> None:
     key = tmp_path / "operator" / "other.key"
     key.write_text(other.key_pem)
     config = security_config(tmp_path, ca_certificate=cert, ca_private_key=key)
-    async with (
-        App(config) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-X"), "CP-X") as cp,
-    ):
+    async with site_with_charger(config, "CP-X") as (app, api, cp):
         await trigger_renewal(api, "CP-X")
         assert await cp.sign_answers.get() == "Rejected"
         assert register(app) == []
@@ -272,12 +252,7 @@ async def test_a_pending_charger_may_send_the_triggered_sign_certificate(
     """While Pending a charger may send only what the CSMS triggered (OCPP-J errata 3.10):
     ExtendedTriggerMessage(SignChargePointCertificate) brings a SignCertificate."""
     config = make_config(tmp_path / "data", unknown_chargers="pending")
-    async with (
-        App(config) as app,
-        api_client(app.web_port) as api,
-        asyncio.timeout(TIMEOUT),
-        security_cp(ocpp_url(app, "CP-P"), "CP-P", registration="Pending") as cp,
-    ):
+    async with site_with_charger(config, "CP-P", registration="Pending") as (_app, api, cp):
         await trigger_renewal(api, "CP-P")
         assert await cp.sign_answers.get() == "Accepted"
         assert_chain(await cp.chains.get(), cp, tmp_path / "data", "CP-P")

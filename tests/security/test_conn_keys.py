@@ -6,7 +6,6 @@ the wire) and reconnects with the key's raw bytes, as the Whitepaper says.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from pathlib import Path
@@ -15,15 +14,15 @@ from typing import Any
 import pytest
 
 from edge.config import ChargerSettings, Config
-from tests.conftest import Api, make_config, running
+from tests.conftest import Api, make_config
 from tests.helpers import eventually
 from tests.security.conn_support import (
     PASSWORD,
-    TIMEOUT,
     charger,
     has_security_event,
     http_status,
     refused,
+    serving,
     ws_url,
 )
 
@@ -58,7 +57,7 @@ async def test_authorization_key_by_hand_old_key_until_the_new_is_used(tmp_path:
     data_dir = tmp_path / "d"
     config = config_with(data_dir)
     hex_key = NEW_PASSWORD.encode().hex()
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         async with charger(ws_url(app, "CPK"), password=PASSWORD) as cp:
             status, body = await api.operation(
                 "CPK", "ChangeConfiguration", {"key": "AuthorizationKey", "value": hex_key}
@@ -75,7 +74,7 @@ async def test_authorization_key_by_hand_old_key_until_the_new_is_used(tmp_path:
         assert http_status(await refused(ws_url(app, "CPK"), password=PASSWORD)) == 401
         async with charger(ws_url(app, "CPK"), password=NEW_PASSWORD):
             pass
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         assert http_status(await refused(ws_url(app, "CPK"), password=PASSWORD)) == 401
         async with charger(ws_url(app, "CPK"), password=NEW_PASSWORD):
             pass
@@ -87,7 +86,7 @@ async def test_rotation_in_one_action(tmp_path: Path, caplog: pytest.LogCaptureF
     the charger reconnects with its bytes (or, as some chargers do, its hex text)."""
     caplog.set_level(logging.DEBUG)
     data_dir = tmp_path / "d"
-    async with asyncio.timeout(TIMEOUT), running(config_with(data_dir)) as (app, api):
+    async with serving(config_with(data_dir)) as (app, api):
         async with charger(ws_url(app, "CPK"), password=PASSWORD) as cp:
             status, body = await api.request("POST", "/api/chargers/CPK/security/rotate-key")
             assert status == 200 and body["keyChanged"] is True, body
@@ -112,7 +111,7 @@ async def test_rotation_in_one_action(tmp_path: Path, caplog: pytest.LogCaptureF
 @pytest.mark.parametrize("answer", ["Rejected", "NotSupported"])
 async def test_refused_key_change_keeps_the_old_key(tmp_path: Path, answer: str) -> None:
     """A rotation the charger Rejects (or does not support) changes nothing."""
-    async with asyncio.timeout(TIMEOUT), running(config_with(tmp_path / "d")) as (app, api):
+    async with serving(config_with(tmp_path / "d")) as (app, api):
         async with charger(ws_url(app, "CPK"), password=PASSWORD, answer=answer) as cp:
             status, body = await api.request("POST", "/api/chargers/CPK/security/rotate-key")
             assert status == 200 and body["keyChanged"] is False, body
@@ -128,7 +127,7 @@ async def test_password_set_through_the_api_is_stored_hashed(tmp_path: Path) -> 
     """PUT /api/chargers/{id} {"password"}: Basic auth from then on (profile 1), the
     password nowhere in the data dir or the answer."""
     data_dir = tmp_path / "d"
-    async with asyncio.timeout(TIMEOUT), running(make_config(data_dir)) as (app, api):
+    async with serving(make_config(data_dir)) as (app, api):
         status, body = await api.request(
             "PUT", "/api/chargers/CPP", {"registration": "Accepted", "password": NEW_PASSWORD}
         )
@@ -148,12 +147,11 @@ async def test_changed_config_password_replaces_the_stored_one(tmp_path: Path) -
     replaces it (the old one is refused)."""
     data_dir = tmp_path / "d"
     async with (
-        asyncio.timeout(TIMEOUT),
-        running(config_with(data_dir)) as (app, _),
+        serving(config_with(data_dir)) as (app, _),
         charger(ws_url(app, "CPK"), password=PASSWORD),
     ):
         pass
-    async with asyncio.timeout(TIMEOUT), running(config_with(data_dir, NEW_PASSWORD)) as (app, _):
+    async with serving(config_with(data_dir, NEW_PASSWORD)) as (app, _):
         assert http_status(await refused(ws_url(app, "CPK"), password=PASSWORD)) == 401
         async with charger(ws_url(app, "CPK"), password=NEW_PASSWORD):
             pass
@@ -164,7 +162,7 @@ async def test_hex_config_password_is_the_key_in_hex(tmp_path: Path) -> None:
     """A config password of 32-40 hex digits is the key's hex form (OCTT's rule): the
     charger presents the bytes, or the hex text."""
     hex_key = NEW_PASSWORD.encode().hex()
-    async with asyncio.timeout(TIMEOUT), running(config_with(tmp_path / "d", hex_key)) as (app, _):
+    async with serving(config_with(tmp_path / "d", hex_key)) as (app, _):
         async with charger(ws_url(app, "CPK"), password=NEW_PASSWORD):
             pass
         async with charger(ws_url(app, "CPK"), password=hex_key):
@@ -175,7 +173,7 @@ async def test_charger_without_password_takes_one(tmp_path: Path) -> None:
     """A profile 0 charger Accepts an AuthorizationKey: it may connect without one until
     it has used it; from then on it is profile 1 and needs it."""
     hex_key = NEW_PASSWORD.encode().hex()
-    async with asyncio.timeout(TIMEOUT), running(make_config(tmp_path / "d")) as (app, api):
+    async with serving(make_config(tmp_path / "d")) as (app, api):
         async with charger(ws_url(app, "CP0")):
             status, body = await api.operation(
                 "CP0", "ChangeConfiguration", {"key": "AuthorizationKey", "value": hex_key}
@@ -196,7 +194,7 @@ async def test_full_check_queue_answers_503(
     Retry-After (the charger retries) instead of waiting without bound."""
     from edge.security import credentials
 
-    async with asyncio.timeout(TIMEOUT), running(config_with(tmp_path / "d")) as (app, _):
+    async with serving(config_with(tmp_path / "d")) as (app, _):
         monkeypatch.setattr(credentials, "MAX_WAITING", 0)
         err = await refused(ws_url(app, "CPK"), password=PASSWORD)
         assert http_status(err) == 503

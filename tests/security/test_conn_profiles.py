@@ -5,7 +5,6 @@ Real server, real TLS on 127.0.0.1; the charger is the `ocpp` package's ChargePo
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -13,16 +12,16 @@ from typing import Any
 import pytest
 
 from edge.config import ChargerSettings
-from tests.conftest import Api, running
+from tests.conftest import Api
 from tests.security.conn_support import (
     PASSWORD,
-    TIMEOUT,
     Pki,
     charger,
     has_security_event,
     http_status,
     make_pki,
     refused,
+    serving,
     tls_config,
     ws_url,
     wss_url,
@@ -42,13 +41,7 @@ async def test_basic_auth_required_then_accepted(tmp_path: Path, pki: Pki) -> No
     """TC_085: an upgrade without an Authorization header is refused (401); with the right
     Basic credentials it upgrades, and the charger boots."""
     chargers = {"CP1": ChargerSettings(password=PASSWORD, security_profile=1)}
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(tls_config(tmp_path / "d", pki, chargers)) as (
-            app,
-            api,
-        ),
-    ):
+    async with serving(tls_config(tmp_path / "d", pki, chargers)) as (app, api):
         assert http_status(await refused(ws_url(app, "CP1"))) == 401
         assert http_status(await refused(ws_url(app, "CP1"), password="wrong-password-1")) == 401
         async with charger(ws_url(app, "CP1"), password=PASSWORD):
@@ -63,7 +56,7 @@ async def test_upgrade_from_1_to_2_then_profile_1_is_refused(tmp_path: Path, pki
     (security_profile = 1) does not lower it."""
     chargers = {"CPU": ChargerSettings(password=PASSWORD, security_profile=1)}
     config = tls_config(tmp_path / "d", pki, chargers)
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         async with charger(ws_url(app, "CPU"), password=PASSWORD) as cp:
             status, body = await api.operation(
                 "CPU", "ChangeConfiguration", {"key": "SecurityProfile", "value": "2"}
@@ -84,7 +77,7 @@ async def test_upgrade_from_1_to_2_then_profile_1_is_refused(tmp_path: Path, pki
             pass
         assert await has_security_event(app.web_port, "SecurityProfileUpgraded", "CPU")
         assert await has_security_event(app.web_port, "SecurityProfileDowngradeRefused", "CPU")
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         assert (await security_of(api, "CPU"))["profile"] == 2
         assert http_status(await refused(ws_url(app, "CPU"), password=PASSWORD)) == 403
 
@@ -95,13 +88,7 @@ async def test_a_handshake_refused_after_the_check_completes_no_upgrade(
     """A connection at the pending profile whose upgrade fails later (no `ocpp1.6`
     offered) leaves the upgrade pending: profile 1 still serves."""
     chargers = {"CPX": ChargerSettings(password=PASSWORD, security_profile=1)}
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(tls_config(tmp_path / "d", pki, chargers)) as (
-            app,
-            api,
-        ),
-    ):
+    async with serving(tls_config(tmp_path / "d", pki, chargers)) as (app, api):
         async with charger(ws_url(app, "CPX"), password=PASSWORD):
             status, body = await api.operation(
                 "CPX", "ChangeConfiguration", {"key": "SecurityProfile", "value": "2"}
@@ -127,7 +114,7 @@ async def test_upgrade_from_2_to_3_then_profile_2_is_refused(tmp_path: Path, pki
     TLS with only Basic auth is refused from then on."""
     chargers = {"CPV": ChargerSettings(password=PASSWORD, security_profile=2)}
     config = tls_config(tmp_path / "d", pki, chargers)
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         async with charger(wss_url(app, "CPV"), ssl_context=pki.context(), password=PASSWORD):
             status, body = await api.operation(
                 "CPV", "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}
@@ -154,10 +141,7 @@ async def test_downgrade_attempts_are_refused_and_counted(tmp_path: Path, pki: P
         "CP2": ChargerSettings(password=PASSWORD, security_profile=2),
         "CP3": ChargerSettings(security_profile=3),
     }
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(tls_config(tmp_path / "d", pki, chargers)) as (app, _),
-    ):
+    async with serving(tls_config(tmp_path / "d", pki, chargers)) as (app, _):
         assert http_status(await refused(ws_url(app, "CP2"), password=PASSWORD)) == 403
         assert http_status(await refused(ws_url(app, "CP3"), password=PASSWORD)) == 403
         for kwargs in ({"password": PASSWORD}, {}):
@@ -181,13 +165,7 @@ async def test_operator_cannot_lower_a_profile(tmp_path: Path, pki: Pki) -> None
     the checks (400); forced through and Accepted by a faulty charger, the CSMS still keeps
     the higher profile."""
     chargers = {"CP2": ChargerSettings(password=PASSWORD, security_profile=2)}
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(tls_config(tmp_path / "d", pki, chargers)) as (
-            app,
-            api,
-        ),
-    ):
+    async with serving(tls_config(tmp_path / "d", pki, chargers)) as (app, api):
         async with charger(wss_url(app, "CP2"), ssl_context=pki.context(), password=PASSWORD):
             for value in ("1", "2", "0", "x"):
                 status, body = await api.operation(
@@ -209,31 +187,22 @@ async def test_upgrade_needs_what_the_new_profile_uses(tmp_path: Path, pki: Pki)
     """No upgrade to profile 2 without a wss listener, nor to 3 without a client CA."""
     chargers = {"CP1": ChargerSettings(password=PASSWORD, security_profile=1)}
     config = tls_config(tmp_path / "d", pki, chargers, client_ca=False)
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(config) as (app, api),
-        charger(ws_url(app, "CP1"), password=PASSWORD),
-    ):
-        status, body = await api.operation(
-            "CP1", "ChangeConfiguration", {"key": "SecurityProfile", "value": "3"}
-        )
-        assert status == 400 and "client CA" in str(body["detail"]), body
     no_tls = dataclasses.replace(config, ocpp=dataclasses.replace(config.ocpp, tls=None))
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(no_tls) as (app, api),
-        charger(ws_url(app, "CP1"), password=PASSWORD),
-    ):
-        status, body = await api.operation(
-            "CP1", "ChangeConfiguration", {"key": "SecurityProfile", "value": "2"}
-        )
-        assert status == 400 and "[ocpp.tls]" in str(body["detail"]), body
+    for site, value, missing in [(config, "3", "client CA"), (no_tls, "2", "[ocpp.tls]")]:
+        async with (
+            serving(site) as (app, api),
+            charger(ws_url(app, "CP1"), password=PASSWORD),
+        ):
+            status, body = await api.operation(
+                "CP1", "ChangeConfiguration", {"key": "SecurityProfile", "value": value}
+            )
+            assert status == 400 and missing in str(body["detail"]), body
 
 
 async def test_unconfigured_charger_keeps_working_at_profile_0(tmp_path: Path, pki: Pki) -> None:
     """A charger without password or profile (unknown_chargers = accept) connects over ws
     and over wss as before; nothing is stored for refused strangers."""
-    async with asyncio.timeout(TIMEOUT), running(tls_config(tmp_path / "d", pki)) as (app, api):
+    async with serving(tls_config(tmp_path / "d", pki)) as (app, api):
         async with charger(ws_url(app, "CP0")):
             assert (await security_of(api, "CP0"))["profile"] == 0
         async with charger(wss_url(app, "CP0"), ssl_context=pki.context()):

@@ -11,23 +11,20 @@ import asyncio
 import logging
 import ssl
 import warnings
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from edge.app import App
 from edge.config import ChargerSettings
 from edge.security.tls import TlsError
-from tests.conftest import running
 from tests.helpers import eventually
+from tests.security import certs
 from tests.security.certs import crl_pem, make_ca, make_crl, write_pem
 from tests.security.conn_support import (
     PASSWORD,
-    TIMEOUT,
     Pki,
     charger,
     http_status,
@@ -35,6 +32,7 @@ from tests.security.conn_support import (
     open_ws,
     refused,
     security_events,
+    serving,
     tls_config,
     wss_url,
 )
@@ -52,25 +50,6 @@ def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
 
 
-def expired_crl(pki: Pki, serial: int) -> x509.CertificateRevocationList:
-    """A CRL whose next update is past."""
-    now = datetime.now(UTC)
-    entry = (
-        x509.RevokedCertificateBuilder()
-        .serial_number(serial)
-        .revocation_date(now - timedelta(days=3))
-        .build()
-    )
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(pki.ca.cert.subject)
-        .last_update(now - timedelta(days=3))
-        .next_update(now - timedelta(days=1))
-        .add_revoked_certificate(entry)
-    )
-    return builder.sign(pki.ca.key, hashes.SHA256())
-
-
 async def events(app: App, event_type: str) -> list[dict[str, Any]]:
     return await security_events(app.web_port, event_type)
 
@@ -81,13 +60,7 @@ async def test_profile2_charger_over_wss_with_basic_auth(
     """TC_086: TLS handshake (no client certificate), Basic auth, Boot; TLS 1.2 or newer."""
     caplog.set_level(logging.INFO)
     chargers = {"CP2": ChargerSettings(password=PASSWORD, security_profile=2)}
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(tls_config(tmp_path / "d", pki, chargers)) as (
-            app,
-            api,
-        ),
-    ):
+    async with serving(tls_config(tmp_path / "d", pki, chargers)) as (app, api):
         assert f"listening for OCPP 1.6J on wss://127.0.0.1:{app.ocpp_tls_port}/" in caplog.text
         async with charger(wss_url(app, "CP2"), ssl_context=pki.context(), password=PASSWORD):
             detail = await api.get("/api/chargers/CP2")
@@ -104,7 +77,7 @@ async def test_profile2_charger_over_wss_with_basic_auth(
 
 async def test_tls12_and_tls13_accepted(tmp_path: Path, pki: Pki) -> None:
     """A client limited to TLS 1.2, and one limited to TLS 1.3, both connect."""
-    async with asyncio.timeout(TIMEOUT), running(tls_config(tmp_path / "d", pki)) as (app, _):
+    async with serving(tls_config(tmp_path / "d", pki)) as (app, _):
         for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
             ctx = pki.context()
             ctx.minimum_version = ctx.maximum_version = version
@@ -150,7 +123,7 @@ async def test_client_offering_only_tls11_is_refused(tmp_path: Path, pki: Pki) -
     finally:
         server.close()
         await server.wait_closed()
-    async with asyncio.timeout(TIMEOUT), running(tls_config(tmp_path / "d", pki)) as (app, _):
+    async with serving(tls_config(tmp_path / "d", pki)) as (app, _):
         err = await refused(wss_url(app, "CP11"), ssl_context=_tls11_client(pki))
         assert http_status(err) is None  # ended in the TLS handshake, not by HTTP
         found = await eventually(lambda: events(app, "TlsHandshakeRefused"))
@@ -162,7 +135,7 @@ async def test_whitepaper_suite_is_negotiable(tmp_path: Path, pki: Pki, suite: s
     """TC_086: each of the four suites, offered alone over TLS 1.2, is the one chosen
     (the ECDSA ones from the EC certificate beside the RSA one)."""
     config = tls_config(tmp_path / "d", pki, both_key_types=True)
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, _):
+    async with serving(config) as (app, _):
         ctx = pki.context()
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_ciphers(suite)
@@ -175,7 +148,7 @@ async def test_whitepaper_suite_is_negotiable(tmp_path: Path, pki: Pki, suite: s
 
 async def test_weak_or_unknown_suites_are_not_offered(tmp_path: Path, pki: Pki) -> None:
     """CBC and non-AEAD suites are not negotiable over TLS 1.2."""
-    async with asyncio.timeout(TIMEOUT), running(tls_config(tmp_path / "d", pki)) as (app, _):
+    async with serving(tls_config(tmp_path / "d", pki)) as (app, _):
         ctx = pki.context()
         ctx.maximum_version = ssl.TLSVersion.TLSv1_2
         ctx.set_ciphers("AES128-SHA256:ECDHE-RSA-AES128-SHA256")
@@ -186,13 +159,7 @@ async def test_weak_or_unknown_suites_are_not_offered(tmp_path: Path, pki: Pki) 
 async def test_profile3_charger_with_client_certificate(tmp_path: Path, pki: Pki) -> None:
     """TC_087: a client certificate from the client CA, CN = identity, no password."""
     chargers = {"CP3": ChargerSettings(security_profile=3)}
-    async with (
-        asyncio.timeout(TIMEOUT),
-        running(tls_config(tmp_path / "d", pki, chargers)) as (
-            app,
-            api,
-        ),
-    ):
+    async with serving(tls_config(tmp_path / "d", pki, chargers)) as (app, api):
         ctx = pki.context(pki.client("CP3"))
         async with charger(wss_url(app, "CP3"), ssl_context=ctx):
             security = (await api.get("/api/chargers/CP3"))["security"]
@@ -210,8 +177,7 @@ async def test_relaxed_subject_checks_accept_any_cn(tmp_path: Path, pki: Pki) ->
     chargers = {"CP3": ChargerSettings(security_profile=3)}
     config = tls_config(tmp_path / "d", pki, chargers, relaxed=True)
     async with (
-        asyncio.timeout(TIMEOUT),
-        running(config) as (app, _),
+        serving(config) as (app, _),
         charger(wss_url(app, "CP3"), ssl_context=pki.context(pki.client("OCTT"))),
     ):
         pass
@@ -230,7 +196,7 @@ async def test_expired_foreign_and_revoked_certificates_are_refused(
     (data_dir / "ca" / "crl.pem").write_text(crl_pem(make_crl(pki.ca, [pki.issued(revoked)])))
     chargers = {"CP3": ChargerSettings(security_profile=3)}
     config = tls_config(data_dir, pki, chargers, client_ca=False)
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         tls = await api.get("/api/security/tls")
         assert tls["clientCa"].endswith("ca/ca.pem") and tls["crlCheckedInHandshake"] is True
         async with charger(wss_url(app, "CP3"), ssl_context=pki.context(good)):
@@ -261,10 +227,10 @@ async def test_revoked_certificate_refused_at_upgrade_when_crl_is_expired(
     revocations are still refused, at the HTTP upgrade (403)."""
     revoked = pki.client("CP3")
     crl_file = tmp_path / "crl.pem"
-    crl_file.write_text(crl_pem(expired_crl(pki, pki.issued(revoked))))
+    crl_file.write_text(crl_pem(make_crl(pki.ca, [pki.issued(revoked)], expired=True)))
     chargers = {"CP3": ChargerSettings(security_profile=3)}
     config = tls_config(tmp_path / "d", pki, chargers, crl=crl_file)
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         tls = await api.get("/api/security/tls")
         assert tls["crlCheckedInHandshake"] is False and tls["revokedCertificates"] == 1
         err = await refused(wss_url(app, "CP3"), ssl_context=pki.context(revoked))
@@ -286,7 +252,7 @@ async def test_reload_applies_to_new_connections_and_a_failed_one_keeps_the_old(
     config = tls_config(data_dir, pki, chargers, client_ca=False)
     other = make_ca("Next CA")
     from_other = pki.client("CP3", issuer=other)
-    async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
+    async with serving(config) as (app, api):
         assert (
             http_status(await refused(wss_url(app, "CP3"), ssl_context=pki.context(from_other)))
             is None
@@ -344,7 +310,7 @@ async def test_fatal_server_certificate_problem_stops_the_start(tmp_path: Path, 
 async def test_subprotocol_rule_holds_over_wss(tmp_path: Path, pki: Pki) -> None:
     """TC_088 on the wss listener: `ocpp0.1` alone is refused with 400, `ocpp0.1,ocpp1.6`
     is upgraded with exactly `ocpp1.6`."""
-    async with asyncio.timeout(TIMEOUT), running(tls_config(tmp_path / "d", pki)) as (app, _):
+    async with serving(tls_config(tmp_path / "d", pki)) as (app, _):
         err = await refused(
             wss_url(app, "CP88"), ssl_context=pki.context(), subprotocols=["ocpp0.1"]
         )
@@ -357,3 +323,39 @@ async def test_subprotocol_rule_holds_over_wss(tmp_path: Path, pki: Pki) -> None
             assert ws.response.headers.get_all("Sec-WebSocket-Protocol") == ["ocpp1.6"]
         finally:
             await ws.close()
+
+
+async def test_a_revocation_holds_before_the_listener_has_reloaded_the_crl(
+    tmp_path: Path, pki: Pki
+) -> None:
+    """A certificate revoked through the API is refused from the next connection on: at
+    the upgrade (403) while the listener has not yet read the new CRL (its reload runs
+    after the answer), as the register already says revoked."""
+    data_dir = tmp_path / "d"
+    chargers = {"CP3": ChargerSettings(security_profile=3)}
+    config = tls_config(data_dir, pki, chargers, client_ca=False)
+    async with serving(config) as (app, api):
+        status, _ = await api.request("POST", "/api/ca")
+        assert status == 201
+        status, body = await api.request("POST", "/api/security/tls/reload")
+        assert status == 200 and body["clientCa"].endswith("ca/ca.pem"), body
+        site = certs.Issued(
+            x509.load_pem_x509_certificate((data_dir / "ca" / "ca.pem").read_bytes()),
+            certs.load_key((data_dir / "ca" / "ca.key").read_bytes()),
+        )
+        issued = certs.make_client_cert(site, "CP3")
+        serial = format(issued.serial, "x")
+        assert app.services.certificates is not None
+        app.services.certificates.register.add(
+            {"serial": serial, "chargerId": "CP3", "subject": "CN=CP3", "status": "installed",
+             "notAfter": "2027-12-04T00:00:00.000Z", "issuedAt": "2026-12-04T00:00:00.000Z"}
+        )  # fmt: skip
+        ctx = pki.context(certs.write(tmp_path / "charger", "client", issued))
+        async with charger(wss_url(app, "CP3"), ssl_context=ctx):
+            pass
+        app.services.tls_reload = lambda: None  # the reload has not run yet
+        status, body = await api.request("POST", f"/api/certificates/{serial}/revoke")
+        assert status == 200 and body["status"] == "revoked", body
+        assert http_status(await refused(wss_url(app, "CP3"), ssl_context=ctx)) == 403
+        found = await eventually(lambda: events(app, "RevokedCertificateRefused"))
+        assert found[0]["charger_id"] == "CP3"

@@ -14,9 +14,8 @@ import json
 import socket
 from pathlib import Path
 
-from websockets.asyncio.client import connect
-
 from edge.app import App
+from tests.chargepoint import ocpp_connect
 from tests.conftest import TIME_SCALE, make_config, ocpp_url
 from tests.helpers import eventually
 from tests.integration.test_server_fuzz import Watchdog
@@ -37,12 +36,9 @@ async def test_a_flood_without_reading_is_held_back_and_nothing_is_lost(tmp_path
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", app.ocpp_port))
-        flood = await connect(
+        flood = await ocpp_connect(
             ocpp_url(app, "FLOOD"),
             sock=sock,
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-            compression=None,
-            proxy=None,
             max_size=None,
             max_queue=None,  # the client keeps every answer: nothing is dropped on our side
         )

@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from edge.app import App
 from edge.config import ChargerSettings, Config, LimitsConfig
 from edge.sim.charger import RawCharger
+from tests.chargepoint import ocpp_connect
 from tests.conftest import TIME_SCALE, Api, api_client, make_config, ocpp_url
 from tests.helpers import eventually, now_iso
 from tests.integration.spec import CP_ACTIONS
@@ -42,6 +43,7 @@ from tests.integration.test_server_fuzz import (
     REQUEST_SCHEMAS,
     REQUEST_VALIDATORS,
     Watchdog,
+    assert_still_serving,
     check_frame_shape,
     run_property,
 )
@@ -161,14 +163,7 @@ class Session:
         self.n = 0
 
     async def open(self) -> None:
-        self.ws = await connect(
-            self.url,
-            subprotocols=["ocpp1.6"],  # type: ignore[list-item]
-            compression=None,
-            proxy=None,
-            open_timeout=5 * TIME_SCALE,
-            max_size=None,
-        )
+        self.ws = await ocpp_connect(self.url, max_size=None)
         answers = await self.exchange(json.dumps([2, "boot", "BootNotification", BOOT]))
         assert answers is not None and answers[0][0] == 3, answers
 
@@ -270,10 +265,7 @@ async def target(
             # Transactions acknowledged before the fuzzing starts.
             await _wait_for(lambda: len(transactions.started) >= 3)
             yield app, fuzzer, watchdog, transactions
-            assert await api.get("/api/health") == {"status": "ok"}
-            chargers = {c["id"]: c for c in await api.get("/api/chargers")}
-            assert chargers["WATCH1"]["connected"] is True
-            assert chargers["FUZZ1"]["connected"] is True
+            await assert_still_serving(api)
         finally:
             watchdog.stop()
             transactions.stop()

@@ -7,7 +7,6 @@ Tests connect from 127.0.0.1 and, as "another host on the LAN", from 127.0.0.2.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import json
 import logging
@@ -15,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from edge.config import ChargerSettings, Config, LimitsConfig
+from tests.chargepoint import basic_auth, ocpp_connect
 from tests.conftest import TIME_SCALE, Api, make_config, ocpp_url, running
 from tests.helpers import eventually
 
@@ -26,11 +26,6 @@ TIMEOUT = 20 * TIME_SCALE
 PASSWORD = "0123456789abcdef"
 OTHER_HOST = "127.0.0.2"
 BOOT = {"chargePointVendor": "Guard", "chargePointModel": "Test"}
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 async def open_ws(
@@ -41,15 +36,7 @@ async def open_ws(
     subprotocols: list[str] | None = None,
 ) -> ClientConnection:
     offered = subprotocols if subprotocols is not None else ["ocpp1.6"]
-    return await connect(
-        url,
-        subprotocols=offered,  # type: ignore[arg-type]
-        additional_headers=headers,
-        compression=None,
-        proxy=None,
-        open_timeout=5 * TIME_SCALE,
-        local_addr=(source, 0),
-    )
+    return await ocpp_connect(url, subprotocols=offered, headers=headers, local_addr=(source, 0))
 
 
 async def refusal(url: str, headers: dict[str, str] | None = None, **kw: Any) -> Any:
@@ -129,21 +116,21 @@ async def test_refused_credentials_lock_out_that_identity_from_that_address(
     async with asyncio.timeout(TIMEOUT), running(config) as (app, api):
         url = ocpp_url(app, "CP9")
         for _ in range(3):
-            assert (await refusal(url, basic("CP9", "wrong-password"))).status_code == 401
+            assert (await refusal(url, basic_auth("CP9", "wrong-password"))).status_code == 401
         # The fourth failure starts the back-off: from now on even the right password
         # from this address is refused until the wait is over, with 429 and Retry-After.
-        assert (await refusal(url, basic("CP9", "wrong-password"))).status_code == 401
-        locked = await refusal(url, basic("CP9", PASSWORD))
+        assert (await refusal(url, basic_auth("CP9", "wrong-password"))).status_code == 401
+        locked = await refusal(url, basic_auth("CP9", PASSWORD))
         assert locked.status_code == 429
         assert int(locked.headers["Retry-After"]) >= 1
         assert PASSWORD.encode() not in locked.body
         # The charger itself, at another address, is not locked out by a stranger's tries.
-        ws = await open_ws(url, basic("CP9", PASSWORD), source=OTHER_HOST)
+        ws = await open_ws(url, basic_auth("CP9", PASSWORD), source=OTHER_HOST)
         await heartbeat(ws)
         await ws.close()
         # After the wait (1 s), the right password works from the first address too.
         await asyncio.sleep(1.2)
-        ws = await open_ws(url, basic("CP9", PASSWORD))
+        ws = await open_ws(url, basic_auth("CP9", PASSWORD))
         await heartbeat(ws)
         await ws.close()
         assert (
@@ -166,7 +153,7 @@ async def test_refused_credentials_lock_out_that_identity_from_that_address(
         # Neither the password tried nor the right one is in the log; the lockout is.
         assert "locked out" in caplog.text
         assert PASSWORD not in caplog.text and "wrong-password" not in caplog.text
-        assert basic("CP9", PASSWORD)["Authorization"].split()[1] not in caplog.text
+        assert basic_auth("CP9", PASSWORD)["Authorization"].split()[1] not in caplog.text
 
 
 async def test_total_cap_answers_503_and_frees_with_closed_connections(tmp_path: Path) -> None:
