@@ -55,8 +55,11 @@ def add_parser(sub: Any) -> None:
     server.add_argument("--key-size", type=int, default=2048, choices=(2048, 3072, 4096))
     server.add_argument(
         "--ec",
-        action="store_true",
-        help="also issue an ECDSA P-256 certificate (server-ec.pem) for the ECDHE_ECDSA suites",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also issue an ECDSA P-256 certificate (server-ec.pem) for the ECDHE_ECDSA suites"
+        " the Whitepaper lists; chargers that offer ECDSA get it, a cheaper handshake"
+        " (default: yes)",
     )
     listing = ca_sub.add_parser("list", help="the site CA and the certificates it issued")
     listing.add_argument("--config", type=Path, help="TOML configuration file")

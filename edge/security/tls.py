@@ -455,6 +455,9 @@ def build_tls(files: TlsFiles, now: datetime) -> TlsState:
     ctx.set_ciphers(TLS12_CIPHERS)
     ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_COMPRESSION
     ctx.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+    # One TLS 1.3 session ticket, not OpenSSL's two: a charger that resumes needs one,
+    # and each costs the server an encryption per handshake.
+    ctx.num_tickets = 1
     try:
         for cert_path, key_path, _ in pairs:
             ctx.load_cert_chain(cert_path, key_path)

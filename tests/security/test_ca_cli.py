@@ -92,6 +92,8 @@ async def test_server_cert_serves_tls(tmp_path: Path, capsys: pytest.CaptureFixt
     assert f'certificate = "{data}/tls/server.pem"' in out
     assert f'private_key = "{data}/tls/server.key"' in out
     assert f'client_ca = "{data}/ca/ca.pem"' in out
+    # The ECDSA one beside it by default (the Whitepaper's ECDHE_ECDSA suites).
+    assert f'additional_certificate = "{data}/tls/server-ec.pem"' in out
     assert stat.S_IMODE((data / "tls" / "server.key").stat().st_mode) == 0o600
     chain = x509.load_pem_x509_certificates((data / "tls" / "server.pem").read_bytes())
     leaf = chain[0]
