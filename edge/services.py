@@ -49,9 +49,6 @@ class Services:
     ) = None
     """Passes a charger's DataTransfer to the cloud: its answer, or None when the cloud
     cannot answer within ``authorize_timeout`` (set by the cloud link)."""
-    outbox_written: Callable[[str], None] = lambda charger_id: None
-    """Called with a charger's id once a message of it for the cloud is durable (the
-    upstream link then sends it); a no-op without a cloud."""
 
     def now(self) -> datetime:
         return self.clock()
@@ -89,7 +86,6 @@ class Services:
         await self.journal.add_event(
             charger_id=charger_id, kind=kind, data=data, at=self.now_text(), outbox=outbox
         )
-        self.outbox_written(charger_id)
 
     def publish(self, event: ChargerEvent) -> None:
         """Fan a domain event out to its subscribers (`edge.events`)."""

@@ -36,8 +36,6 @@ async def security_event_notification(svc: Services, charger: Charger, req: Payl
         at=svc.now_text(),
         outbox=outbox,
     )
-    if outbox is not None:
-        svc.outbox_written(charger.id)
     svc.publish(
         SecurityEventReceived(
             charger_id=charger.id, at=svc.now(), type=req["type"], tech_info=req.get("techInfo")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 
 from edge.store import OutboxEntry
-from edge.upstream.rules import backoff, needs_cloud_id, next_to_send, to_cloud
+from edge.upstream.rules import Front, backoff, needs_cloud_id, next_to_send, to_cloud
 
 
 def entry(seq: int, action: str, connector: int | None = 1, edge_tx: int | None = None,
@@ -49,3 +49,65 @@ def test_backoff_grows_to_its_cap_with_full_jitter() -> None:
     assert backoff(3, rng=lambda: 1.0) == 8.0
     assert backoff(30, rng=lambda: 1.0) == 60.0
     assert backoff(10, rng=lambda: 0.0) == 0.1  # never zero: no tight loop
+
+
+def meter(seq: int) -> OutboxEntry:
+    return entry(seq, "MeterValues", edge_tx=7, connectorId=1, transactionId=7, meterValue=[])
+
+
+def test_a_front_that_keeps_up_takes_rows_as_they_commit_and_reads_nothing() -> None:
+    front = Front()
+    assert front.needs_read
+    front.read([meter(3)], limit=50)
+    assert not front.needs_read and front.complete
+    front.handed(meter(5))  # committed after the read
+    assert [e.seq for e in front.rows] == [3, 5]
+    front.drop(3)
+    front.drop(5)
+    assert not front.rows and not front.needs_read  # caught up: nothing to read
+    front.handed(meter(8))
+    assert [e.seq for e in front.rows] == [8] and not front.needs_read
+
+
+def test_a_row_read_and_then_handed_over_is_held_once() -> None:
+    """A row committed just before a read is on disk when the read runs, and is handed
+    over after it: sent once, not twice."""
+    front = Front()
+    front.read([meter(3), meter(4)], limit=50)
+    front.handed(meter(4))
+    assert [e.seq for e in front.rows] == [3, 4]
+    front.drop(3)
+    front.drop(4)
+    front.handed(meter(4))  # late, and sent already: never again
+    assert not front.rows
+
+
+def test_rows_beyond_a_full_read_wait_on_disk_for_the_next_read() -> None:
+    """After a read of `limit` rows, more may be on disk: a row handed over then is not
+    taken (it would overtake them); the next read finds it in its place."""
+    front = Front()
+    front.read([meter(1), meter(2)], limit=2)
+    front.handed(meter(9))
+    assert [e.seq for e in front.rows] == [1, 2]
+    front.drop(1, 2)
+    assert front.needs_read
+    front.read([meter(3), meter(9)], limit=2)
+    assert [e.seq for e in front.rows] == [3, 9]
+
+
+def test_a_forgotten_front_is_read_again_before_anything_is_handed_over() -> None:
+    front = Front()
+    front.read([meter(1)], limit=50)
+    front.forget()  # retention dropped rows behind the link's back
+    front.handed(meter(2))
+    assert not front.rows and front.needs_read
+    front.read([meter(2)], limit=50)
+    front.handed(meter(2))
+    assert [e.seq for e in front.rows] == [2]
+
+
+def test_a_refused_row_counts_its_attempt_in_the_front() -> None:
+    front = Front()
+    front.read([meter(1), meter(2)], limit=50)
+    front.tried(1)
+    assert [e.attempts for e in front.rows] == [1, 0]
