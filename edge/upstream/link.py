@@ -25,6 +25,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from edge.chargers import BOOT_FIELDS
@@ -122,9 +123,13 @@ class UpstreamLink:
         self.state = LinkState()
         self.boot_due = True  # after the edge starts
         self.interval = DEFAULT_INTERVAL
-        # Set by `wake`; cleared before the link looks at its state, so a change meanwhile
-        # ends the wait that follows.
-        self._wake = asyncio.Event()
+        # Waking: `wake` sets `_woken` (cleared before the link looks at its state) and
+        # ends the one wait in progress; `_alarm` arms the link's one timer.
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when it rings, on `monotonic`'s clock
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._answers: dict[str, asyncio.Future[Event]] = {}
         self._endpoint: RpcEndpoint | None = None
         self._ws: ClientConnection | None = None
@@ -154,7 +159,10 @@ class UpstreamLink:
 
     def wake(self) -> None:
         """Something changed (a new outbox row, the charger (dis)connected)."""
-        self._wake.set()
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def written(self, entry: OutboxEntry) -> None:
         """A new row for this charger is committed in the outbox (rows come in order)."""
@@ -190,18 +198,22 @@ class UpstreamLink:
     # --- the connection loop --------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        # Stopping wakes whatever the link waits for (`_wait` watches one event only).
+        self._loop = asyncio.get_running_loop()
+        # Stopping wakes whatever the link waits for (`_wait` watches one future only).
         stopping = asyncio.ensure_future(stop.wait())
         stopping.add_done_callback(lambda _: self.wake())
         try:
             await self._run(stop)
         finally:
             stopping.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     async def _run(self, stop: asyncio.Event) -> None:
         attempt = 0
         while not stop.is_set():
-            self._wake.clear()
+            self._woken = False
             if not await self._still_wanted():
                 await self._wait(stop, None)
                 continue
@@ -238,14 +250,46 @@ class UpstreamLink:
         self.state.last_error = why
 
     async def _wait(self, stop: asyncio.Event, seconds: float | None) -> None:
-        """Until woken since the caller cleared `_wake`, stopped or `seconds` passed.
-        (Stopping wakes the link, see `run`: one event and no task per wait, which a link
-        that keeps up does per message.)"""
-        if stop.is_set():
+        """Until woken since the caller cleared `_woken`, stopped or `seconds` passed.
+        (Stopping wakes the link, see `run`. A link that keeps up waits once per message:
+        one future, and no task or timer of its own.)"""
+        if stop.is_set() or self._woken:
             return
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
+        if seconds is not None:
+            self._alarm(self.monotonic() + seconds)
+        assert self._loop is not None
+        waiter = self._waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _alarm(self, at: float) -> None:
+        """Ring (wake the link, time out a CALL due) at `at` (`monotonic`'s clock) or
+        earlier. One timer per link, only ever moved earlier: it rings early at worst,
+        and the link looks again; sending a row sets no timer of its own."""
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= at:
+                return
+            timer.cancel()
+        assert self._loop is not None
+        self._timer_at = at
+        self._timer = self._loop.call_later(max(0.0, at - self.monotonic()), self._ring)
+
+    def _ring(self) -> None:
+        self._timer = None
+        endpoint = self._endpoint
+        if endpoint is not None:
+            # A CALL the cloud has not answered in time ends (CallTimedOut), and a CALL
+            # queued behind it goes.
+            endpoint.handle_timeouts(self.monotonic())
+            self._dispatch(endpoint.events_received())
+            self._flush()
+            deadline = endpoint.next_deadline()
+            if deadline is not None:
+                self._alarm(deadline)
+        self.wake()
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.url.startswith("wss://"):
@@ -297,13 +341,13 @@ class UpstreamLink:
                 self._ws = self._endpoint = None
                 self.state.connected = False
 
-    async def _received(self, message: str) -> None:
+    def _received(self, message: str) -> None:
         """A text message from the cloud: its events dispatched, what it asks sent."""
         endpoint = self._endpoint
         if endpoint is not None:
             endpoint.receive_text(message, self.monotonic())
             self._dispatch(endpoint.events_received())
-            await self._flush()
+            self._flush()
 
     async def _read(self, ws: ClientConnection) -> None:
         try:
@@ -313,7 +357,7 @@ class UpstreamLink:
                 if isinstance(message, bytes):  # OCPP-J is text frames only
                     self._cloud_error("binary", f"ignored a binary frame of {len(message)} bytes")
                     continue
-                await self._received(message)
+                self._received(message)
             reason = f" {_short(ws.close_reason)}" if ws.close_reason else ""
             self._lost = f"closed by the cloud ({ws.close_code}{reason})"
         except ConnectionClosed as closed:
@@ -327,11 +371,15 @@ class UpstreamLink:
                 self._dispatch(self._endpoint.events_received())
             self.wake()
 
-    async def _flush(self) -> None:
-        if self._ws is None or self._endpoint is None:
+    def _flush(self) -> None:
+        """Write what the endpoint has to send, now. (websockets' `broadcast`: the frame
+        is written without a wait; a connection that is closing is skipped, and its end
+        aborts the CALL waiting for an answer.)"""
+        ws, endpoint = self._ws, self._endpoint
+        if ws is None or endpoint is None:
             return
-        for frame in self._endpoint.data_to_send():
-            await self._ws.send(frame, text=True)  # UTF-8 already: no decode and encode
+        for frame in endpoint.data_to_send():
+            broadcast((ws,), frame, text=True)  # UTF-8 already: no decode
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
@@ -403,20 +451,20 @@ class UpstreamLink:
         """One CALL to the cloud; its outcome event. Raises _Disconnected when the
         connection is gone or the cloud did not answer in time."""
         endpoint = self._endpoint
-        if endpoint is None:
+        if endpoint is None or self._loop is None:
             raise _Disconnected("not connected")
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Event] = self._loop.create_future()
         try:
             unique_id = endpoint.send_call(action, payload, self.monotonic())
         except RpcUsageError as err:  # the connection was lost meanwhile
             raise _Disconnected(str(err)) from None
         self._answers[unique_id] = future
-        await self._flush()
+        self._flush()
+        deadline = endpoint.next_deadline()
+        if deadline is not None:
+            self._alarm(deadline)  # rings CallTimedOut into the future if need be
         try:
-            async with asyncio.timeout(CALL_TIMEOUT + 1.0):
-                event = await future
-        except TimeoutError:
-            raise _Disconnected(f"no answer to {action} within {CALL_TIMEOUT:g} s") from None
+            event = await future
         finally:
             self._answers.pop(unique_id, None)
         if isinstance(event, CallTimedOut):
@@ -441,7 +489,7 @@ class UpstreamLink:
             await self._current_statuses()
         idle_since = self.monotonic()
         while not stop.is_set():
-            self._wake.clear()  # what happens from here on ends the wait below
+            self._woken = False  # what happens from here on ends the wait below
             if reader.done():
                 raise _Disconnected(f"connection lost: {self._lost}")
             if self.boot_due:
@@ -706,4 +754,4 @@ class UpstreamLink:
                 endpoint.send_error(call.unique_id, error)
             else:
                 endpoint.send_result(call.unique_id, answer)
-            await self._flush()
+            self._flush()
