@@ -137,7 +137,7 @@ class UpstreamLink:
         # The front of the outbox, read BATCH rows at a time (reading them again for every
         # row sent was most of a long replay's CPU) or handed over as they commit (a link
         # that keeps up reads nothing), and sent from memory.
-        self._front = Front()
+        self._front = Front(BATCH)
         # The ack of the last row the cloud took, when it is lazy (it rides in the
         # journal's next commit): durable before the next row goes or the outbox is read.
         self._ack: asyncio.Future[None] | None = None
@@ -601,7 +601,7 @@ class UpstreamLink:
         await self._settle()
         journal = self.svc.journal
         if front.needs_read:
-            front.read(journal.outbox_pending(self.charger_id, BATCH), BATCH)
+            front.read(journal.outbox_pending(self.charger_id, front.limit))
         step = next_to_send(front.rows, self._up_since)
         if step.superseded:
             await journal.outbox_ack(step.superseded)

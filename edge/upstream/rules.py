@@ -43,23 +43,25 @@ TRANSACTION_ACTIONS = frozenset({"StartTransaction", "MeterValues", "StopTransac
 
 
 class Front:
-    """The front of one charger's outbox, which its link sends from memory, in order.
+    """The front of one charger's outbox, which its link sends from memory, in order:
+    at most `limit` rows, the rest waits on disk.
 
     Rows join two ways: a read of the outbox (`read`: its oldest `limit` rows not
     parked, when `needs_read`), and the journal handing each row over as it commits
     (`handed`). A handed row joins only if no row the link does not hold can be on disk
-    before it: the last read found fewer than `limit` rows (`complete`), and the row is
-    newer than every row held so far (one committed just before a read is read, then
-    handed too). Otherwise the next read finds it. Rows leave by `drop` once the cloud
-    took them (or they were coalesced or parked).
+    before it: the last read found fewer than `limit` rows and nothing was turned away
+    since (`complete`), and the row is newer than every row held so far (one committed
+    just before a read is read, then handed too). Otherwise the next read finds it.
+    Rows leave by `drop` once the cloud took them (or they were coalesced or parked).
 
     A read must wait until every row dropped has also left the disk (an ack committed):
     it would be read, and sent, again.
     """
 
-    __slots__ = ("complete", "rows", "seen")
+    __slots__ = ("complete", "limit", "rows", "seen")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.rows: list[OutboxEntry] = []
         self.complete = False  # nothing on disk beyond `rows` but rows still to be handed
         self.seen = 0  # the highest seq ever held
@@ -68,18 +70,22 @@ class Front:
     def needs_read(self) -> bool:
         return not self.rows and not self.complete
 
-    def read(self, rows: list[OutboxEntry], limit: int) -> None:
+    def read(self, rows: list[OutboxEntry]) -> None:
         """`rows`: the outbox's first `limit` rows of the charger, not parked, in order."""
         self.rows = rows
-        self.complete = len(rows) < limit
+        self.complete = len(rows) < self.limit
         if rows:
             self.seen = max(self.seen, rows[-1].seq)
 
     def handed(self, entry: OutboxEntry) -> None:
         """`entry` was committed (the journal hands rows over in the outbox's order)."""
-        if self.complete and entry.seq > self.seen:
-            self.rows.append(entry)
-            self.seen = entry.seq
+        if not self.complete or entry.seq <= self.seen:
+            return  # on disk behind rows not held, or held already
+        if len(self.rows) >= self.limit:
+            self.complete = False  # full (the cloud is away): it waits on disk
+            return
+        self.rows.append(entry)
+        self.seen = entry.seq
 
     def drop(self, *seqs: int) -> None:
         rows = self.rows
