@@ -281,10 +281,11 @@ def _online_notes(off: Json, on: Json) -> list[str]:
     written = on["bytes_written_per_message"] - off["bytes_written_per_message"]
     return [
         f"The link adds {loop:+,} µs per message on the event loop thread (the CALL to the "
-        "cloud: the outbox read, the frame out, the answer in, the ack submitted) and "
-        f"{others:+,} µs on the other threads (the ack is a commit of its own, fsynced "
-        f"before the next row goes), and {written:+,} bytes written per message: the "
-        "outbox row in the commit that records the message, and its deletion in the ack's.",
+        "cloud: the row handed over from its commit, the frame out, the answer in, the ack "
+        f"submitted) and {others:+,} µs on the other threads (the ack rides in the "
+        f"journal's next commit, on disk before the next row goes), and {written:+,} bytes "
+        "written per message: the outbox row in the commit that records the message, and "
+        "its deletion in a later one.",
         "",
     ]
 
@@ -400,7 +401,7 @@ def readme_snippet(info: Json, results: Json) -> str:
         off, on = results["online"]["off"], results["online"]["on"]
         lines += [
             "Online, the link relays each message as a second OCPP round trip and acks it "
-            "in a commit of its own: "
+            "in the journal's next commit: "
             f"{on['event_loop_us_per_message'] - off['event_loop_us_per_message']:+,} µs on "
             f"the event loop, "
             f"{on['other_threads_us_per_message'] - off['other_threads_us_per_message']:+,} "

@@ -56,9 +56,6 @@ class Services:
     certificates: CertificateAuthority | None = None
     """The site CA: signs chargers' CSRs, keeps the register of what it issued (set by
     the app; None answers SignCertificate Rejected)."""
-    outbox_written: Callable[[str], None] = lambda charger_id: None
-    """Called with a charger's id once a message of it for the cloud is durable (the
-    upstream link then sends it); a no-op without a cloud."""
 
     security: ConnectionSecurity | None = None
     """Who may connect as which charger (`edge.security.connection`; set by the app)."""
@@ -107,7 +104,6 @@ class Services:
         await self.journal.add_event(
             charger_id=charger_id, kind=kind, data=data, at=self.now_text(), outbox=outbox
         )
-        self.outbox_written(charger_id)
 
     def publish(self, event: ChargerEvent) -> None:
         """Fan a domain event out to its subscribers (`edge.events`)."""

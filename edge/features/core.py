@@ -96,7 +96,6 @@ async def status_notification(svc: Services, charger: Charger, req: Payload) -> 
     if outbox is not None:
         # For the cloud: in the outbox before the charger's answer.
         await written
-        svc.outbox_written(charger.id)
     # Otherwise history, not acknowledged data: the reply does not wait for the disk.
     svc.publish(
         StatusChanged(
@@ -195,14 +194,10 @@ async def start_transaction(svc: Services, charger: Charger, req: Payload) -> Pa
         start_time=start_time,
         reservation_id=reservation_id,
         created_at=svc.now_text(),
-        outbox=(
-            outbox := svc.for_cloud(
-                charger.id, "StartTransaction", _for_cloud_start(charger, req), connector_id
-            )
+        outbox=svc.for_cloud(
+            charger.id, "StartTransaction", _for_cloud_start(charger, req), connector_id
         ),
     )
-    if outbox is not None:
-        svc.outbox_written(charger.id)
     svc.transactions.start(
         ActiveTransaction(
             transaction_id=transaction_id,
@@ -285,10 +280,8 @@ async def meter_values(svc: Services, charger: Charger, req: Payload) -> Payload
         connector_id=connector_id,
         transaction_id=transaction_id,
         samples=samples,
-        outbox=(outbox := svc.for_cloud(charger.id, "MeterValues", req, connector_id)),
+        outbox=svc.for_cloud(charger.id, "MeterValues", req, connector_id),
     )
-    if outbox is not None:
-        svc.outbox_written(charger.id)
     svc.publish(
         MeterValuesReceived(
             charger_id=charger.id,
@@ -315,7 +308,7 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
         stop_time=normalise_time(req["timestamp"]),
         reason=reason,
         stop_id_tag=id_tag,
-        outbox=(outbox := svc.for_cloud(charger.id, "StopTransaction", req)),
+        outbox=svc.for_cloud(charger.id, "StopTransaction", req),
     )
     writes: list[asyncio.Future[Any]] = [stop]
     if samples:
@@ -329,8 +322,6 @@ async def stop_transaction(svc: Services, charger: Charger, req: Payload) -> Pay
             )
         )
     await asyncio.gather(*writes)
-    if outbox is not None:
-        svc.outbox_written(charger.id)
     record = stop.result()
     if record is None:
         # Unknown id, or -1 from a charger that never got its StartTransaction.conf

@@ -65,8 +65,6 @@ async def security_event_notification(svc: Services, charger: Charger, req: Payl
         at=svc.now_text(),
         outbox=outbox,
     )
-    if outbox is not None:
-        svc.outbox_written(charger.id)
     note_security_event(
         svc, charger.id, req["type"], req.get("techInfo"), critical, source="charger"
     )

@@ -12,6 +12,12 @@ Rules:
    without it, in one transaction. Failures are rare (a bug), so the common
    path pays for no savepoints. If the transaction itself breaks (COMMIT fails,
    or sqlite aborted it, e.g. a full disk), the ops are re-run one per transaction.
+5. A *lazy* operation does not start a commit of its own: it joins the next batch
+   (whatever its trigger), or is committed alone once the writer has waited
+   ``lazy_delay`` for anything else. Its future, like every other, resolves once it
+   is committed.
+6. An operation's ``committed`` callback runs on the event loop thread after its
+   commit, in commit order, even if its caller stopped waiting (cancelled future).
 """
 
 from __future__ import annotations
@@ -35,14 +41,16 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_Outcome = tuple[asyncio.Future[Any], BaseException | None, Any]
-
 
 @dataclass(slots=True)
 class _Op:
     name: str
     run: Callable[[sqlite3.Connection], Any]
     future: asyncio.Future[Any]
+    committed: Callable[[], None] | None = None
+
+
+_Outcome = tuple[_Op, BaseException | None, Any]
 
 
 class _Stop:
@@ -84,6 +92,7 @@ class GroupCommitWriter:
             load, operations arriving meanwhile join the next batch, so fewer
             fsyncs carry more messages (less CPU, fewer bytes on the SD card); an
             operation arriving after a quiet spell is committed at once.
+        lazy_delay: Longest time a lazy operation waits for a batch to join, s.
         name: The thread name.
     """
 
@@ -94,6 +103,7 @@ class GroupCommitWriter:
         finalize: Callable[[sqlite3.Connection], None] | None = None,
         max_batch: int = 1000,
         commit_interval: float = 0.0,
+        lazy_delay: float = 0.5,
         name: str = "journal-writer",
     ) -> None:
         self._connect = connect
@@ -102,7 +112,11 @@ class GroupCommitWriter:
         self._commit_interval = commit_interval
         self._next_commit_at = 0.0
         self._name = name
+        self._lazy_delay = lazy_delay
         self._queue: queue.SimpleQueue[_Op | _Stop] = queue.SimpleQueue()
+        # Lazy operations wait here, not in the queue, whose every item wakes the writer.
+        self._lazy: list[_Op] = []
+        self._lazy_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._accepting = False
@@ -139,11 +153,20 @@ class GroupCommitWriter:
         await started
         self._accepting = True
 
-    def submit(self, name: str, run: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(
+        self,
+        name: str,
+        run: Callable[[sqlite3.Connection], T],
+        *,
+        lazy: bool = False,
+        committed: Callable[[], None] | None = None,
+    ) -> asyncio.Future[T]:
         """Queue ``run(connection)``; its result or exception lands on the future.
 
         Must be called on the event loop thread. A done-callback logs failures,
         so the caller may drop the future of a fire-and-forget record.
+        ``lazy``: commit it with the next batch, or after ``lazy_delay`` (rule 5).
+        ``committed``: called on the loop thread once it is committed (rule 6).
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_log_failure(name))
@@ -151,7 +174,12 @@ class GroupCommitWriter:
             future.set_exception(JournalClosedError(f"journal is not open ({name})"))
             return future
         self._submitted += 1
-        self._queue.put(_Op(name, run, future))
+        op = _Op(name, run, future, committed)
+        if lazy:
+            with self._lazy_lock:
+                self._lazy.append(op)
+        else:
+            self._queue.put(op)
         return future
 
     def failed(self, name: str, exc: BaseException) -> asyncio.Future[Any]:
@@ -223,27 +251,44 @@ class GroupCommitWriter:
                 conn.close()
                 self._call_soon(_set_result, self._stopped, None)
 
+    def _take_lazy(self) -> list[_Op]:
+        with self._lazy_lock:
+            lazy, self._lazy = self._lazy, []
+        return lazy
+
     def _serve(self, conn: sqlite3.Connection) -> None:
         while True:
-            first = self._queue.get()
-            if isinstance(first, _Stop):
-                return
-            if self._commit_interval:
-                delay = self._next_commit_at - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-                self._next_commit_at = time.monotonic() + self._commit_interval
-            batch = [first]
-            stopping = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(item, _Stop):
-                    stopping = True
-                    break
-                batch.append(item)
+            # Lazy operations never wake this thread (that would cost what they save):
+            # they join the next batch, and a quiet spell of lazy_delay commits them.
+            try:
+                first: _Op | _Stop | None = self._queue.get(timeout=self._lazy_delay)
+            except queue.Empty:
+                first = None
+            stopping = isinstance(first, _Stop)
+            batch: list[_Op] = []
+            if isinstance(first, _Op):
+                if self._commit_interval:
+                    delay = self._next_commit_at - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                    self._next_commit_at = time.monotonic() + self._commit_interval
+                batch.append(first)
+                while len(batch) < self._max_batch:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(item, _Stop):
+                        stopping = True
+                        break
+                    batch.append(item)
+            # Taken after the queue: a lazy op submitted before any op of this batch
+            # is in this batch (or an earlier one), never a later one.
+            batch = self._take_lazy() + batch
+            if not batch:
+                if stopping:
+                    return
+                continue
             self._inflight = batch
             outcomes = self._execute(conn, batch)
             self._inflight = []
@@ -262,7 +307,7 @@ class GroupCommitWriter:
                 return failed + self._execute_in_one_transaction(conn, batch)
             except _OpFailed as err:
                 self._rollback(conn)
-                failed.append((batch[err.index].future, err.error, None))
+                failed.append((batch[err.index], err.error, None))
                 batch = batch[: err.index] + batch[err.index + 1 :]
                 if not batch:
                     return failed
@@ -283,7 +328,7 @@ class GroupCommitWriter:
     ) -> list[_Outcome]:
         if len(batch) == 1:
             cause = exc.__cause__ if isinstance(exc, _TransactionBroken) else exc
-            return [(batch[0].future, cause or exc, None)]
+            return [(batch[0], cause or exc, None)]
         self._fallbacks += 1
         logger.warning("journal: batch of %d failed (%s); re-running op by op", len(batch), exc)
         return [self._execute(conn, [op])[0] for op in batch]
@@ -301,7 +346,7 @@ class GroupCommitWriter:
                     # sqlite rolled the whole transaction back (e.g. SQLITE_FULL).
                     raise _TransactionBroken(str(exc)) from exc
                 raise _OpFailed(index, exc) from exc
-            outcomes.append((op.future, None, result))
+            outcomes.append((op, None, result))
         started = time.perf_counter()
         conn.execute("COMMIT")
         elapsed = time.perf_counter() - started
@@ -312,14 +357,15 @@ class GroupCommitWriter:
 
     def _fail_queued(self, exc: BaseException, inflight: list[_Op]) -> None:
         error = JournalClosedError(f"journal writer died: {exc!r}")
-        failed: list[_Outcome] = [(op.future, error, None) for op in inflight]
+        failed: list[_Outcome] = [(op, error, None) for op in inflight]
+        failed += [(op, error, None) for op in self._take_lazy()]
         while True:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if isinstance(item, _Op):
-                failed.append((item.future, error, None))
+                failed.append((item, error, None))
         self._completed += len(failed)
         self._failed += len(failed)
         self._call_soon(_resolve, failed)
@@ -329,13 +375,18 @@ class GroupCommitWriter:
 
 
 def _resolve(outcomes: list[_Outcome]) -> None:
-    for future, exc, result in outcomes:
-        if future.done():  # cancelled by its caller
-            continue
-        if exc is None:
-            future.set_result(result)
-        else:
-            future.set_exception(exc)
+    for op, exc, result in outcomes:
+        future = op.future
+        if not future.done():  # else cancelled by its caller
+            if exc is None:
+                future.set_result(result)
+            else:
+                future.set_exception(exc)
+        if exc is None and op.committed is not None:
+            try:
+                op.committed()
+            except Exception:  # a listener's bug must not stop the other outcomes
+                logger.exception("journal operation %s: committed callback failed", op.name)
 
 
 def _set_result(future: asyncio.Future[Any] | None, value: Any) -> None:

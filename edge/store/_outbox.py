@@ -97,8 +97,9 @@ class OutboxSummary:
     oldest: str | None
 
 
-def insert(conn: sqlite3.Connection, message: OutboxMessage, edge_tx: int | None) -> None:
-    conn.execute(
+def insert(conn: sqlite3.Connection, message: OutboxMessage, edge_tx: int | None) -> OutboxEntry:
+    """Insert `message`; the row it became (valid once its transaction commits)."""
+    seq = conn.execute(
         "INSERT INTO outbox (charger_id, action, payload, edge_tx, connector_id, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (
@@ -109,6 +110,18 @@ def insert(conn: sqlite3.Connection, message: OutboxMessage, edge_tx: int | None
             message.connector_id,
             message.created_at,
         ),
+    ).lastrowid
+    assert seq is not None
+    return OutboxEntry(
+        seq,
+        message.charger_id,
+        message.action,
+        message.payload,
+        edge_tx,
+        message.connector_id,
+        message.created_at,
+        0,
+        None,
     )
 
 

@@ -62,7 +62,25 @@ _CHECKPOINT_MAX_AGE = 30.0  # s: a quiet site still folds its WAL in regularly
 # Under load, a commit waits this long after the previous one began, so the messages
 # arriving meanwhile share its fsync. A lone message is never delayed.
 DEFAULT_COMMIT_INTERVAL = 0.002
+# A lazy write (the cloud link's ack) rides in the next commit, or waits at most this long.
+DEFAULT_LAZY_DELAY = 0.5
 _JOURNAL_SIZE_LIMIT = 8 * 1024 * 1024  # the WAL is truncated back to this after a checkpoint
+
+
+class _Written:
+    """The outbox row a write inserted, handed to the journal's `on_outbox` once its
+    transaction committed (a re-run after a rollback replaces it)."""
+
+    __slots__ = ("entry", "journal")
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self.entry: OutboxEntry | None = None
+
+    def __call__(self) -> None:
+        listener = self.journal.on_outbox
+        if self.entry is not None and listener is not None:
+            listener(self.entry)
 
 
 class Journal:
@@ -75,6 +93,8 @@ class Journal:
             "NORMAL"/"OFF" for benchmarks.
         page_size: Page size for a new database (an existing file keeps its own).
         max_batch: Most operations per commit.
+        commit_interval: See `GroupCommitWriter`.
+        lazy_delay: Longest wait of a lazy write for a commit to ride in (`outbox_ack`).
         clock: Server time, for retention (``stopped_at``, sample receive time).
     """
 
@@ -86,6 +106,7 @@ class Journal:
         page_size: int = DEFAULT_PAGE_SIZE,
         max_batch: int = 1000,
         commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+        lazy_delay: float = DEFAULT_LAZY_DELAY,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         synchronous = synchronous.upper()
@@ -100,6 +121,7 @@ class Journal:
             finalize=_finalize,
             max_batch=max_batch,
             commit_interval=commit_interval,
+            lazy_delay=lazy_delay,
         )
         self._checkpointer = Checkpointer(
             self._connect_checkpointer,
@@ -109,6 +131,9 @@ class Journal:
         )
         self._reader: sqlite3.Connection | None = None
         self._statuses_since_flush = 0
+        self.on_outbox: Callable[[OutboxEntry], None] | None = None
+        """Called on the event loop thread with every outbox row once it is committed,
+        in the outbox's order (also when the writer's caller stopped waiting)."""
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -240,14 +265,18 @@ class Journal:
             created_at,
         )
 
+        written = _Written(self)
+
         def run(conn: sqlite3.Connection) -> int:
             transaction_id = conn.execute(q.INSERT_TRANSACTION, params).lastrowid
             assert transaction_id is not None
             if outbox is not None:
-                _outbox.insert(conn, outbox, transaction_id)
+                written.entry = _outbox.insert(conn, outbox, transaction_id)
             return transaction_id
 
-        return self._writer.submit("start_transaction", run)
+        return self._writer.submit(
+            "start_transaction", run, committed=written if outbox is not None else None
+        )
 
     def stop_transaction(
         self,
@@ -266,12 +295,13 @@ class Journal:
         stopped, so a retried StopTransaction never counts twice.
         """
         stopped_at = format_time(self._clock())
+        written = _Written(self)
 
         def run(conn: sqlite3.Connection) -> TransactionRecord | None:
             if outbox is not None:
                 # A repeated stop goes too: the cloud de-duplicates, and a stop for a
                 # transaction the edge does not know is still the charger's word.
-                _outbox.insert(conn, outbox, transaction_id)
+                written.entry = _outbox.insert(conn, outbox, transaction_id)
             row = conn.execute(q.SELECT_TRANSACTION, (transaction_id,)).fetchone()
             if row is None:
                 return None
@@ -292,7 +322,9 @@ class Journal:
                 energy_wh=energy_wh,
             )
 
-        return self._writer.submit("stop_transaction", run)
+        return self._writer.submit(
+            "stop_transaction", run, committed=written if outbox is not None else None
+        )
 
     def add_meter_samples(
         self,
@@ -323,14 +355,18 @@ class Journal:
         except orjson.JSONEncodeError as exc:
             return self._writer.failed("add_meter_samples", exc)
 
+        written = _Written(self)
+
         def run(conn: sqlite3.Connection) -> None:
             conn.executemany(q.INSERT_SAMPLE, [(*r[:6], encode_sampled_value(r[6])) for r in rows])
             if transaction_id is not None and rows:
                 conn.execute(q.RAISE_SAMPLE_CEILING, (transaction_id,))
             if outbox is not None:
-                _outbox.insert(conn, outbox, transaction_id)
+                written.entry = _outbox.insert(conn, outbox, transaction_id)
 
-        return self._writer.submit("add_meter_samples", run)
+        return self._writer.submit(
+            "add_meter_samples", run, committed=written if outbox is not None else None
+        )
 
     def add_status(
         self, record: StatusRecord, outbox: OutboxMessage | None = None
@@ -352,12 +388,16 @@ class Journal:
             record.received_at,
         )
 
+        written = _Written(self)
+
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(q.INSERT_STATUS, params)
             if outbox is not None:
-                _outbox.insert(conn, outbox, None)
+                written.entry = _outbox.insert(conn, outbox, None)
 
-        future = self._writer.submit("add_status", run)
+        future = self._writer.submit(
+            "add_status", run, committed=written if outbox is not None else None
+        )
         self._statuses_since_flush += 1
         if self._statuses_since_flush >= q.LATEST_STATUS_FLUSH:
             self._statuses_since_flush = 0
@@ -379,12 +419,16 @@ class Journal:
         except orjson.JSONEncodeError as exc:
             return self._writer.failed("add_event", exc)
 
+        written = _Written(self)
+
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(q.INSERT_EVENT, params)
             if outbox is not None:
-                _outbox.insert(conn, outbox, None)
+                written.entry = _outbox.insert(conn, outbox, None)
 
-        return self._writer.submit("add_event", run)
+        return self._writer.submit(
+            "add_event", run, committed=written if outbox is not None else None
+        )
 
     def prune(
         self,
@@ -433,10 +477,24 @@ class Journal:
     # -- the upstream outbox (`_outbox`) -------------------------------------
 
     def outbox_ack(
-        self, seqs: tuple[int, ...], mapping: tuple[int, int, str | None] | None = None
+        self,
+        seqs: tuple[int, ...],
+        mapping: tuple[int, int, str | None] | None = None,
+        *,
+        lazy: bool = False,
     ) -> asyncio.Future[None]:
-        """Rows the cloud took (and the cloud's id of a started transaction)."""
-        return self._writer.submit("outbox_ack", lambda conn: _outbox.ack(conn, seqs, mapping))
+        """Rows the cloud took (and the cloud's id of a started transaction).
+
+        `lazy`: no commit of its own: it joins the next commit, whatever writes it, or
+        `flush`'s, or is committed alone within the writer's ``lazy_delay``. Until its
+        future is done the rows are still on disk (a read still finds them)."""
+        return self._writer.submit(
+            "outbox_ack", lambda conn: _outbox.ack(conn, seqs, mapping), lazy=lazy
+        )
+
+    def flush(self) -> asyncio.Future[None]:
+        """A commit now, which carries every lazy write waiting (see `outbox_ack`)."""
+        return self._writer.submit("flush", _nothing)
 
     def outbox_attempt(self, seq: int, parked: str | None = None) -> asyncio.Future[None]:
         """Count a try the cloud refused; park the row with `parked` as the reason."""
@@ -642,6 +700,10 @@ class Journal:
 
 
 # -- writer-thread helpers ------------------------------------------------------------
+
+
+def _nothing(conn: sqlite3.Connection) -> None:
+    pass
 
 
 def _flush_latest_status(conn: sqlite3.Connection) -> None:

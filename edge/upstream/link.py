@@ -20,11 +20,12 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.server import broadcast
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from edge.chargers import BOOT_FIELDS
@@ -47,7 +48,14 @@ from edge.ocppj.rpc import RpcEndpoint
 from edge.ocppj.validation import validate_request, validate_response
 from edge.services import Services
 from edge.store import OutboxEntry
-from edge.upstream.rules import TRANSACTION_ACTIONS, backoff, needs_cloud_id, next_to_send, to_cloud
+from edge.upstream.rules import (
+    TRANSACTION_ACTIONS,
+    Front,
+    backoff,
+    needs_cloud_id,
+    next_to_send,
+    to_cloud,
+)
 
 __all__ = ["LinkState", "UpstreamLink"]
 
@@ -115,18 +123,24 @@ class UpstreamLink:
         self.state = LinkState()
         self.boot_due = True  # after the edge starts
         self.interval = DEFAULT_INTERVAL
-        self._wake = asyncio.Event()
+        # Waking: `wake` sets `_woken` (cleared before the link looks at its state) and
+        # ends the one wait in progress; `_alarm` arms the link's one timer.
+        self._woken = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when it rings, on `monotonic`'s clock
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._answers: dict[str, asyncio.Future[Event]] = {}
         self._endpoint: RpcEndpoint | None = None
         self._ws: ClientConnection | None = None
         self._retry_at: dict[int, float] = {}
-        # The front of the outbox, read BATCH rows at a time and sent from memory: reading
-        # them again for every row sent was most of a long replay's CPU. Rows written
-        # meanwhile (always later ones) are read once these are gone.
-        self._front: list[OutboxEntry] = []
-        # The last read found fewer than BATCH rows: nothing is on disk beyond the front
-        # until `written` says so (one query per message less on a link that keeps up).
-        self._front_complete = False
+        # The front of the outbox, read BATCH rows at a time (reading them again for every
+        # row sent was most of a long replay's CPU) or handed over as they commit (a link
+        # that keeps up reads nothing), and sent from memory.
+        self._front = Front(BATCH)
+        # The ack of the last row the cloud took, when it is lazy (it rides in the
+        # journal's next commit): durable before the next row goes or the outbox is read.
+        self._ack: asyncio.Future[None] | None = None
         # The cloud's ids of this charger's recent transactions (cloud_transaction once each).
         self._cloud_ids: dict[int, int] = {}
         self._booted_here = asyncio.Event()
@@ -145,17 +159,19 @@ class UpstreamLink:
 
     def wake(self) -> None:
         """Something changed (a new outbox row, the charger (dis)connected)."""
-        self._wake.set()
+        self._woken = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    def written(self) -> None:
-        """A new row for this charger is durable in the outbox."""
-        self._front_complete = False
+    def written(self, entry: OutboxEntry) -> None:
+        """A new row for this charger is committed in the outbox (rows come in order)."""
+        self._front.handed(entry)
         self.wake()
 
     def forget_front(self) -> None:
         """Rows may have left the outbox behind the link's back (retention): read again."""
-        self._front = []
-        self._front_complete = False
+        self._front.forget()
 
     def charger_booted(self) -> None:
         """The charger sent BootNotification: the cloud gets one before anything else."""
@@ -165,27 +181,40 @@ class UpstreamLink:
         self.wake()
 
     def wanted(self) -> bool:
-        """Up while the charger is connected to the edge or has messages for the cloud."""
+        """Up while the charger is connected to the edge or has messages for the cloud.
+        (A row acked lazily counts until its ack commits: see `_settle`.)"""
         charger = self.svc.chargers.get(self.charger_id)
         if charger is not None and charger.connected:
             return True
-        return bool(self.svc.journal.outbox_pending(self.charger_id, 1))
+        return bool(self._front.rows or self.svc.journal.outbox_pending(self.charger_id, 1))
+
+    async def _still_wanted(self) -> bool:
+        charger = self.svc.chargers.get(self.charger_id)
+        if charger is not None and charger.connected:
+            return True
+        await self._settle()
+        return self.wanted()
 
     # --- the connection loop --------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        # Stopping wakes whatever the link waits for (`_wait` watches one event only).
+        self._loop = asyncio.get_running_loop()
+        # Stopping wakes whatever the link waits for (`_wait` watches one future only).
         stopping = asyncio.ensure_future(stop.wait())
-        stopping.add_done_callback(lambda _: self._wake.set())
+        stopping.add_done_callback(lambda _: self.wake())
         try:
             await self._run(stop)
         finally:
             stopping.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
 
     async def _run(self, stop: asyncio.Event) -> None:
         attempt = 0
         while not stop.is_set():
-            if not self.wanted():
+            self._woken = False
+            if not await self._still_wanted():
                 await self._wait(stop, None)
                 continue
             sent_before = self.state.sent
@@ -221,14 +250,46 @@ class UpstreamLink:
         self.state.last_error = why
 
     async def _wait(self, stop: asyncio.Event, seconds: float | None) -> None:
-        """Until woken, stopped or `seconds` passed. (Stopping wakes the link, see `run`:
-        one event and no task per wait, which a link that keeps up does per message.)"""
-        if stop.is_set():
+        """Until woken since the caller cleared `_woken`, stopped or `seconds` passed.
+        (Stopping wakes the link, see `run`. A link that keeps up waits once per message:
+        one future, and no task or timer of its own.)"""
+        if stop.is_set() or self._woken:
             return
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._wake.wait()
+        if seconds is not None:
+            self._alarm(self.monotonic() + seconds)
+        assert self._loop is not None
+        waiter = self._waiter = self._loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _alarm(self, at: float) -> None:
+        """Ring (wake the link, time out a CALL due) at `at` (`monotonic`'s clock) or
+        earlier. One timer per link, only ever moved earlier: it rings early at worst,
+        and the link looks again; sending a row sets no timer of its own."""
+        timer = self._timer
+        if timer is not None:
+            if self._timer_at <= at:
+                return
+            timer.cancel()
+        assert self._loop is not None
+        self._timer_at = at
+        self._timer = self._loop.call_later(max(0.0, at - self.monotonic()), self._ring)
+
+    def _ring(self) -> None:
+        self._timer = None
+        endpoint = self._endpoint
+        if endpoint is not None:
+            # A CALL the cloud has not answered in time ends (CallTimedOut), and a CALL
+            # queued behind it goes.
+            endpoint.handle_timeouts(self.monotonic())
+            self._dispatch(endpoint.events_received())
+            self._flush()
+            deadline = endpoint.next_deadline()
+            if deadline is not None:
+                self._alarm(deadline)
+        self.wake()
 
     def _ssl(self) -> ssl.SSLContext | None:
         if not self.url.startswith("wss://"):
@@ -280,18 +341,23 @@ class UpstreamLink:
                 self._ws = self._endpoint = None
                 self.state.connected = False
 
+    def _received(self, message: str) -> None:
+        """A text message from the cloud: its events dispatched, what it asks sent."""
+        endpoint = self._endpoint
+        if endpoint is not None:
+            endpoint.receive_text(message, self.monotonic())
+            self._dispatch(endpoint.events_received())
+            self._flush()
+
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for message in ws:
-                endpoint = self._endpoint
-                if endpoint is None:
+                if self._endpoint is None:
                     return
                 if isinstance(message, bytes):  # OCPP-J is text frames only
                     self._cloud_error("binary", f"ignored a binary frame of {len(message)} bytes")
                     continue
-                endpoint.receive_text(message, self.monotonic())
-                self._dispatch(endpoint.events_received())
-                await self._flush()
+                self._received(message)
             reason = f" {_short(ws.close_reason)}" if ws.close_reason else ""
             self._lost = f"closed by the cloud ({ws.close_code}{reason})"
         except ConnectionClosed as closed:
@@ -305,11 +371,15 @@ class UpstreamLink:
                 self._dispatch(self._endpoint.events_received())
             self.wake()
 
-    async def _flush(self) -> None:
-        if self._ws is None or self._endpoint is None:
+    def _flush(self) -> None:
+        """Write what the endpoint has to send, now. (websockets' `broadcast`: the frame
+        is written without a wait; a connection that is closing is skipped, and its end
+        aborts the CALL waiting for an answer.)"""
+        ws, endpoint = self._ws, self._endpoint
+        if ws is None or endpoint is None:
             return
-        for frame in self._endpoint.data_to_send():
-            await self._ws.send(frame, text=True)  # UTF-8 already: no decode and encode
+        for frame in endpoint.data_to_send():
+            broadcast((ws,), frame, text=True)  # UTF-8 already: no decode
 
     def _dispatch(self, events: list[Event]) -> None:
         for event in events:
@@ -381,20 +451,20 @@ class UpstreamLink:
         """One CALL to the cloud; its outcome event. Raises _Disconnected when the
         connection is gone or the cloud did not answer in time."""
         endpoint = self._endpoint
-        if endpoint is None:
+        if endpoint is None or self._loop is None:
             raise _Disconnected("not connected")
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Event] = self._loop.create_future()
         try:
             unique_id = endpoint.send_call(action, payload, self.monotonic())
         except RpcUsageError as err:  # the connection was lost meanwhile
             raise _Disconnected(str(err)) from None
         self._answers[unique_id] = future
-        await self._flush()
+        self._flush()
+        deadline = endpoint.next_deadline()
+        if deadline is not None:
+            self._alarm(deadline)  # rings CallTimedOut into the future if need be
         try:
-            async with asyncio.timeout(CALL_TIMEOUT + 1.0):
-                event = await future
-        except TimeoutError:
-            raise _Disconnected(f"no answer to {action} within {CALL_TIMEOUT:g} s") from None
+            event = await future
         finally:
             self._answers.pop(unique_id, None)
         if isinstance(event, CallTimedOut):
@@ -419,6 +489,7 @@ class UpstreamLink:
             await self._current_statuses()
         idle_since = self.monotonic()
         while not stop.is_set():
+            self._woken = False  # what happens from here on ends the wait below
             if reader.done():
                 raise _Disconnected(f"connection lost: {self._lost}")
             if self.boot_due:
@@ -426,7 +497,7 @@ class UpstreamLink:
             if await self._send_next():
                 idle_since = self.monotonic()
                 continue
-            if not self.wanted():
+            if not await self._still_wanted():
                 return  # nothing left for the cloud and the charger is gone
             due = idle_since + self.interval - self.monotonic()
             if due <= 0:
@@ -481,6 +552,7 @@ class UpstreamLink:
         charger = self.svc.chargers.get(self.charger_id)
         if charger is None:
             return
+        await self._settle()
         queued = {
             e.connector_id
             for e in self.svc.journal.outbox_pending(self.charger_id, BATCH)
@@ -507,15 +579,30 @@ class UpstreamLink:
             return self.interval
         return max(0.05, min(self._retry_at.values()) - self.monotonic())
 
+    async def _settle(self) -> None:
+        """Until the lazy ack of the last row sent is on disk (a commit now if need be)."""
+        ack, self._ack = self._ack, None
+        if ack is None:
+            return
+        if not ack.done():
+            self.svc.journal.flush()
+        try:
+            await ack
+        except Exception as err:  # its row is still on disk: read the outbox again
+            log.error("cloud link of %s: recording an ack failed: %s", self.charger_id, err)
+            self.forget_front()
+
     async def _send_next(self) -> bool:
         """Send the front of the outbox; True if something was done."""
+        front = self._front
+        if not front.rows and front.complete:
+            return False  # caught up: nothing to read, nothing to send
+        # Before a row goes or the outbox is read again, the last ack is on disk.
+        await self._settle()
         journal = self.svc.journal
-        if not self._front:
-            if self._front_complete:
-                return False
-            self._front = journal.outbox_pending(self.charger_id, BATCH)
-            self._front_complete = len(self._front) < BATCH
-        step = next_to_send(self._front, self._up_since)
+        if front.needs_read:
+            front.read(journal.outbox_pending(self.charger_id, front.limit))
+        step = next_to_send(front.rows, self._up_since)
         if step.superseded:
             await journal.outbox_ack(step.superseded)
             self._drop(*step.superseded)
@@ -577,11 +664,17 @@ class UpstreamLink:
                     {"transactionId": entry.edge_tx, "cloudTransactionId": cloud_tx,
                      "status": status},
                 )  # fmt: skip
-        # Durable before the next row goes: a kill -9 now repeats at most this one.
-        await self.svc.journal.outbox_ack((entry.seq,), mapping)
         if mapping is not None:
+            # On disk before a command naming the cloud's id is relayed (`settled`).
+            await self.svc.journal.outbox_ack((entry.seq,), mapping)
             self._remember_cloud_id(mapping[0], mapping[1])
-        self._drop(entry.seq)
+            self._drop(entry.seq)
+        else:
+            self._drop(entry.seq)
+            # Durable before the next row goes or the outbox is read (`_settle`): a kill -9
+            # repeats at most this one. With nothing else in hand it rides in the journal's
+            # next commit instead of making one of its own.
+            self._ack = self.svc.journal.outbox_ack((entry.seq,), lazy=not self._front.rows)
         self._retry_at.pop(entry.seq, None)
         self.state.sent += 1
         self.svc.metrics.inc("edge_upstream_forwarded_total", action=entry.action)
@@ -595,9 +688,7 @@ class UpstreamLink:
                  entry.action, why, attempts, self.settings.message_attempts,
                  self.settings.retry_interval * attempts)  # fmt: skip
         await self.svc.journal.outbox_attempt(entry.seq)
-        self._front = [
-            replace(e, attempts=attempts) if e.seq == entry.seq else e for e in self._front
-        ]
+        self._front.tried(entry.seq)
         # Like TransactionMessageRetryInterval: the interval times the tries so far.
         self._retry_at[entry.seq] = self.monotonic() + self.settings.retry_interval * attempts
 
@@ -618,8 +709,7 @@ class UpstreamLink:
 
     def _drop(self, *seqs: int) -> None:
         """Rows that left the outbox (sent, coalesced or parked) leave the front too."""
-        gone = set(seqs)
-        self._front = [e for e in self._front if e.seq not in gone]
+        self._front.drop(*seqs)
 
     async def authorize(self, id_tag: str) -> dict[str, Any] | None:
         """The cloud's idTagInfo for `id_tag` (None: no usable answer). The caller bounds
@@ -664,4 +754,4 @@ class UpstreamLink:
                 endpoint.send_error(call.unique_id, error)
             else:
                 endpoint.send_result(call.unique_id, answer)
-            await self._flush()
+            self._flush()

@@ -19,7 +19,7 @@ from typing import Any
 from edge.clock import clock_synchronised
 from edge.events import Booted, ChargerEvent, Connected, Disconnected
 from edge.operations.pipeline import Operations
-from edge.store import OutboxSummary
+from edge.store import OutboxEntry, OutboxSummary
 from edge.times import parse_time
 from edge.upstream.commands import relay
 from edge.upstream.link import UpstreamLink
@@ -45,7 +45,7 @@ class Upstream:
         self._tasks: asyncio.TaskGroup | None = None
         self._stop: asyncio.Event | None = None
         self._link_tasks: list[asyncio.Task[None]] = []
-        svc.outbox_written = self._written
+        svc.journal.on_outbox = self._written
         svc.cloud_authorize = self.authorize
         svc.cloud_data_transfer = self.data_transfer
         svc.events.subscribe(self._on_event)
@@ -136,8 +136,8 @@ class Upstream:
             return
         self._tasks.create_task(coroutine)
 
-    def _written(self, charger_id: str) -> None:
-        self._link(charger_id).written()
+    def _written(self, entry: OutboxEntry) -> None:
+        self._link(entry.charger_id).written(entry)
 
     def _on_event(self, event: ChargerEvent) -> None:
         if isinstance(event, Booted):

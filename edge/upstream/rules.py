@@ -12,13 +12,16 @@ reach the charger with the edge's (`edge.upstream.commands`).
 
 Retries: the payload is the stored one, rewritten by a fixed map, serialised the same
 way: a retry repeats it byte for byte (clouds de-duplicate by content).
+
+The front: a link sends from the rows it holds in memory (`Front`), read from the outbox
+or handed over by the journal as they commit, so a link that keeps up reads nothing.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -27,6 +30,7 @@ from edge.store import OutboxEntry
 
 __all__ = [
     "TRANSACTION_ACTIONS",
+    "Front",
     "Next",
     "backoff",
     "needs_cloud_id",
@@ -36,6 +40,69 @@ __all__ = [
 
 TRANSACTION_ACTIONS = frozenset({"StartTransaction", "MeterValues", "StopTransaction"})
 """Messages the cloud gets exactly once, and whose refusal parks them (not drops)."""
+
+
+class Front:
+    """The front of one charger's outbox, which its link sends from memory, in order:
+    at most `limit` rows, the rest waits on disk.
+
+    Rows join two ways: a read of the outbox (`read`: its oldest `limit` rows not
+    parked, when `needs_read`), and the journal handing each row over as it commits
+    (`handed`). A handed row joins only if no row the link does not hold can be on disk
+    before it: the last read found fewer than `limit` rows and nothing was turned away
+    since (`complete`), and the row is newer than every row held so far (one committed
+    just before a read is read, then handed too). Otherwise the next read finds it.
+    Rows leave by `drop` once the cloud took them (or they were coalesced or parked).
+
+    A read must wait until every row dropped has also left the disk (an ack committed):
+    it would be read, and sent, again.
+    """
+
+    __slots__ = ("complete", "limit", "rows", "seen")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.rows: list[OutboxEntry] = []
+        self.complete = False  # nothing on disk beyond `rows` but rows still to be handed
+        self.seen = 0  # the highest seq ever held
+
+    @property
+    def needs_read(self) -> bool:
+        return not self.rows and not self.complete
+
+    def read(self, rows: list[OutboxEntry]) -> None:
+        """`rows`: the outbox's first `limit` rows of the charger, not parked, in order."""
+        self.rows = rows
+        self.complete = len(rows) < self.limit
+        if rows:
+            self.seen = max(self.seen, rows[-1].seq)
+
+    def handed(self, entry: OutboxEntry) -> None:
+        """`entry` was committed (the journal hands rows over in the outbox's order)."""
+        if not self.complete or entry.seq <= self.seen:
+            return  # on disk behind rows not held, or held already
+        if len(self.rows) >= self.limit:
+            self.complete = False  # full (the cloud is away): it waits on disk
+            return
+        self.rows.append(entry)
+        self.seen = entry.seq
+
+    def drop(self, *seqs: int) -> None:
+        rows = self.rows
+        if len(seqs) == 1 and rows and rows[0].seq == seqs[0]:
+            del rows[0]  # the usual case: the row just sent
+            return
+        gone = set(seqs)
+        self.rows = [e for e in rows if e.seq not in gone]
+
+    def tried(self, seq: int) -> None:
+        """One more attempt of row `seq` (the cloud refused it)."""
+        self.rows = [replace(e, attempts=e.attempts + 1) if e.seq == seq else e for e in self.rows]
+
+    def forget(self) -> None:
+        """Rows may have left the disk behind the link's back (retention): read again."""
+        self.rows = []
+        self.complete = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,6 +177,8 @@ class CloudCP(ChargePoint):
             received_at=datetime.now(UTC),
         )
         self.cloud.calls.setdefault(self.id, []).append(received)
+        if self.cloud.on_call is not None:
+            self.cloud.on_call(received)
         if self.cloud.black_hole or received.action in self.cloud.silent:
             return
         self._open[received.unique_id] = received
@@ -331,6 +333,8 @@ class Cloud:
         self.errors: list[ErrorRule] = []
         # HTTP Basic password each charge point must present; none asked where absent.
         self.passwords: dict[str, str] = {}
+        # Called with each CALL as it arrives, before it is answered (a test's probe).
+        self.on_call: Callable[[Received], None] | None = None
 
         self.calls: dict[str, list[Received]] = {}
         self.connections: list[Connection] = []

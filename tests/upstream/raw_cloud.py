@@ -42,9 +42,24 @@ class Close:
         self.code, self.reason, self.abort = code, reason, abort
 
 
+class Fragments:
+    """A reply sent as one text message in several frames (a fragmented message)."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+
+class RawText:
+    """A reply sent as a text frame holding these bytes, UTF-8 or not."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 # What the cloud sends in reply to one CALL, in order: a str goes as a text frame as it is,
-# bytes as a binary frame, a list or dict as JSON text, a Close closes the connection.
-Reply = str | bytes | list[Any] | dict[str, Any] | Close
+# bytes as a binary frame, a list or dict as JSON text, Fragments as one fragmented text
+# message, RawText as a text frame of any bytes, a Close closes the connection.
+Reply = str | bytes | list[Any] | dict[str, Any] | Fragments | RawText | Close
 Script = Callable[["Received"], list[Reply]]
 
 
@@ -272,10 +287,15 @@ class RawCloud:
                 else:
                     await session.ws.close(reply.code, reply.reason)
                 return
-            if isinstance(reply, list | dict):
-                reply = json.dumps(reply)
             with contextlib.suppress(ConnectionClosed):
-                await session.ws.send(reply)
+                if isinstance(reply, Fragments):
+                    await session.ws.send(iter(reply.parts))
+                elif isinstance(reply, RawText):
+                    await session.ws.send(reply.data, text=True)
+                elif isinstance(reply, list | dict):
+                    await session.ws.send(json.dumps(reply))
+                else:
+                    await session.ws.send(reply)
 
     def _answer(self, session: Session, call: Received) -> Payload:
         """A well-behaved central system's answer."""

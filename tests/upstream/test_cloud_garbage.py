@@ -31,7 +31,15 @@ from edge.sim.charger import RawCharger
 from tests.conftest import TIME_SCALE, Api, ocpp_url, running
 from tests.helpers import eventually
 from tests.integration.service import config_toml
-from tests.upstream.raw_cloud import Close, RawCloud, Received, Reply, now_text
+from tests.upstream.raw_cloud import (
+    Close,
+    Fragments,
+    RawCloud,
+    RawText,
+    Received,
+    Reply,
+    now_text,
+)
 from tests.upstream.test_upstream import (
     BOOT,
     TX_ACTIONS,
@@ -213,6 +221,15 @@ GARBAGE = {
     "connection-cut-instead-of-an-answer": Garbage(
         "StartTransaction", lambda c, _: [Close(abort=True)], ("down", "StartTransaction")
     ),
+    # A well-formed answer but for one byte that is not UTF-8: the frame is refused
+    # (RFC 6455: close 1007), never read as the answer it looks like.
+    "text-not-utf-8": Garbage(
+        "StartTransaction",
+        lambda c, _: [
+            RawText(json.dumps([3, c.unique_id, start_conf()]).encode()[:-3] + b"\xff}]")
+        ],
+        ("down", "1007"),
+    ),
 }
 
 
@@ -281,6 +298,35 @@ async def test_garbage_answers_cost_nothing_and_the_outbox_drains_once_repaired(
                 first = cloud.good(CP)[0]
                 assert first.action == "BootNotification" and first.payload == BOOT
             await still_serving(sent)
+
+
+async def test_an_answer_in_fragments_is_taken_in_its_place(
+    tmp_path: Path, raw_cloud: RawCloud, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cloud may fragment a message. The link reads an answer sent in several frames as
+    that answer, and in its place: a second, whole-frame answer right behind it (to the
+    same CALL, with another id) comes after it and is the one ignored."""
+    caplog.set_level(logging.INFO)
+    cloud = raw_cloud
+
+    def fragmented_then_whole(call: Received) -> list[Reply]:
+        text = json.dumps([3, call.unique_id, start_conf(7777)])
+        return [Fragments(text[:10], text[10:25], text[25:]), [3, call.unique_id, start_conf(8888)]]
+
+    cloud.script["StartTransaction"] = fragmented_then_whole
+    async with asyncio.timeout(TEST_TIMEOUT), edge(tmp_path, cloud) as (app, api):
+        await accept_tag(api, "TAG1")
+        async with RawCharger.connect(ocpp_url(app, CP)) as cp:
+            sent = Sent(cp)
+            await booted(sent)
+            edge_id = await charge(sent, samples=2)
+            await cloud.wait_for(CP, "StopTransaction", lambda c: c.good, timeout=WAIT)
+            got = [(c.action, c.payload) for c in cloud.received(CP, *TX_ACTIONS)]
+            assert got == transaction_messages(as_cloud_sees_it(sent.messages, edge_id, 7777))
+            transaction = await api.get(f"/api/transactions/{edge_id}")
+            assert transaction["cloudTransactionId"] == 7777, transaction
+            await eventually(lambda: logged(caplog, "not outstanding"), timeout=WAIT)
+            await upstream_entry_when(api, CP, lambda e: e["pending"] == 0 and e["connected"])
 
 
 # --- the cloud sends the edge CALLs that break OCPP-J ------------------------------------
