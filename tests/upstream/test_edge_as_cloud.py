@@ -254,11 +254,17 @@ async def test_a_charger_on_edge_a_lives_on_edge_b_the_cloud_and_obeys_it(tmp_pa
             for api, charger_id in ((api_b, FLEET_ID), (api_a, SITE_ID)):
                 detail = await api.get(f"/api/chargers/{charger_id}")
                 assert "HeartbeatInterval" in json.dumps(detail["configuration"]), detail
-            events = await api_a.get(f"/api/chargers/{SITE_ID}/events?kind=Operation")
-            assert any(
-                e["data"].get("action") == "GetConfiguration" and e["data"].get("origin") == "cloud"
-                for e in events
-            ), events
+
+            # The operation's audit record is journalled behind the answer: wait for it.
+            async def relayed_by_cloud() -> bool:
+                events = await api_a.get(f"/api/chargers/{SITE_ID}/events?kind=Operation")
+                return any(
+                    e["data"].get("action") == "GetConfiguration"
+                    and e["data"].get("origin") == "cloud"
+                    for e in events
+                )
+
+            assert await eventually(relayed_by_cloud, timeout=WAIT)
 
             cp.answers["ChangeConfiguration"] = ("NotSupported", "read-only on this model")
             change = {"key": "MeterValueSampleInterval", "value": "60"}
