@@ -128,6 +128,7 @@ class TokenStore:
             raise TokenError(
                 "the API token is set in the configuration ([web] api_token): change it there"
             )
+        first = not self.exists
         token = new_token()
         hashed = TokenHash.of(token)
         try:
@@ -136,7 +137,10 @@ class TokenStore:
             raise TokenError(f"cannot write {self.path} ({err.strerror})") from None
         self._hash = hashed
         self._stat = _stat_of(self.path)
-        log.warning("API token rotated: the previous token no longer works")
+        if first:
+            log.info("API token made (only its hash is kept, in %s)", self.path)
+        else:
+            log.warning("API token rotated: the previous token no longer works")
         return token
 
     def _reload(self) -> None:
