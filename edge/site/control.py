@@ -126,6 +126,14 @@ class ChargerControl:
             "minObeyedA": self.min_obeyed_a,
         }
 
+    def effective_total(self, now: float) -> float:
+        """What the charger as a whole may draw per phase under its current limit (a
+        per-connector limit counts once per transaction)."""
+        value = self.effective_a(now)
+        if self.per_connector:
+            value *= max(1, len(self.transactions))
+        return value
+
     def effective_a(self, now: float) -> float:
         """The lease value the charger applies now (inf: not known to be limited); the
         same rule as `LeaseView.effective_a`, without building one on every cycle."""
