@@ -10,12 +10,15 @@ A cycle is synchronous and cheap; it only decides (`profiles.allocation`,
 1. Fresh reading: allocate the grid capacity to the chargers with an active
    transaction. Stale for ``stale_after`` s (or none yet): every charger's target is
    its safe value; the site is in *fallback* and says so (API, log, metrics, journal).
-2. Each charger holds a safe profile (sent once, again after each boot) and a lease
-   refreshed every ``lease_time / 2`` (`profiles.lease`). Lowering goes out at once;
+2. Each charger holds a safe profile (sent once, again after each boot) and a lease,
+   each lease a whole new one, refreshed half a lease after it was sent (a lease below
+   the safe value: a whole lease before it ends), ending so that no lease below its
+   safe value ends before one above it (`profiles.lease`). Lowering goes out at once;
    raising waits until no lowering is in flight, and ``min_update_interval``.
-3. One call per charger at a time. A refusal moves the charger to its next strategy
-   (purpose, stack levels); a timeout backs off. What is learned is kept in the
-   charger's document (``siteControl``).
+3. One call per charger at a time (`edge.site.sending`). A refusal moves the charger
+   to its next strategy (purpose, stack levels); a timeout backs off. What is learned
+   is kept in the charger's document (``siteControl``); what a charger may hold (a call
+   it never answered) bounds the others' leases until it ends.
 
 What chargers draw comes from their MeterValues (Current.Import per phase), capped
 at the limit they are known to apply, so stale samples and chargers that ignore a
@@ -73,10 +76,7 @@ from profiles.allocation import (
 )
 from profiles.house_load import EvBand, estimate_house
 from profiles.installed import InstalledProfiles
-from profiles.lease import (
-    LeasePolicy,
-    refresh_due,
-)
+from profiles.lease import HeldLease, LeasePolicy
 
 __all__ = ["ChargerControl", "SiteController"]
 
@@ -187,7 +187,11 @@ class SiteController(LeaseSending):
         elif isinstance(event, Booted):
             control = self.controls.get(event.charger_id)
             if control is not None:
-                # A reboot may lose profiles: send the safe one again, assume no lease.
+                # A reboot may lose profiles: send the safe one again, assume no lease. It
+                # may have kept them too: until they end they bound the others' leases.
+                if control.lease_a is not None and control.valid_to is not None:
+                    control.maybe_leases.append(HeldLease(control.lease_a, control.valid_to))
+                control.maybe_safes.append(control.safe_a)
                 control.safe_a = control.safe_strategy = None
                 control.lease_a = control.valid_to = None
                 control.retry_at = 0.0
@@ -481,7 +485,7 @@ class SiteController(LeaseSending):
                 for p in control.wiring:
                     reserved[p] += budget
                 continue
-            due = refresh_due(control.valid_to, now, self.policy.lease_time)
+            due = control.lease_due(now, self.policy.lease_time)
             # Lowered recently: a rising load. Lowered a step further if again, and not
             # raised back by a refresh for less than the hysteresis.
             falling = (

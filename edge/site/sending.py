@@ -15,7 +15,7 @@ from typing import Any
 
 from edge.chargers import Charger
 from edge.features import smart_charging
-from edge.operations import ChargerCallError, OperationError, Origin
+from edge.operations import ChargerCallError, InvalidPayload, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
 from edge.session import SessionRegistry
@@ -24,6 +24,7 @@ from edge.site.grid_meter import GridMeter
 from edge.site.probe import start_meter_probe
 from edge.times import from_epoch, to_epoch
 from profiles.lease import (
+    HeldLease,
     LeasePolicy,
     LeaseUpdate,
     LeaseView,
@@ -31,6 +32,7 @@ from profiles.lease import (
     plan_leases,
     site_profile,
     strategies,
+    unsuited,
 )
 from profiles.model import render_profile
 
@@ -79,13 +81,27 @@ class LeaseSending:
         safe: dict[str, float],
         now: float,
     ) -> None:
+        """Plan and send: every charger's leases bound the others' lease ends
+        (`profiles.lease`), so every charger is in the plan; those that can be sent to
+        now have a target."""
         mono = self.monotonic()
         views: dict[str, LeaseView] = {}
+        ready: dict[str, float | None] = {}  # charger -> the safe value it needs, if any
+        sendable: dict[str, float] = {}
         for cid, control in controls.items():
-            if not control.steerable:
-                continue
-            if control.retry_at > mono and not control.busy:
-                continue
+            if control.maybe_leases:
+                control.maybe_leases = [m for m in control.maybe_leases if m.valid_to > now]
+            safe_next = None
+            if control.steerable and (control.retry_at <= mono or control.busy):
+                if not control.busy:
+                    safe_value = safe.get(cid, 0.0)
+                    needs_safe = control.safe_a != safe_value or (
+                        control.safe_strategy != control.strategy_index
+                    )
+                    safe_next = safe_value if needs_safe else None
+                    ready[cid] = safe_next
+                if cid in targets:
+                    sendable[cid] = targets[cid]
             views[cid] = LeaseView(
                 control.safe_a,
                 control.lease_a,
@@ -93,53 +109,42 @@ class LeaseSending:
                 control.changed_at,
                 control.busy,
                 control.lowering,
+                tuple(control.maybe_leases),
+                tuple(control.maybe_safes),
+                safe_next,
             )
-        updates = {u.key: u for u in plan_leases(views, targets, now, self.policy)}
-        for cid, view in views.items():
-            if view.busy:
-                continue
+        updates = {u.key: u for u in plan_leases(views, sendable, now, self.policy)}
+        for cid, safe_next in ready.items():
             control = controls[cid]
-            safe_value = safe.get(cid, 0.0)
-            needs_safe = control.safe_a != safe_value or (
-                control.safe_strategy != control.strategy_index
-            )
             update = updates.get(cid)
-            if needs_safe or update is not None:
+            if update is None and safe_next is not None and unsuited(views[cid], now):
+                safe_next = None  # not before its lease went again (`plan_leases`)
+            if safe_next is not None or update is not None:
                 control.busy = True
                 control.lowering = (update is not None and update.lowers) or (
-                    needs_safe and (control.safe_a is None or safe_value < control.safe_a)
+                    safe_next is not None and (control.safe_a is None or safe_next < control.safe_a)
                 )
-                self.spawn(self._send(control, safe_value if needs_safe else None, update))
+                self.spawn(self._send(control, safe_next, update))
 
     async def _send(
         self, control: ChargerControl, safe_value: float | None, update: LeaseUpdate[str] | None
     ) -> None:
-        """Send the safe profile and/or a lease to one charger, in that order."""
+        """Send the safe profile and/or a lease to one charger: the safe profile first,
+        unless the charger holds one of its strategy already (the lease, planned for the
+        new safe value too, then goes first: `profiles.lease`)."""
         try:
-            if safe_value is not None:
-                if not await self._set(control, safe=True, value=safe_value, valid_to=None):
-                    return
-                control.safe_a = safe_value
-                control.safe_strategy = control.strategy_index
-            if update is not None:
-                sent = to_epoch(self.svc.now())
-                before = control.effective_total(sent)
-                if not await self._set(
-                    control, safe=False, value=update.limit_a, valid_to=update.valid_to
-                ):
-                    return
-                changed = control.lease_a != update.limit_a
-                control.lease_a = update.limit_a
-                control.valid_to = update.valid_to
-                if changed:
-                    control.changed_at = sent
-                    control.limit_before_a = before
-                    reading = self.grid.reading
-                    start_meter_probe(
-                        control, before, control.effective_total(sent),
-                        reading.current_a if reading else None, sent,
-                    )  # fmt: skip
-                self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
+            lease_first = (
+                update is not None
+                and safe_value is not None
+                and control.safe_a is not None
+                and control.safe_strategy == control.strategy_index
+            )
+            if lease_first and update is not None and not await self._send_lease(control, update):
+                return
+            if safe_value is not None and not await self._send_safe(control, safe_value):
+                return
+            if update is not None and not lease_first:
+                await self._send_lease(control, update)
         except Exception:
             log.exception("charger %s: sending site profiles failed", control.charger_id)
         finally:
@@ -148,10 +153,53 @@ class LeaseSending:
             control.busy = False
             control.lowering = False
 
+    async def _send_safe(self, control: ChargerControl, value: float) -> bool:
+        """One safe profile; True when accepted. Until the charger answers, and for good
+        if it never does, the value may be in force (`ChargerControl.maybe_safes`)."""
+        control.maybe_safes.append(value)
+        outcome = await self._set(control, safe=True, value=value, valid_to=None)
+        if outcome:
+            control.safe_a = value
+            control.safe_strategy = control.strategy_index
+            control.maybe_safes.clear()
+        elif outcome is False:
+            control.maybe_safes.remove(value)
+        return bool(outcome)
+
+    async def _send_lease(self, control: ChargerControl, update: LeaseUpdate[str]) -> bool:
+        """One lease; True when accepted. Until the charger answers, and for good if it
+        never does, it may hold the lease (`ChargerControl.maybe_leases`)."""
+        sent = to_epoch(self.svc.now())
+        before = control.effective_total(sent)
+        held = HeldLease(update.limit_a, update.valid_to)
+        control.maybe_leases.append(held)
+        outcome = await self._set(
+            control, safe=False, value=update.limit_a, valid_to=update.valid_to
+        )
+        if outcome is False:
+            control.maybe_leases.remove(held)
+        if not outcome:
+            return False
+        control.maybe_leases.clear()  # it holds this one: one lease at a time
+        changed = control.lease_a != update.limit_a
+        control.lease_a = update.limit_a
+        control.valid_to = update.valid_to
+        if changed:
+            control.changed_at = sent
+            control.limit_before_a = before
+            reading = self.grid.reading
+            start_meter_probe(
+                control, before, control.effective_total(sent),
+                reading.current_a if reading else None, sent,
+            )  # fmt: skip
+        self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
+        return True
+
     async def _set(
         self, control: ChargerControl, *, safe: bool, value: float, valid_to: float | None
-    ) -> bool:
-        """One SetChargingProfile; True when Accepted. Refusals change the strategy."""
+    ) -> bool | None:
+        """One SetChargingProfile; True when Accepted, False when not sent or refused (a
+        refusal changes the strategy), None when nobody knows (no answer)."""
         strategy = self._strategy(control)
         charger = self.svc.chargers.get(control.charger_id)
         if strategy is None or charger is None or self.sessions.get(charger.id) is None:
@@ -187,7 +235,7 @@ class LeaseSending:
             return False
         except OperationError as err:
             self._failed(control, f"{kind} profile: {err}")
-            return False
+            return False if isinstance(err, InvalidPayload) else None
         response = outcome.response
         if response.get("status") != "Accepted":
             self._next_strategy(
