@@ -16,8 +16,12 @@ limit change shows its draw, the span between the old and the new draw while it 
 following a change, 0 up to its limit when it never reports. The house load then lies in
 ``[meter - sum(high), meter - sum(low)]`` per phase, and the estimate (`estimate_house`)
 keeps its previous value unless the reading proves it wrong by more than the meter's noise,
-then moves just as far as the reading proves. A rise of the house load that no
-band explains moves the estimate at once; a change an EV may explain does not move it.
+then moves just as far as the reading proves: to the edge of the noise when it is proven
+wrong by no more than twice the noise (what noise alone can do: the estimate then wanders
+no further than the noise, instead of from one edge of it to the other), to what the
+reading allows when by more (a load step, followed in full in one reading). A rise of the
+house load that no band explains moves the estimate at once; a change an EV may explain
+does not move it.
 
 The estimate may be negative (PV export on a phase): that current is there for the EVs.
 """
@@ -154,5 +158,13 @@ def estimate_house(
             if settle and most - least <= noise_a:
                 out[p] += settle * ((least + most) / 2 - previous[p])
         else:
-            out[p] = min(max(previous[p], least), most)  # proven wrong: as far as proven
+            near = min(max(previous[p], least), most)
+            if abs(near - previous[p]) <= 2 * noise_a:
+                # Proven wrong by no more than the noise of this reading and of those that
+                # put the estimate where it is: to the edge of what the reading allows
+                # (moving to the reading itself would chase the noise, from one edge of it
+                # to the other).
+                out[p] = min(max(previous[p], least - noise_a), most + noise_a)
+            else:
+                out[p] = near  # proven wrong by more: a change of the load, followed in full
     return out[0], out[1], out[2]
