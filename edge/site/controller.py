@@ -49,9 +49,10 @@ from edge.events import (
 from edge.operations.pipeline import Operations
 from edge.services import Services
 from edge.site.caps import cap_amperes, cloud_cap_at, cloud_profiles
-from edge.site.control import ChargerControl, Phases
+from edge.site.control import EV_FOLLOW, METER_LAG, ChargerControl, Phases
 from edge.site.grid_meter import GridMeter
 from edge.site.history import SiteHistory, sum_phases
+from edge.site.house import HouseLoad
 from edge.site.probe import (
     PROBE_EVERY,
     learn_all_from_meter,
@@ -74,7 +75,7 @@ from profiles.allocation import (
     parse_wiring,
     safe_allocation,
 )
-from profiles.house_load import EvBand, estimate_house
+from profiles.house_load import EvBand
 from profiles.installed import InstalledProfiles
 from profiles.lease import HeldLease, LeasePolicy
 
@@ -132,15 +133,22 @@ class SiteController(LeaseSending):
         self.cycles = 0
         self.cycle_cpu_s = 0.0
         self.cycle_cpu_total_s = 0.0
-        self.house_a: Phases | None = None
-        """The estimated non-EV load per phase (`profiles.house_load`; negative: export)."""
-        self._house_read_at: float | None = None
+        self.house = HouseLoad(
+            horizon_s=self.meter_config.poll_interval + EV_FOLLOW + METER_LAG,
+            min_rise_a=self.site.margin,
+        )
+        """The non-EV load per phase (`edge.site.house`; negative: export)."""
         self._wake = asyncio.Event()
         self._safe_cache: tuple[int, SafeAllocation] | None = None
         self._cloud_profiles: dict[str, tuple[object, InstalledProfiles]] = {}
         self._safe_dirty = True
         self.history = SiteHistory()
         """The last hour and day, in memory, for the page's plot."""
+
+    @property
+    def house_a(self) -> Phases | None:
+        """The estimated non-EV load per phase (`profiles.house_load`; negative: export)."""
+        return self.house.estimate
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -283,7 +291,7 @@ class SiteController(LeaseSending):
             allocation, totals = self._allocate(controls, now)
             targets = {cid: self._lease_value(controls[cid], a) for cid, a in totals.items()}
         else:
-            self.house_a = self._house_read_at = None  # back from a gap: start from the worst
+            self.house.reset()  # back from a gap: start from the worst
             if self.grid.reading is None and not self.grid.stale_since_start():
                 targets = {}  # starting: wait for the first reading
             else:
@@ -522,13 +530,10 @@ class SiteController(LeaseSending):
                     capped=control.reclaimed,
                 )
             )
-        if read_at != self._house_read_at:
-            # Once per reading: cycles on the same reading (events) must not take the
-            # limits they just sent for what the reading shows.
-            self.house_a = estimate_house(
-                self.house_a, reading.current_a, bands, noise_a=self._noise_a(), settle=SETTLE
+        if read_at != self.house.read_at:
+            self.house.update(
+                read_at, reading.current_a, bands, noise_a=self._noise_a(), settle=SETTLE
             )
-            self._house_read_at = read_at
             for control, phases in learn_all_from_meter(
                 controls.values(), reading.current_a, read_at, now
             ):
@@ -536,7 +541,7 @@ class SiteController(LeaseSending):
                     "charger %s: its EV draws on %d phase(s), seen on the grid meter",
                     control.charger_id, phases,
                 )  # fmt: skip
-        assert self.house_a is not None
+        assert self.house.estimate is not None
         site = SiteState(
             limit_a=(
                 self.site.max_current[0] - reserved[0],
@@ -545,7 +550,8 @@ class SiteController(LeaseSending):
             ),
             margin_a=self.site.margin,
             meter_a=reading.current_a,
-            non_ev_a=self.house_a,
+            non_ev_a=self.house.estimate,
+            rising_a=self.house.rising_a(),
         )
         allocation = allocate(
             site,
