@@ -324,26 +324,44 @@ class _Extremes(Generic[K]):
     other: only one of them is ever in force)."""
 
     def __init__(self, views: Mapping[K, LeaseView], now: float) -> None:
-        self.fall: list[tuple[float, K]] = []  # the two latest, of distinct chargers
-        self.rise: list[tuple[float, K]] = []  # the two earliest, of distinct chargers
+        # The two latest falling ends and the two earliest rising ends, of two chargers.
+        self.fall1, self.fall2 = -math.inf, -math.inf
+        self.rise1, self.rise2 = math.inf, math.inf
+        self.fall_key: K | None = None
+        self.rise_key: K | None = None
         for key, view in views.items():
-            safes = view.safes
             fall = rise = None
-            for lease in view.held(now):
-                if falls(lease.limit_a, safes) and (fall is None or lease.valid_to > fall):
-                    fall = lease.valid_to
-                if rises(lease.limit_a, safes) and (rise is None or lease.valid_to < rise):
-                    rise = lease.valid_to
+            if not view.maybe and not view.safe_maybe:  # the common case, every cycle
+                lease, end, safe = view.lease_a, view.valid_to, view.safe_a
+                if lease is None or end is None or end <= now:
+                    continue
+                if safe is not None and lease >= safe - EPS_A:
+                    fall = end
+                else:
+                    rise = end
+            else:
+                safes = view.safes
+                for held in view.held(now):
+                    if falls(held.limit_a, safes) and (fall is None or held.valid_to > fall):
+                        fall = held.valid_to
+                    if rises(held.limit_a, safes) and (rise is None or held.valid_to < rise):
+                        rise = held.valid_to
             if fall is not None:
-                self.fall = sorted([*self.fall, (fall, key)], key=lambda e: -e[0])[:2]
+                if fall > self.fall1:
+                    self.fall1, self.fall2, self.fall_key = fall, self.fall1, key
+                elif fall > self.fall2:
+                    self.fall2 = fall
             if rise is not None:
-                self.rise = sorted([*self.rise, (rise, key)], key=lambda e: e[0])[:2]
+                if rise < self.rise1:
+                    self.rise1, self.rise2, self.rise_key = rise, self.rise1, key
+                elif rise < self.rise2:
+                    self.rise2 = rise
 
     def latest_fall(self, key: K) -> float:
-        return next((end for end, k in self.fall if k != key), -math.inf)
+        return self.fall2 if key == self.fall_key else self.fall1
 
     def earliest_rise(self, key: K) -> float:
-        return next((end for end, k in self.rise if k != key), math.inf)
+        return self.rise2 if key == self.rise_key else self.rise1
 
     def end(self, key: K, view: LeaseView, limit_a: float, now: float, lease_time: float) -> float:
         """When a lease of `limit_a` sent now to `key` ends (`lease_end`)."""
@@ -388,13 +406,17 @@ def plan_leases(
 
     def stale(key: K, view: LeaseView, value: float, at: float) -> bool:
         """Whether a refresh at `value` is due at `at` (>= now) and worth a call."""
-        if view.lease_a is None or view.valid_to is None or view.valid_to <= now:
+        lease, end_now = view.lease_a, view.valid_to
+        if lease is None or end_now is None or end_now <= now:
             return True
-        rising = rises(view.lease_a, view.safes)
-        if not refresh_due(view.valid_to, at, lease_time, rising=rising):
+        if view.safe_maybe:
+            rising = rises(lease, view.safes)
+        else:  # the common case, every cycle
+            rising = view.safe_a is None or lease < view.safe_a - EPS_A
+        if not refresh_due(end_now, at, lease_time, rising=rising):
             return False
         end = extremes.end(key, view, value, now, lease_time)
-        return rising or end >= view.valid_to + MIN_EXTENSION * lease_time
+        return rising or end >= end_now + MIN_EXTENSION * lease_time
 
     def refresh(key: K, view: LeaseView, value: float) -> LeaseUpdate[K]:
         return LeaseUpdate(key, value, extremes.end(key, view, value, now, lease_time), "refresh")
