@@ -120,6 +120,10 @@ class LeaseSending:
             if update is None and safe_next is not None and unsuited(views[cid], now):
                 safe_next = None  # not before its lease went again (`plan_leases`)
             if safe_next is not None or update is not None:
+                if safe_next is not None:
+                    # In force as soon as it lands, whatever goes first: the others'
+                    # leases are planned for it from now on.
+                    control.maybe_safes.append(safe_next)
                 control.busy = True
                 control.lowering = (update is not None and update.lowers) or (
                     safe_next is not None and (control.safe_a is None or safe_next < control.safe_a)
@@ -140,6 +144,8 @@ class LeaseSending:
                 and control.safe_strategy == control.strategy_index
             )
             if lease_first and update is not None and not await self._send_lease(control, update):
+                if safe_value is not None:
+                    control.maybe_safes.remove(safe_value)  # never sent
                 return
             if safe_value is not None and not await self._send_safe(control, safe_value):
                 return
@@ -154,9 +160,8 @@ class LeaseSending:
             control.lowering = False
 
     async def _send_safe(self, control: ChargerControl, value: float) -> bool:
-        """One safe profile; True when accepted. Until the charger answers, and for good
-        if it never does, the value may be in force (`ChargerControl.maybe_safes`)."""
-        control.maybe_safes.append(value)
+        """One safe profile (already among `ChargerControl.maybe_safes`: until the charger
+        answers, and for good if it never does, it may be in force); True when accepted."""
         outcome = await self._set(control, safe=True, value=value, valid_to=None)
         if outcome:
             control.safe_a = value

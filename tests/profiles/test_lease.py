@@ -285,13 +285,13 @@ def _call(sim: Sim, outcome: str, *, lease: HeldLease | None = None, safe: float
             sim.known_lease, sim.maybe = lease, []
         elif controller and outcome.startswith("lost"):
             sim.maybe.append(lease)
-    if safe is not None:
+    if safe is not None:  # among maybe_safes since it was planned, as the controller has it
         if applied:
             sim.safe = safe
         if controller and outcome == "accepted":
             sim.known_safe, sim.maybe_safes = safe, []
-        elif controller and outcome.startswith("lost"):
-            sim.maybe_safes.append(safe)
+        elif controller and outcome == "refused":
+            sim.maybe_safes.remove(safe)
     return outcome == "accepted"
 
 
@@ -356,18 +356,24 @@ def test_whichever_leases_have_ended_every_phase_stays_within_the_fuse(
     first = safe_values(0)
     sims = [Sim(w, s, None, s, None) for w, s in zip(wirings, first, strict=True)]
     now = T
-    pending: list[tuple[Sim, str, HeldLease | None, float | None]] = []  # answered next cycle
+    Calls = list[tuple[HeldLease | None, float | None]]
+    pending: list[tuple[Sim, Calls]] = []  # a call answered next cycle, then the rest
     for n, (gap, wishes, outcomes, rotation) in enumerate(cycles):
         now += gap
         last = n == len(cycles) - 1
-        for sim, outcome, lease, safe in pending:  # answers that took a cycle
-            if lease is not None:
-                sim.maybe.remove(lease)
-            if safe is not None:
-                sim.maybe_safes.remove(safe)
-            _call(sim, outcome, lease=lease, safe=safe, now=now)
-        busy = {id(sim) for sim, *_ in pending}
-        pending = []
+        carried: list[tuple[Sim, Calls]] = []
+        for sim, calls in pending:  # the call in flight lands, the next one goes out
+            lc, sc = calls[0]
+            if lc is not None:
+                sim.maybe.remove(lc)
+            _call(sim, "accepted", lease=lc, safe=sc, now=now)
+            if len(calls) > 1:
+                following = calls[1][0]
+                if following is not None:
+                    sim.maybe.append(following)
+                carried.append((sim, calls[1:]))
+        pending = carried
+        busy = {id(sim) for sim, _ in pending}
         safes = safe_values(rotation)
         targets = _fit(wishes[: len(sims)], sims, fuse)
         views = {}
@@ -391,38 +397,37 @@ def test_whichever_leases_have_ended_every_phase_stays_within_the_fuse(
                 safe_next = None  # as the controller: not without the lease sent again first
             if update is None and safe_next is None:
                 continue
+            if safe_next is not None:
+                sim.maybe_safes.append(safe_next)  # as the controller: from now on
             lease = HeldLease(update.limit_a, update.valid_to) if update else None
             lease_first = lease is not None and safe_next is not None and sim.known_safe is not None
-            calls: list[tuple[HeldLease | None, float | None]] = (
+            both: Calls = (
                 [(lease, None), (None, safe_next)]
                 if lease_first
                 else [(None, safe_next), (lease, None)]
             )
+            calls = [c for c in both if c != (None, None)]
             for k, (lc, sc) in enumerate(calls):
-                if lc is None and sc is None:
-                    continue
                 if lc is not None:
                     sim.maybe.append(lc)  # in flight
-                if sc is not None:
-                    sim.maybe_safes.append(sc)
-                if last:  # the controller dies: each call landed or not
+                if last:  # the controller dies: the call in flight landed or not
                     if landed[(2 * i + k) % len(landed)]:
                         _call(sim, "accepted", lease=lc, safe=sc, controller=False)
-                    break  # nothing after the first call of a charger went out
+                    break  # nothing after it goes out
                 outcome = outcomes[(2 * i + k) % len(outcomes)]
-                if k == 0 and outcome == "slow":  # answered next cycle: busy meanwhile
-                    pending.append((sim, "accepted", lc, sc))
+                if outcome == "slow":  # answered next cycle: busy meanwhile
+                    pending.append((sim, calls[k:]))
                     break
                 if lc is not None:
                     sim.maybe.remove(lc)
-                if sc is not None:
-                    sim.maybe_safes.remove(sc)
-                if not _call(sim, outcome.replace("slow", "accepted"), lease=lc, safe=sc, now=now):
+                if not _call(sim, outcome, lease=lc, safe=sc, now=now):
+                    if lc is not None and safe_next is not None and k == 0:
+                        sim.maybe_safes.remove(safe_next)  # the safe value never went
                     break  # the controller goes on only after an accepted call
 
-    for n, (sim, _, lease, safe) in enumerate(pending):  # in flight when it died
+    for n, (sim, calls) in enumerate(pending):  # in flight when it died
         if landed[-1 - n % len(landed)]:
-            _call(sim, "accepted", lease=lease, safe=safe, controller=False)
+            _call(sim, "accepted", lease=calls[0][0], safe=calls[0][1], controller=False)
     # The controller is dead: from `now` on the chargers fall back on their own.
     at_death = _phase_loads(sims, now)
     all_safe = [sum(s.safe for s in sims if p in s.wiring) for p in range(3)]
