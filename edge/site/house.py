@@ -26,13 +26,16 @@ Phases = tuple[float, float, float]
 class HouseLoad:
     """The house load estimate per phase and where a rising one is heading."""
 
-    def __init__(self, *, horizon_s: float, min_rise_a: float) -> None:
+    def __init__(self, *, horizon_s: float, window_s: float, min_rise_a: float) -> None:
         self.horizon_s = horizon_s
         """How long the controller takes to see a lowering's effect: the next lowering
         takes effect no sooner (a meter period, the EVs' follow time, the meter's lag)."""
-        self.window_s = 2 * horizon_s
-        """Two rises within this long make a trend (the second one may wait for the EVs to
-        follow the lowering the first one caused)."""
+        self.window_s = window_s
+        """Two rises this close make a trend (two meter periods and a little: the reading
+        between may not tell the EVs' lowering from the load). Steps further apart are
+        steps, each followed in full when it comes."""
+        self.hold_s = 2 * horizon_s
+        """How long a prediction stands."""
         self.min_rise_a = min_rise_a
         self.estimate: Phases | None = None
         self.read_at: float | None = None
@@ -62,7 +65,7 @@ class HouseLoad:
         new = estimate_house(previous, meter_a, bands, noise_a=noise_a, settle=settle)
         for p in range(3):
             rises = self._rises[p]
-            while rises and read_at - rises[0].at > self.window_s:
+            while rises and read_at - rises[0].at > max(self.window_s, self.hold_s):
                 rises.popleft()
             if previous is not None and before_at is not None and new[p] > previous[p] + 1e-6:
                 rises.append(Rise(before_at, previous[p], read_at, new[p]))
@@ -75,7 +78,7 @@ class HouseLoad:
                     min_rise_a=self.min_rise_a,
                 )  # fmt: skip
                 if value is not None:
-                    held = (read_at + self.window_s, value)
+                    held = (read_at + self.hold_s, value)
                     rises.clear()  # the next prediction from the rises after this one
             self._heading[p] = held
         self.estimate, self.read_at = new, read_at
