@@ -135,7 +135,7 @@ class SiteController(LeaseSending):
         self.cycle_cpu_total_s = 0.0
         self.house = HouseLoad(
             horizon_s=self.meter_config.poll_interval + EV_FOLLOW + METER_LAG,
-            window_s=EV_FOLLOW + METER_LAG,
+            window_s=2 * (self.meter_config.poll_interval + EV_FOLLOW + METER_LAG),
             min_rise_a=self.site.margin,
         )
         """The non-EV load per phase (`edge.site.house`; negative: export)."""

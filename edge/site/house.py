@@ -34,7 +34,8 @@ class HouseLoad:
         """Two rises this close make a trend: the second may wait for the EVs to follow the
         lowering the first one caused and the meter to show it (the readings between do
         not tell the EVs' lowering from the load). Steps further apart are steps, each
-        followed in full when it comes."""
+        followed in full when it comes; steps closer than this are taken for a ramp (the
+        safe side: the EVs are lowered further than needed for a while)."""
         self.hold_s = 2 * horizon_s
         """How long a prediction stands."""
         self.min_rise_a = min_rise_a
