@@ -46,7 +46,8 @@ Algorithm (`allocate`)
        under-drawing reclaims.
     3. Weighted max-min fairness by progressive filling: every admitted session
        gets ``clamp(weight · t, min, cap)``; ``t`` rises until a phase is full,
-       sessions using a full phase freeze, the rest go on.
+       sessions using a full phase freeze, the rest go on. A phase whose load is rising
+       (``SiteState.rising_a``) is full that much earlier.
     4. Limits are rounded down to 0.1 A (OCPP), then 0.1 A steps are handed back,
        lowest weighted share first, while every phase of the session has room.
     5. Hysteresis: a session keeps its previous limit when the new one differs by
@@ -203,6 +204,11 @@ class SiteState:
     non_ev_a: Currents | None = None
     """The caller's estimate of the non-EV load per phase (`profiles.house_load`; may be
     negative: export the EVs may use). None: meter minus the sessions' draws."""
+    rising_a: Currents = (0.0, 0.0, 0.0)
+    """How much more the non-EV load may take per phase before a lowering sent now is
+    followed by the next (a load that keeps rising: `profiles.house_load.heading`). The
+    filling leaves it free; admission does not count it (no EV is paused for a load that
+    has not come yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,8 +487,9 @@ def allocate(
     if waiting:
         notes.append(f"{len(waiting)} session(s) wait for their minimum current")
 
-    # 2.-3. weighted max-min fair filling (an overloaded phase has no room at all).
-    room = [max(0.0, c) for c in capacity]
+    # 2.-3. weighted max-min fair filling (an overloaded phase has no room at all), clear
+    # of what a rising load is heading for.
+    room = [max(0.0, capacity[p] - max(0.0, site.rising_a[p])) for p in range(PHASES)]
     _fill(admitted, room)
 
     # 4. round down, then hand back whole steps to the lowest weighted share first.

@@ -16,19 +16,31 @@ limit change shows its draw, the span between the old and the new draw while it 
 following a change, 0 up to its limit when it never reports. The house load then lies in
 ``[meter - sum(high), meter - sum(low)]`` per phase, and the estimate (`estimate_house`)
 keeps its previous value unless the reading proves it wrong by more than the meter's noise,
-then moves just as far as the reading proves. A rise of the house load that no
-band explains moves the estimate at once; a change an EV may explain does not move it.
+then moves just as far as the reading proves: to the edge of the noise when it is proven
+wrong by no more than twice the noise (what noise alone can do: the estimate then wanders
+no further than the noise, instead of from one edge of it to the other), to what the
+reading allows when by more (a load step, followed in full in one reading). A rise of the
+house load that no band explains moves the estimate at once; a change an EV may explain
+does not move it.
 
 The estimate may be negative (PV export on a phase): that current is there for the EVs.
+
+A load that keeps rising (PV export fading under a cloud, a heat pump ramping up) is proven
+a step at a time, each step a reading or two after the EVs followed the last lowering: one
+lowering per step keeps the site above the fuse a little after each. Where the readings
+proved it rising twice within a short window, and by more than the margin in all,
+`heading` tells where it will be by the time the next lowering takes effect, at the rate
+it rose and by at most as much again: the EVs are lowered that far at once (a single step
+is never taken for a trend).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["EvBand", "estimate_house", "ev_band"]
+__all__ = ["EvBand", "Rise", "estimate_house", "ev_band", "heading"]
 
 Currents = tuple[float, float, float]
 
@@ -154,5 +166,56 @@ def estimate_house(
             if settle and most - least <= noise_a:
                 out[p] += settle * ((least + most) / 2 - previous[p])
         else:
-            out[p] = min(max(previous[p], least), most)  # proven wrong: as far as proven
+            near = min(max(previous[p], least), most)
+            if abs(near - previous[p]) <= 2 * noise_a:
+                # Proven wrong by no more than the noise of this reading and of those that
+                # put the estimate where it is: to the edge of what the reading allows
+                # (moving to the reading itself would chase the noise, from one edge of it
+                # to the other).
+                out[p] = min(max(previous[p], least - noise_a), most + noise_a)
+            else:
+                out[p] = near  # proven wrong by more: a change of the load, followed in full
     return out[0], out[1], out[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Rise:
+    """A reading that proved the house load higher on one phase than the reading before."""
+
+    before_at: float
+    """When the reading before was taken (epoch s)."""
+    before_a: float
+    """The estimate then."""
+    at: float
+    """When this reading was taken."""
+    after_a: float
+    """The estimate now."""
+
+
+def heading(
+    rises: Sequence[Rise],
+    estimate_a: float,
+    now: float,
+    *,
+    window_s: float,
+    horizon_s: float,
+    min_rise_a: float,
+) -> float | None:
+    """Where a house load that keeps rising is heading on one phase, `horizon_s` after the
+    reading of `now`; None unless it is rising.
+
+    Rising: the reading of `now` proved it higher, and another one before within
+    `window_s` (`rises`, in time order), by more than `min_rise_a` in all from the reading
+    before the first of them to `estimate_a`. Then the estimate plus what it adds in
+    `horizon_s` at the rate it rose, and at most as much again as it rose (a ramp is not
+    extrapolated further than it was seen).
+    """
+    recent = [r for r in rises if now - r.at <= window_s]
+    if len(recent) < 2 or recent[-1].at < now:
+        return None
+    first = recent[0]
+    rise = estimate_a - first.before_a
+    if rise <= min_rise_a:
+        return None
+    rate = rise / max(now - first.before_at, 1e-9)
+    return estimate_a + min(rate * horizon_s, rise)

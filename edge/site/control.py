@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from profiles.house_load import EvBand, ev_band
-from profiles.lease import Strategy
+from profiles.lease import HeldLease, Strategy, refresh_due, rises
 
 __all__ = [
     "DRAW_MAX_AGE",
@@ -64,6 +64,12 @@ class ChargerControl:
     valid_to: float | None = None
     changed_at: float | None = None
     """When the lease last changed value (epoch s)."""
+    maybe_leases: list[HeldLease] = field(default_factory=list)
+    """Leases it may hold besides `lease_a`: in flight, unanswered, or kept over a reboot
+    (`profiles.lease`: they bound the other chargers' lease ends until they end)."""
+    maybe_safes: list[float | None] = field(default_factory=list)
+    """Safe values that may be in force besides `safe_a`: in flight, unanswered, or kept
+    over a reboot."""
     limit_before_a: float = math.inf
     """The limit in force (charger total) before that change."""
     busy: bool = False
@@ -126,12 +132,26 @@ class ChargerControl:
             "minObeyedA": self.min_obeyed_a,
         }
 
+    def effective_total(self, now: float) -> float:
+        """What the charger as a whole may draw per phase under its current limit (a
+        per-connector limit counts once per transaction)."""
+        value = self.effective_a(now)
+        if self.per_connector:
+            value *= max(1, len(self.transactions))
+        return value
+
     def effective_a(self, now: float) -> float:
         """The lease value the charger applies now (inf: not known to be limited); the
         same rule as `LeaseView.effective_a`, without building one on every cycle."""
         if self.lease_a is not None and self.valid_to is not None and self.valid_to > now:
             return self.lease_a
         return math.inf if self.safe_a is None else self.safe_a
+
+    def lease_due(self, now: float, lease_time: float) -> bool:
+        """Whether its lease is due for a refresh (`profiles.lease.refresh_due`)."""
+        lease = self.lease_a
+        rising = lease is None or rises(lease, (self.safe_a, *self.maybe_safes))
+        return refresh_due(self.valid_to, now, lease_time, rising=rising)
 
     def draw_a(self, now: float) -> Phases | None:
         """The latest draw over all connectors on the grid's phases; None: no fresh sample."""

@@ -10,12 +10,15 @@ A cycle is synchronous and cheap; it only decides (`profiles.allocation`,
 1. Fresh reading: allocate the grid capacity to the chargers with an active
    transaction. Stale for ``stale_after`` s (or none yet): every charger's target is
    its safe value; the site is in *fallback* and says so (API, log, metrics, journal).
-2. Each charger holds a safe profile (sent once, again after each boot) and a lease
-   refreshed every ``lease_time / 2`` (`profiles.lease`). Lowering goes out at once;
+2. Each charger holds a safe profile (sent once, again after each boot) and a lease,
+   each lease a whole new one, refreshed half a lease after it was sent (a lease below
+   the safe value: a whole lease before it ends), ending so that no lease below its
+   safe value ends before one above it (`profiles.lease`). Lowering goes out at once;
    raising waits until no lowering is in flight, and ``min_update_interval``.
-3. One call per charger at a time. A refusal moves the charger to its next strategy
-   (purpose, stack levels); a timeout backs off. What is learned is kept in the
-   charger's document (``siteControl``).
+3. One call per charger at a time (`edge.site.sending`). A refusal moves the charger
+   to its next strategy (purpose, stack levels); a timeout backs off. What is learned
+   is kept in the charger's document (``siteControl``); what a charger may hold (a call
+   it never answered) bounds the others' leases until it ends.
 
 What chargers draw comes from their MeterValues (Current.Import per phase), capped
 at the limit they are known to apply, so stale samples and chargers that ignore a
@@ -29,9 +32,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from drivers import Meter
 from edge.chargers import Charger, Registration
@@ -44,21 +46,20 @@ from edge.events import (
     TransactionStarted,
     TransactionStopped,
 )
-from edge.features import smart_charging
-from edge.operations import ChargerCallError, OperationError, Origin
 from edge.operations.pipeline import Operations
 from edge.services import Services
 from edge.site.caps import cap_amperes, cloud_cap_at, cloud_profiles
-from edge.site.control import ChargerControl, Phases
+from edge.site.control import EV_FOLLOW, METER_LAG, ChargerControl, Phases
 from edge.site.grid_meter import GridMeter
 from edge.site.history import SiteHistory, sum_phases
+from edge.site.house import HouseLoad
 from edge.site.probe import (
     PROBE_EVERY,
     learn_all_from_meter,
-    start_meter_probe,
     trigger_due,
     trigger_meter_values,
 )
+from edge.site.sending import LeaseSending, Spawner
 from edge.site.statistics import ChargerStatistics, MeterStatistics, SiteStatistics
 from edge.times import from_epoch, parse_time, to_epoch
 from edge.transactions.meter_values import import_currents, physical_currents
@@ -74,35 +75,21 @@ from profiles.allocation import (
     parse_wiring,
     safe_allocation,
 )
-from profiles.house_load import EvBand, estimate_house
+from profiles.house_load import EvBand
 from profiles.installed import InstalledProfiles
-from profiles.lease import (
-    LeasePolicy,
-    LeaseUpdate,
-    LeaseView,
-    Strategy,
-    plan_leases,
-    refresh_due,
-    site_profile,
-    strategies,
-)
-from profiles.model import render_profile
+from profiles.lease import HeldLease, LeasePolicy
 
 __all__ = ["ChargerControl", "SiteController"]
 
 log = logging.getLogger(__name__)
 
-Spawner = Callable[[Coroutine[Any, Any, None]], None]
-
 REACTION_GRACE = 15.0  # s after a new limit before a higher draw counts as ignoring it
 OVERDRAW_TOLERANCE_A = 1.0
 OVERDRAW_SAMPLES = 3  # consecutive samples above the limit before it is a quirk
 WAKE_COALESCE = 0.02  # s: events arriving together make one cycle
-RETRY_MAX = 60.0  # s: the longest back-off after a failed call
 NOISE_A = 0.5  # A a meter reading may move by itself; kept limits may overrun by it
 FALLING_S = 30.0  # s after a lowering in which a further one goes half a hysteresis lower
 SETTLE = 0.1  # per reading: how fast the house estimate converges on a noisy meter's mean
-NOT_SUPPORTED = frozenset({"NotSupported", "NotImplemented"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +104,7 @@ class _Plan:
     zeroed: tuple[str, ...]
 
 
-class SiteController:
+class SiteController(LeaseSending):
     """Keeps the site under its fuse; see the module docstring."""
 
     def __init__(
@@ -146,15 +133,23 @@ class SiteController:
         self.cycles = 0
         self.cycle_cpu_s = 0.0
         self.cycle_cpu_total_s = 0.0
-        self.house_a: Phases | None = None
-        """The estimated non-EV load per phase (`profiles.house_load`; negative: export)."""
-        self._house_read_at: float | None = None
+        self.house = HouseLoad(
+            horizon_s=self.meter_config.poll_interval + EV_FOLLOW + METER_LAG,
+            window_s=2 * (self.meter_config.poll_interval + EV_FOLLOW + METER_LAG),
+            min_rise_a=self.site.margin,
+        )
+        """The non-EV load per phase (`edge.site.house`; negative: export)."""
         self._wake = asyncio.Event()
         self._safe_cache: tuple[int, SafeAllocation] | None = None
         self._cloud_profiles: dict[str, tuple[object, InstalledProfiles]] = {}
         self._safe_dirty = True
         self.history = SiteHistory()
         """The last hour and day, in memory, for the page's plot."""
+
+    @property
+    def house_a(self) -> Phases | None:
+        """The estimated non-EV load per phase (`profiles.house_load`; negative: export)."""
+        return self.house.estimate
 
     # --- tasks --------------------------------------------------------------------------
 
@@ -201,7 +196,11 @@ class SiteController:
         elif isinstance(event, Booted):
             control = self.controls.get(event.charger_id)
             if control is not None:
-                # A reboot may lose profiles: send the safe one again, assume no lease.
+                # A reboot may lose profiles: send the safe one again, assume no lease. It
+                # may have kept them too: until they end they bound the others' leases.
+                if control.lease_a is not None and control.valid_to is not None:
+                    control.maybe_leases.append(HeldLease(control.lease_a, control.valid_to))
+                control.maybe_safes.append(control.safe_a)
                 control.safe_a = control.safe_strategy = None
                 control.lease_a = control.valid_to = None
                 control.retry_at = 0.0
@@ -258,7 +257,7 @@ class SiteController:
         control.clock_warned = off
 
     def _learn_from_draw(self, control: ChargerControl, draw: Phases, now: float) -> None:
-        limit = self._effective_total(control, now)
+        limit = control.effective_total(now)
         if control.ev_phases is None and math.isfinite(limit):
             control.ev_phases = learn_phases(draw, control.wiring, limit)
         settled = control.changed_at is None or now - control.changed_at >= REACTION_GRACE
@@ -293,7 +292,7 @@ class SiteController:
             allocation, totals = self._allocate(controls, now)
             targets = {cid: self._lease_value(controls[cid], a) for cid, a in totals.items()}
         else:
-            self.house_a = self._house_read_at = None  # back from a gap: start from the worst
+            self.house.reset()  # back from a gap: start from the worst
             if self.grid.reading is None and not self.grid.stale_since_start():
                 targets = {}  # starting: wait for the first reading
             else:
@@ -403,27 +402,12 @@ class SiteController:
                     starts.append(to_epoch(parse_time(tx.start_time)))
         control.started_at = min(starts, default=to_epoch(self.svc.now()))
 
-    def _strategy(self, control: ChargerControl, charger: Charger | None = None) -> Strategy | None:
-        """The strategy the charger is on now (None: none works, it cannot be limited)."""
-        charger = charger or self.svc.chargers.get(control.charger_id)
-        levels = charger.reported_int("ChargeProfileMaxStackLevel") if charger else None
-        options = strategies(levels)
-        return options[control.strategy_index] if control.strategy_index < len(options) else None
-
     @staticmethod
     def _lease_value(control: ChargerControl, total_a: float) -> float:
         """A charger's allocation as its lease carries it (per connector for TxDefault)."""
         if control.per_connector and len(control.transactions) > 1:
             return floor_step(total_a / len(control.transactions))
         return total_a
-
-    @staticmethod
-    def _effective_total(control: ChargerControl, now: float) -> float:
-        """What the charger as a whole may draw per phase under its current limit."""
-        value = control.effective_a(now)
-        if control.per_connector:
-            value *= max(1, len(control.transactions))
-        return value
 
     @staticmethod
     def _cap(charger: Charger, now: float) -> float | None:
@@ -499,7 +483,7 @@ class SiteController:
             totals[cid] = 0.0
             if not control.transactions:
                 continue
-            limit = self._effective_total(control, now)
+            limit = control.effective_total(now)
             bands.append(control.band(limit, read_at, now))
             if control.arrived_at is not None:
                 if gathering:
@@ -510,7 +494,7 @@ class SiteController:
                 for p in control.wiring:
                     reserved[p] += budget
                 continue
-            due = refresh_due(control.valid_to, now, self.policy.lease_time)
+            due = control.lease_due(now, self.policy.lease_time)
             # Lowered recently: a rising load. Lowered a step further if again, and not
             # raised back by a refresh for less than the hysteresis.
             falling = (
@@ -547,13 +531,10 @@ class SiteController:
                     capped=control.reclaimed,
                 )
             )
-        if read_at != self._house_read_at:
-            # Once per reading: cycles on the same reading (events) must not take the
-            # limits they just sent for what the reading shows.
-            self.house_a = estimate_house(
-                self.house_a, reading.current_a, bands, noise_a=self._noise_a(), settle=SETTLE
+        if read_at != self.house.read_at:
+            self.house.update(
+                read_at, reading.current_a, bands, noise_a=self._noise_a(), settle=SETTLE
             )
-            self._house_read_at = read_at
             for control, phases in learn_all_from_meter(
                 controls.values(), reading.current_a, read_at, now
             ):
@@ -561,7 +542,7 @@ class SiteController:
                     "charger %s: its EV draws on %d phase(s), seen on the grid meter",
                     control.charger_id, phases,
                 )  # fmt: skip
-        assert self.house_a is not None
+        assert self.house.estimate is not None
         site = SiteState(
             limit_a=(
                 self.site.max_current[0] - reserved[0],
@@ -570,7 +551,8 @@ class SiteController:
             ),
             margin_a=self.site.margin,
             meter_a=reading.current_a,
-            non_ev_a=self.house_a,
+            non_ev_a=self.house.estimate,
+            rising_a=self.house.rising_a(),
         )
         allocation = allocate(
             site,
@@ -620,160 +602,12 @@ class SiteController:
         for control in controls.values():
             if control.ev_phases is not None or not control.transactions:
                 continue
-            if trigger_due(control, self._effective_total(control, now), now):
+            if trigger_due(control, control.effective_total(now), now):
                 control.probe_triggers += 1
                 control.probe_next_at = now + PROBE_EVERY
                 charger = self.svc.chargers.get(control.charger_id)
                 if charger is not None:
                     self.spawn(trigger_meter_values(self.ops, charger, control))
-
-    # --- sending ----------------------------------------------------------------------------
-
-    def _dispatch(
-        self,
-        controls: dict[str, ChargerControl],
-        targets: dict[str, float],
-        safe: dict[str, float],
-        now: float,
-    ) -> None:
-        mono = self.monotonic()
-        views: dict[str, LeaseView] = {}
-        for cid, control in controls.items():
-            if not control.steerable:
-                continue
-            if control.retry_at > mono and not control.busy:
-                continue
-            views[cid] = LeaseView(
-                control.safe_a,
-                control.lease_a,
-                control.valid_to,
-                control.changed_at,
-                control.busy,
-                control.lowering,
-            )
-        updates = {u.key: u for u in plan_leases(views, targets, now, self.policy)}
-        for cid, view in views.items():
-            if view.busy:
-                continue
-            control = controls[cid]
-            safe_value = safe.get(cid, 0.0)
-            needs_safe = control.safe_a != safe_value or (
-                control.safe_strategy != control.strategy_index
-            )
-            update = updates.get(cid)
-            if needs_safe or update is not None:
-                control.busy = True
-                control.lowering = (update is not None and update.lowers) or (
-                    needs_safe and (control.safe_a is None or safe_value < control.safe_a)
-                )
-                self.spawn(self._send(control, safe_value if needs_safe else None, update))
-
-    async def _send(
-        self, control: ChargerControl, safe_value: float | None, update: LeaseUpdate[str] | None
-    ) -> None:
-        """Send the safe profile and/or a lease to one charger, in that order."""
-        try:
-            if safe_value is not None:
-                if not await self._set(control, safe=True, value=safe_value, valid_to=None):
-                    return
-                control.safe_a = safe_value
-                control.safe_strategy = control.strategy_index
-            if update is not None:
-                sent = to_epoch(self.svc.now())
-                before = self._effective_total(control, sent)
-                if not await self._set(
-                    control, safe=False, value=update.limit_a, valid_to=update.valid_to
-                ):
-                    return
-                changed = control.lease_a != update.limit_a
-                control.lease_a = update.limit_a
-                control.valid_to = update.valid_to
-                if changed:
-                    control.changed_at = sent
-                    control.limit_before_a = before
-                    reading = self.grid.reading
-                    start_meter_probe(
-                        control, before, self._effective_total(control, sent),
-                        reading.current_a if reading else None, sent,
-                    )  # fmt: skip
-                self.svc.metrics.inc("edge_site_leases_sent_total", reason=update.reason)
-        except Exception:
-            log.exception("charger %s: sending site profiles failed", control.charger_id)
-        finally:
-            if control.lowering:
-                self.wake()  # raises elsewhere may have waited for this one
-            control.busy = False
-            control.lowering = False
-
-    async def _set(
-        self, control: ChargerControl, *, safe: bool, value: float, valid_to: float | None
-    ) -> bool:
-        """One SetChargingProfile; True when Accepted. Refusals change the strategy."""
-        strategy = self._strategy(control)
-        charger = self.svc.chargers.get(control.charger_id)
-        if strategy is None or charger is None or self.sessions.get(charger.id) is None:
-            return False
-        now = self.svc.now()
-        profile = site_profile(
-            strategy=strategy,
-            safe=safe,
-            limit_a=value,
-            now=now,
-            valid_to=None if valid_to is None else from_epoch(valid_to),
-        )
-        payload = {"connectorId": 0, "csChargingProfiles": render_profile(profile)}
-        kind = "safe" if safe else "lease"
-
-        def record(response: dict[str, Any]) -> None:
-            # The profile object as built: no parse of what was just rendered.
-            if response.get("status") == "Accepted":
-                smart_charging.record_profile(self.svc, charger, 0, profile)
-
-        try:
-            outcome = await self.ops.send(
-                charger, "SetChargingProfile", payload, origin=Origin.SITE, force=True,
-                record=record,
-            )  # fmt: skip
-        except ChargerCallError as err:
-            code = err.extra.get("errorCode")
-            if code in NOT_SUPPORTED:
-                # No smart charging at all: no other purpose or level will do.
-                self._next_strategy(control, f"answers SetChargingProfile with {code}", last=True)
-                return False
-            self._failed(control, f"{kind} profile: CALLERROR {code} {err.detail}")
-            return False
-        except OperationError as err:
-            self._failed(control, f"{kind} profile: {err}")
-            return False
-        response = outcome.response
-        if response.get("status") != "Accepted":
-            self._next_strategy(
-                control, f"refused a {strategy.describe()} ({response.get('status')})"
-            )
-            return False
-        control.failures = 0
-        control.last_error = None
-        return True
-
-    def _failed(self, control: ChargerControl, text: str) -> None:
-        control.failures += 1
-        control.last_error = text
-        control.retry_at = self.monotonic() + min(RETRY_MAX, 2.0**control.failures)
-        log.info("charger %s: %s", control.charger_id, text)
-
-    def _next_strategy(self, control: ChargerControl, why: str, *, last: bool = False) -> None:
-        control.strategy_index = len(strategies(None)) if last else control.strategy_index + 1
-        control.safe_a = control.safe_strategy = None
-        control.lease_a = control.valid_to = None
-        strategy = control.strategy = self._strategy(control)
-        self._safe_dirty = True
-        then = (
-            f"now trying {strategy.describe()}"
-            if strategy is not None
-            else "it cannot be limited: budgeted at its maximum"
-        )
-        self._quirk(control, f"{why}; {then}")
-        self.wake()
 
     def _quirk(self, control: ChargerControl, text: str) -> None:
         log.warning("charger %s: %s", control.charger_id, text)

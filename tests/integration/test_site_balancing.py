@@ -321,8 +321,8 @@ async def test_steady_load_fills_the_headroom_under_the_fuse_with_one_refresh_pe
 ) -> None:
     """Three 3-phase EVs under a 32 A fuse with base load 2/3/4 A: they share what L3 leaves
     (32 - 1 - 4 = 27 A: 9 A each); the site stays under the fuse; in steady state each
-    charger gets only the lease refresh once every LEASE/2, at an unchanged value, and the
-    lease never lapses to the safe value at the charger."""
+    charger gets only the lease refresh once every LEASE/2, at an unchanged value, each a
+    whole lease long, and the lease never lapses to the safe value at the charger."""
     async with asyncio.timeout(25 * TIME_SCALE), rig(tmp_path) as r:
         sims = {cid: await r.ev(cid) for cid in ("A", "B", "C")}
         headroom = 32.0 - MARGIN - 4.0
@@ -350,7 +350,7 @@ async def test_steady_load_fills_the_headroom_under_the_fuse_with_one_refresh_pe
             calls = [c for c in sim.set_calls if window_start <= c[0] <= window_end]
             ids = [c[1]["csChargingProfiles"]["chargingProfileId"] for c in calls]
             assert ids == [LEASE_PROFILE_ID] * len(ids), f"{cid}: {ids}"
-            # One refresh per grid step of LEASE/2 s the window spans (1.5 steps: 1 or 2).
+            # One refresh per half lease the window spans (1.5 half leases: 1 or 2).
             refreshes = (math.floor(STEADY_WINDOW / half), math.ceil(STEADY_WINDOW / half))
             assert refreshes[0] <= len(calls) <= refreshes[1], f"{cid}: {len(calls)} calls"
             for at, req, status in calls:
@@ -358,18 +358,11 @@ async def test_steady_load_fills_the_headroom_under_the_fuse_with_one_refresh_pe
                 assert status == "Accepted"
                 limit = profile["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
                 assert limit == lease[cid], (cid, limit, lease)
+                # Above the safe value (a falling lease): a whole lease from when it was
+                # sent (the call arrives a little later).
                 valid_to = datetime.fromisoformat(profile["validTo"].replace("Z", "+00:00"))
                 ends_in = (valid_to - at).total_seconds()
-                assert half - SLACK < ends_in <= LEASE + 1e-3, (cid, at, valid_to)
-                assert valid_to.timestamp() % half == pytest.approx(0.0, abs=1e-3)
-        ends = {
-            next(
-                p.profile.valid_to for p in sim.installed
-                if p.profile.charging_profile_id == LEASE_PROFILE_ID
-            )
-            for sim in sims.values()
-        }  # fmt: skip
-        assert len(ends) == 1, f"leases end on one site-wide grid, not {ends}"
+                assert LEASE - SLACK < ends_in <= LEASE + 1e-3, (cid, at, valid_to)
 
 
 # --- 2. a base-load step ---------------------------------------------------------------------

@@ -114,10 +114,11 @@ async def service(
 async def test_killed_controller_leaves_chargers_at_safe_values_within_one_lease(
     tmp_path: Path,
 ) -> None:
-    """The service is SIGKILLed while two EVs charge at 30 A leases (fuse 63 A). Nothing
-    more reaches the chargers, yet the profiles they hold bring them down to their 6 A
-    safe value all at once, when the leases end (within lease_time of the kill, on the
-    site-wide grid); at no moment are they unconstrained."""
+    """The service is SIGKILLed while two EVs charge at 30 A leases (fuse 63 A) and a third
+    charger idles at a 0 A lease. Nothing more reaches the chargers, yet the profiles they
+    hold bring the two down to their 6 A safe value, each when its lease ends (within
+    lease_time of the kill), and the idle one's lease, below its safe value, ends no
+    earlier than theirs; at no moment is any charger unconstrained."""
     lease_time = 2.0
     async with (
         asyncio.timeout(30 * TIME_SCALE),
@@ -156,6 +157,11 @@ async def test_killed_controller_leaves_chargers_at_safe_values_within_one_lease
                         break
                     assert time.monotonic() < deadline, state
                     await asyncio.sleep(0.05)
+                idle = await site.add_charger(svc.url("C"), "C")
+                deadline = time.monotonic() + 5 * TIME_SCALE
+                while not holds(idle, LEASE_PROFILE_ID):
+                    assert time.monotonic() < deadline, "no lease on the idle charger"
+                    await asyncio.sleep(0.05)
             finally:
                 runner.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -191,19 +197,25 @@ async def test_killed_controller_leaves_chargers_at_safe_values_within_one_lease
                     assert limit in (30.0, FALLBACK), (cid, at, limit)
                 else:
                     assert limit == FALLBACK, (cid, at, limit)
-        assert len(ends) == 1, f"leases end together, not at {ends}"
-        (end,) = ends
+        first, last = min(ends), max(ends)
+        (idle_lease,) = (
+            p for p in idle.installed if p.profile.charging_profile_id == LEASE_PROFILE_ID
+        )
+        assert idle_lease.profile.schedule.periods[0].limit == 0.0
+        assert idle_lease.profile.valid_to is not None and idle_lease.profile.valid_to >= last
 
-        # And the chargers as they run on: 60 A of EVs until the leases end, then 12 A.
+        # And the chargers as they run on: 60 A of EVs until a lease ends, then 12 A (36 A
+        # while one has ended and the other not).
         start = datetime.now(UTC)
         await site.run(
-            max(0.0, (end - start).total_seconds()) + 0.3, step=TICK, meter_values_every=None
+            max(0.0, (last - start).total_seconds()) + 0.3, step=TICK, meter_values_every=None
         )
         points = points_since(site, start)
-        before = [p for p in points if p.t < end - timedelta(seconds=1)]
-        after = [p for p in points if p.t >= end]
+        before = [p for p in points if p.t < first - timedelta(seconds=1)]
+        after = [p for p in points if p.t >= last]
+        levels = ((62.0,) * 3, (38.0,) * 3, (14.0,) * 3)
         assert all(p.grid_a == (62.0, 62.0, 62.0) for p in before), show(before, sims)
-        assert all(p.grid_a in ((62.0,) * 3, (14.0,) * 3) for p in points), show(points, sims)
+        assert all(p.grid_a in levels for p in points), show(points, sims)
         assert after and all(p.grid_a == (14.0, 14.0, 14.0) for p in after), show(after, sims)
 
 

@@ -33,6 +33,7 @@ what they check is the controller's decisions, not the event loop.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import fields
@@ -587,6 +588,54 @@ async def test_pv_export_on_one_phase_is_used_by_the_evs(tmp_path: Path) -> None
         shares = {cid: sum(drawn(p, cid) for p in window) / len(window) for cid in sims}
         assert l1_use >= 0.95 * room_l1, f"L1 used {l1_use:.1f} A of {room_l1:.1f}\n{why}"
         assert all(share >= 0.95 * room_l1 / 2 for share in shares.values()), f"{shares}\n{why}"
+
+
+@ONE_LOOP
+async def test_pv_export_fading_at_production_timings_is_followed_in_few_lowerings(
+    tmp_path: Path,
+) -> None:
+    """The PV site at production timings (meter poll 1 s, lease 60 s, min_update_interval
+    5 s; the EVs follow a new limit at once): the export fades over 4 s. The readings prove
+    the load rising a step at a time; once they proved it twice, the EVs are lowered to
+    where it is heading, not once per step (which took four lowerings): at most three
+    calls per EV in the 12 s after the cloud (a change is a refresh too, so no other), the
+    site above the fuse for no more than 3 s at a stretch, and back under fuse - margin
+    within 8 s of the cloud."""
+    poll = 1.0
+    async with (
+        asyncio.timeout(60 * TIME_SCALE),
+        site_rig(
+            tmp_path, fuse=FUSE, margin=MARGIN, base=PV_BASE, chargers=PV_SETTINGS, poll=poll,
+            stale=10 * poll, lease=PRODUCTION.lease_time,
+            min_update=PRODUCTION.min_update_interval,
+        ) as r,
+    ):  # fmt: skip
+        sims = await connect_all(r, PV_SPECS)
+        await asyncio.sleep(PRODUCTION.min_update_interval)
+        t0 = datetime.now(UTC)
+        cloud = t0 + timedelta(seconds=12)
+        r.site.base_load_a = ramp_load(cloud, cloud + timedelta(seconds=4), PV_BASE, (0, 4, 4))
+        await plug_in(sims)
+        end = cloud + timedelta(seconds=12)
+        await run_until(r, end)
+        why = await diagnosis(r, sims, t0, end)
+        problems = []
+        for cid, sim in sims.items():
+            calls = [at for at, _, _ in sim.set_calls if cloud <= at <= end]
+            if len(calls) > 3:
+                problems.append(
+                    f"{cid}: {len(calls)} calls after the cloud: {lease_values(sim, cloud)}"
+                )
+        longest = run = 0.0
+        for a, b in itertools.pairwise(p for p in r.site.timeline if p.t >= t0):
+            run = run + (b.t - a.t).total_seconds() if a.overload_a > 0 else 0.0
+            longest = max(longest, run)
+        if longest > 3.0:
+            problems.append(f"above the fuse for {longest:.1f} s at a stretch")
+        settled = [p for p in r.site.timeline if p.t >= cloud + timedelta(seconds=8)]
+        if any(max(p.grid_a) > FUSE - MARGIN + 0.1 for p in settled):
+            problems.append(f"above fuse - margin 8 s after the cloud: {settled[0].grid_a}")
+        assert not problems, "\n".join(problems) + f"\n{why}"
 
 
 # --- e. a charger that reports no current ------------------------------------------------

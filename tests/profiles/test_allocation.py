@@ -118,6 +118,20 @@ def test_base_load_step_reduces_only_sessions_on_that_phase(
     assert limits(result) == dict(zip("ABC", expected, strict=True))
 
 
+def test_a_rising_load_is_left_free_by_the_filling_but_pauses_nobody() -> None:
+    """L1 heading 8 A higher: the EVs on L1 share 8 A less at once; an EV whose minimum
+    fits today's room stays admitted though it would not fit the rising load (D: 6 A
+    where 2 A are left)."""
+    sessions = [ev("A", ONLY_L1, started_at=0), ev("B", ONLY_L1, started_at=1)]
+    flat = allocate(site(32, meter=(0, 0, 0)), sessions, now=0)
+    rising = allocate(replace(site(32, meter=(0, 0, 0)), rising_a=(8.0, 0.0, 0.0)), sessions, now=0)
+    assert limits(flat) == {"A": 16.0, "B": 16.0}
+    assert limits(rising) == {"A": 12.0, "B": 12.0}
+    tight = [ev("D", ONLY_L1, started_at=0, previous_a=6.0, running_since=0.0)]
+    nearly_full = replace(site(32, meter=(24, 0, 0)), rising_a=(6.0, 0.0, 0.0))
+    assert limits(allocate(nearly_full, tight, now=10)) == {"D": 6.0}
+
+
 def test_parse_wiring() -> None:
     """Config wiring strings map charger phases to physical phases."""
     assert parse_wiring("L1L2L3") == L123
