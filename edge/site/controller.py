@@ -75,7 +75,6 @@ from profiles.allocation import (
     parse_wiring,
     safe_allocation,
 )
-from profiles.house_load import EvBand
 from profiles.installed import InstalledProfiles
 from profiles.lease import HeldLease, LeasePolicy
 
@@ -474,7 +473,7 @@ class SiteController(LeaseSending):
         reading = self.grid.reading
         assert reading is not None
         reserved = [0.0, 0.0, 0.0]
-        bands: list[EvBand] = []
+        charging: list[tuple[ChargerControl, float]] = []
         sessions: list[Session] = []
         totals: dict[str, float] = {}
         read_at = to_epoch(reading.taken_at)
@@ -484,7 +483,7 @@ class SiteController(LeaseSending):
             if not control.transactions:
                 continue
             limit = control.effective_total(now)
-            bands.append(control.band(limit, read_at, now))
+            charging.append((control, limit))
             if control.arrived_at is not None:
                 if gathering:
                     continue  # at 0 A for a moment more: it joins with the others arriving
@@ -531,7 +530,8 @@ class SiteController(LeaseSending):
                     capped=control.reclaimed,
                 )
             )
-        if read_at != self.house.read_at:
+        if read_at != self.house.read_at:  # once per reading (cycles run on events too)
+            bands = [control.band(limit, read_at, now) for control, limit in charging]
             self.house.update(
                 read_at, reading.current_a, bands, noise_a=self._noise_a(), settle=SETTLE
             )
