@@ -10,6 +10,12 @@ Two listeners share the rules: ws (profiles 0 and 1) and, with `[ocpp.tls]`, wss
 security profile, is `edge.security.connection`'s decision, taken before the upgrade:
 401 for missing or wrong Basic credentials, 403 for a connection below the charger's
 profile (a downgrade), a client certificate that does not name it, or a revoked one.
+
+A connection's client certificate (serial number and issuer) is kept while it is open:
+when the service learns of a revocation (the API, a reload of the CRL after
+`edge-csms ca revoke`, SIGHUP), `close_revoked` closes the connections that present a
+revoked certificate at once (1008, policy violation) instead of letting them run until
+the charger reconnects.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from websockets.http11 import Request, Response
 from edge.chargers import Registration
 from edge.events import Connected, Disconnected
 from edge.security.admission import ConnectionGuard
+from edge.security.ca import serial_hex
 from edge.security.connection import Admission
 from edge.security.credentials import Busy
 from edge.security.events import record_security_event
@@ -43,6 +50,7 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
 TLS_EVENTS_PER_MINUTE = 30
 MAX_IDENTITY_LENGTH = 128
+REVOKED_CLOSE_CODE = 1008  # RFC 6455 policy violation: the certificate was revoked
 
 
 def charger_identity(path: str) -> str | None:
@@ -75,6 +83,8 @@ class OcppServer:
         self.guard = ConnectionGuard(services, services.config.ocpp.limits)
         self._servers: list[Server] = []
         self.tls: TlsListenerContext | None = None
+        # The client certificate of each open session that presented one (wss).
+        self._peers: dict[ChargerSession, PeerCertificate] = {}
         self._tls_event_window = 0.0
         self._tls_events = 0
 
@@ -211,6 +221,7 @@ class OcppServer:
                 "certificate": "InvalidChargePointCertificate",
             }.get(verdict.kind, "SecurityProfileDowngradeRefused")
             return self._refuse(conn, identity, verdict, event=event)
+        conn.peer_certificate = peer  # type: ignore[attr-defined]
         return verdict
 
     def _revoked(self, peer: PeerCertificate) -> bool:
@@ -221,6 +232,31 @@ class OcppServer:
             return True
         authority = self.services.certificates
         return authority is not None and authority.revoked(peer.issuer, peer.serial_number)
+
+    def close_revoked(self) -> int:
+        """Close every open connection whose client certificate is now revoked (called
+        when the service learns of a revocation); how many it closes."""
+        closed = 0
+        for session, peer in list(self._peers.items()):
+            closed += self._close_if_revoked(session, peer)
+        return closed
+
+    def _close_if_revoked(self, session: ChargerSession, peer: PeerCertificate) -> bool:
+        if session.closed or not self._revoked(peer):
+            return False
+        del self._peers[session]  # closed once, whatever else is revoked meanwhile
+        serial = serial_hex(peer.serial_number)
+        # A critical event: logged as a warning on edge.security, journalled, counted.
+        record_security_event(
+            self.services,
+            session.charger.id,
+            "RevokedCertificateDisconnected",
+            f"client certificate {serial} revoked: its connection from {_peer(session.ws)}"
+            f" is closed ({REVOKED_CLOSE_CODE}, policy violation)",
+            critical=True,
+        )
+        self.sessions.close(session, REVOKED_CLOSE_CODE, "client certificate revoked")
+        return True
 
     def _refuse(
         self, conn: ServerConnection, identity: str, refusal: Refusal, *, event: str
@@ -275,9 +311,15 @@ class OcppServer:
             {"remote": _peer(ws), "securityProfile": admission.profile, "tls": tls_version},
         )
         svc.publish(Connected(charger_id=identity, at=svc.now()))
+        peer: PeerCertificate | None = getattr(ws, "peer_certificate", None)
+        if peer is not None:
+            self._peers[session] = peer
+            # Revoked while its handshake ran: closed now, not at the next revocation.
+            self._close_if_revoked(session, peer)
         try:
             await session.run()
         finally:
+            self._peers.pop(session, None)
             if self.sessions.remove(session):
                 svc.chargers.note_disconnected(charger)
                 svc.publish(Disconnected(charger_id=identity, at=svc.now()))
