@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
 TLS_EVENTS_PER_MINUTE = 30
 MAX_IDENTITY_LENGTH = 128
+CLOSE_TIMEOUT = 5.0  # s: the closing handshake (WebSocket, then TLS)
 REVOKED_CLOSE_CODE = 1008  # RFC 6455 policy violation: the certificate was revoked
 
 
@@ -109,19 +110,20 @@ class OcppServer:
             port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             process_request=self._process_request,
-            create_connection=self.guard.connection_class(),
+            # With `tls`, each connection runs its own TLS handshake (so a refused one is
+            # known with its peer's address): the listener itself is plain TCP.
+            create_connection=self.guard.connection_class(tls, close_timeout=CLOSE_TIMEOUT),
             compression=None,  # OCPP-J §5.1; also ~40 KiB less memory per connection
             max_size=cfg.max_message_size,
             max_queue=8,
             ping_interval=cfg.ping_interval or None,
             ping_timeout=cfg.ping_timeout,
             open_timeout=cfg.limits.handshake_timeout,
-            close_timeout=5,
+            close_timeout=CLOSE_TIMEOUT,
             server_header=None,
             # A site's chargers all reconnect at once after a restart: a deep accept
             # queue keeps their handshakes from timing out while the loop catches up.
             backlog=4096,
-            ssl=tls.base if tls is not None else None,
         )
         self._servers.append(server)
         return [_address(s) for s in server.sockets]
@@ -132,20 +134,25 @@ class OcppServer:
         for server in self._servers:
             await server.wait_closed()
 
-    def handshake_refused(self, reason: str) -> None:
-        """OpenSSL ended a wss handshake (`TlsListenerContext.on_refused`): counted always,
-        journalled and logged at most `TLS_EVENTS_PER_MINUTE` times a minute (a scan or a
-        flood of bad handshakes must not write the SD card at its pace)."""
+    def handshake_refused(self, reason: str, peer: str | None = None) -> None:
+        """OpenSSL ended a wss handshake from `peer` ("address:port";
+        `TlsListenerContext.on_refused`): counted always, journalled and logged with the
+        peer at most `TLS_EVENTS_PER_MINUTE` times a minute (a scan or a flood of bad
+        handshakes must not write the SD card, nor the log, at its pace)."""
         svc = self.services
         svc.metrics.inc("edge_connections_refused_total", reason="tls")
         now = time.monotonic()
         if now - self._tls_event_window >= 60.0:
             self._tls_event_window, self._tls_events = now, 0
         self._tls_events += 1
+        source = peer or "an unknown address"
         if self._tls_events <= TLS_EVENTS_PER_MINUTE:
-            record_security_event(svc, None, "TlsHandshakeRefused", reason)
+            record_security_event(svc, None, "TlsHandshakeRefused", f"{reason} (from {source})")
         elif self._tls_events == TLS_EVENTS_PER_MINUTE + 1:
-            log.warning("more refused TLS handshakes this minute; counted, not logged")
+            log.warning(
+                "more refused TLS handshakes this minute (the latest from %s); counted, not logged",
+                source,
+            )
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         refused = self.guard.admit(conn, charger_identity(request.path))
