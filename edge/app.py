@@ -409,9 +409,14 @@ class App:
             text = "; ".join(str(p) for p in err.problems if p.severity == "fatal")
             log.error("TLS reload failed, the current certificate stays: %s", text)
             record_security_event(self.services, None, "TlsReloadFailed", text)
+            # The site CA's register still knows what the API revoked.
+            self._close_revoked()
             return {"reloaded": False, "problems": [vars_of(p) for p in err.problems]}
         self._tls.replace(state)
         self._tls_state = state
+        # A revocation in the new CRL (`edge-csms ca revoke`, then SIGHUP) ends the open
+        # connections that present the certificate, not only the next handshakes.
+        self._close_revoked()
         for problem in state.problems:
             (log.error if problem.severity == "error" else log.warning)("TLS: %s", problem.text)
         log.info(
@@ -434,7 +439,17 @@ class App:
             return
         if self._stop.is_set():
             return  # stopping: the task group takes no new work
+        # What the register already says revoked (the API) ends at once, before the
+        # reload has read the CRL; the reload ends what only the CRL says.
+        self._close_revoked()
         self.spawn(self._reload_quietly())
+
+    def _close_revoked(self) -> None:
+        """Close the charger connections whose client certificate is now revoked."""
+        if self._ocpp is not None and not self._stop.is_set():
+            closed = self._ocpp.close_revoked()
+            if closed:
+                log.info("closed %d connection(s) with a revoked client certificate", closed)
 
     # --- shutdown -----------------------------------------------------------------------
 

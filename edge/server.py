@@ -10,6 +10,12 @@ Two listeners share the rules: ws (profiles 0 and 1) and, with `[ocpp.tls]`, wss
 security profile, is `edge.security.connection`'s decision, taken before the upgrade:
 401 for missing or wrong Basic credentials, 403 for a connection below the charger's
 profile (a downgrade), a client certificate that does not name it, or a revoked one.
+
+A connection's client certificate (serial number and issuer) is kept while it is open:
+when the service learns of a revocation (the API, a reload of the CRL after
+`edge-csms ca revoke`, SIGHUP), `close_revoked` closes the connections that present a
+revoked certificate at once (1008, policy violation) instead of letting them run until
+the charger reconnects.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from websockets.http11 import Request, Response
 from edge.chargers import Registration
 from edge.events import Connected, Disconnected
 from edge.security.admission import ConnectionGuard
+from edge.security.ca import serial_hex
 from edge.security.connection import Admission
 from edge.security.credentials import Busy
 from edge.security.events import record_security_event
@@ -43,6 +50,8 @@ log = logging.getLogger(__name__)
 SUBPROTOCOL = "ocpp1.6"
 TLS_EVENTS_PER_MINUTE = 30
 MAX_IDENTITY_LENGTH = 128
+CLOSE_TIMEOUT = 5.0  # s: the closing handshake (WebSocket, then TLS)
+REVOKED_CLOSE_CODE = 1008  # RFC 6455 policy violation: the certificate was revoked
 
 
 def charger_identity(path: str) -> str | None:
@@ -75,6 +84,8 @@ class OcppServer:
         self.guard = ConnectionGuard(services, services.config.ocpp.limits)
         self._servers: list[Server] = []
         self.tls: TlsListenerContext | None = None
+        # The client certificate of each open session that presented one (wss).
+        self._peers: dict[ChargerSession, PeerCertificate] = {}
         self._tls_event_window = 0.0
         self._tls_events = 0
 
@@ -99,19 +110,20 @@ class OcppServer:
             port,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             process_request=self._process_request,
-            create_connection=self.guard.connection_class(),
+            # With `tls`, each connection runs its own TLS handshake (so a refused one is
+            # known with its peer's address): the listener itself is plain TCP.
+            create_connection=self.guard.connection_class(tls, close_timeout=CLOSE_TIMEOUT),
             compression=None,  # OCPP-J §5.1; also ~40 KiB less memory per connection
             max_size=cfg.max_message_size,
             max_queue=8,
             ping_interval=cfg.ping_interval or None,
             ping_timeout=cfg.ping_timeout,
             open_timeout=cfg.limits.handshake_timeout,
-            close_timeout=5,
+            close_timeout=CLOSE_TIMEOUT,
             server_header=None,
             # A site's chargers all reconnect at once after a restart: a deep accept
             # queue keeps their handshakes from timing out while the loop catches up.
             backlog=4096,
-            ssl=tls.base if tls is not None else None,
         )
         self._servers.append(server)
         return [_address(s) for s in server.sockets]
@@ -122,20 +134,25 @@ class OcppServer:
         for server in self._servers:
             await server.wait_closed()
 
-    def handshake_refused(self, reason: str) -> None:
-        """OpenSSL ended a wss handshake (`TlsListenerContext.on_refused`): counted always,
-        journalled and logged at most `TLS_EVENTS_PER_MINUTE` times a minute (a scan or a
-        flood of bad handshakes must not write the SD card at its pace)."""
+    def handshake_refused(self, reason: str, peer: str | None = None) -> None:
+        """OpenSSL ended a wss handshake from `peer` ("address:port";
+        `TlsListenerContext.on_refused`): counted always, journalled and logged with the
+        peer at most `TLS_EVENTS_PER_MINUTE` times a minute (a scan or a flood of bad
+        handshakes must not write the SD card, nor the log, at its pace)."""
         svc = self.services
         svc.metrics.inc("edge_connections_refused_total", reason="tls")
         now = time.monotonic()
         if now - self._tls_event_window >= 60.0:
             self._tls_event_window, self._tls_events = now, 0
         self._tls_events += 1
+        source = peer or "an unknown address"
         if self._tls_events <= TLS_EVENTS_PER_MINUTE:
-            record_security_event(svc, None, "TlsHandshakeRefused", reason)
+            record_security_event(svc, None, "TlsHandshakeRefused", f"{reason} (from {source})")
         elif self._tls_events == TLS_EVENTS_PER_MINUTE + 1:
-            log.warning("more refused TLS handshakes this minute; counted, not logged")
+            log.warning(
+                "more refused TLS handshakes this minute (the latest from %s); counted, not logged",
+                source,
+            )
 
     async def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         refused = self.guard.admit(conn, charger_identity(request.path))
@@ -211,6 +228,7 @@ class OcppServer:
                 "certificate": "InvalidChargePointCertificate",
             }.get(verdict.kind, "SecurityProfileDowngradeRefused")
             return self._refuse(conn, identity, verdict, event=event)
+        conn.peer_certificate = peer  # type: ignore[attr-defined]
         return verdict
 
     def _revoked(self, peer: PeerCertificate) -> bool:
@@ -221,6 +239,31 @@ class OcppServer:
             return True
         authority = self.services.certificates
         return authority is not None and authority.revoked(peer.issuer, peer.serial_number)
+
+    def close_revoked(self) -> int:
+        """Close every open connection whose client certificate is now revoked (called
+        when the service learns of a revocation); how many it closes."""
+        closed = 0
+        for session, peer in list(self._peers.items()):
+            closed += self._close_if_revoked(session, peer)
+        return closed
+
+    def _close_if_revoked(self, session: ChargerSession, peer: PeerCertificate) -> bool:
+        if session.closed or not self._revoked(peer):
+            return False
+        del self._peers[session]  # closed once, whatever else is revoked meanwhile
+        serial = serial_hex(peer.serial_number)
+        # A critical event: logged as a warning on edge.security, journalled, counted.
+        record_security_event(
+            self.services,
+            session.charger.id,
+            "RevokedCertificateDisconnected",
+            f"client certificate {serial} revoked: its connection from {_peer(session.ws)}"
+            f" is closed ({REVOKED_CLOSE_CODE}, policy violation)",
+            critical=True,
+        )
+        self.sessions.close(session, REVOKED_CLOSE_CODE, "client certificate revoked")
+        return True
 
     def _refuse(
         self, conn: ServerConnection, identity: str, refusal: Refusal, *, event: str
@@ -275,9 +318,15 @@ class OcppServer:
             {"remote": _peer(ws), "securityProfile": admission.profile, "tls": tls_version},
         )
         svc.publish(Connected(charger_id=identity, at=svc.now()))
+        peer: PeerCertificate | None = getattr(ws, "peer_certificate", None)
+        if peer is not None:
+            self._peers[session] = peer
+            # Revoked while its handshake ran: closed now, not at the next revocation.
+            self._close_if_revoked(session, peer)
         try:
             await session.run()
         finally:
+            self._peers.pop(session, None)
             if self.sessions.remove(session):
                 svc.chargers.note_disconnected(charger)
                 svc.publish(Disconnected(charger_id=identity, at=svc.now()))

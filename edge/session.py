@@ -322,9 +322,9 @@ class ChargerSession:
         self._resolve_events()
         await self.flush()
 
-    async def close(self, reason: str) -> None:
+    async def close(self, reason: str, code: int = 1000) -> None:
         with contextlib.suppress(ConnectionClosed):
-            await self.ws.close(1000, reason)
+            await self.ws.close(code, reason)
 
 
 class SessionRegistry:
@@ -358,6 +358,11 @@ class SessionRegistry:
             old.replaced = True
             log.info("charger %s reconnected; closing its previous connection", old.charger.id)
             self._spawn(old.close("replaced by a new connection"))
+
+    def close(self, session: ChargerSession, code: int, reason: str) -> None:
+        """Close a session's connection in the background (the close handshake may wait
+        for an unresponsive peer); its task ends as for any closed connection."""
+        self._spawn(session.close(reason, code))
 
     def remove(self, session: ChargerSession) -> bool:
         """Forget a closed session, unless a newer one already took its place."""

@@ -114,9 +114,12 @@ class Api:
 
 
 @asynccontextmanager
-async def api_client(web_port: int) -> AsyncIterator[Api]:
-    """An API client for the operator API on `web_port` (an App's, or a service's)."""
-    async with aiohttp.ClientSession() as session:
+async def api_client(web_port: int, *, source: str | None = None) -> AsyncIterator[Api]:
+    """An API client for the operator API on `web_port` (an App's, or a service's);
+    `source`: the loopback address it connects from (127.0.0.2, …: another host to the
+    API's per-address throttle)."""
+    connector = aiohttp.TCPConnector(local_addr=(source, 0)) if source else None
+    async with aiohttp.ClientSession(connector=connector) as session:
         yield Api(session, f"http://127.0.0.1:{web_port}")
 
 

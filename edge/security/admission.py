@@ -5,7 +5,8 @@ address, refusals as HTTP answers with Retry-After, log lines, security events, 
 `failed` where credentials are refused, `opened` when a session starts. An admitted
 connection is released when its connection task ends, whatever became of its handshake.
 Its `connection_class` (websockets' `create_connection`) counts TCP connections per
-source from the moment they are accepted.
+source from the moment they are accepted (on the wss listener, once the TLS handshake,
+which it starts, has succeeded).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from websockets.http11 import Response
 from edge.config import LimitsConfig
 from edge.security.events import METRIC, record_security_event
 from edge.security.guard import Guard, Refusal, remember, source_key
+from edge.security.tls import TlsListenerContext
 from edge.services import Services
 
 __all__ = ["ConnectionGuard"]
@@ -52,14 +54,31 @@ class ConnectionGuard:
             lambda: [((), float(self.guard.pending))],
         )
 
-    def connection_class(self) -> type[ServerConnection]:
-        """websockets' connection class, counting TCP connections per source address."""
+    def connection_class(
+        self, tls: TlsListenerContext | None = None, *, close_timeout: float = 5.0
+    ) -> type[ServerConnection]:
+        """websockets' connection class, counting TCP connections per source address; with
+        `tls`, each connection first runs its TLS handshake (`TlsListenerContext.accept`),
+        and is a WebSocket connection from its success on."""
         owner = self
+        handshake_timeout = self.guard.limits.handshake_timeout
 
         class GuardedConnection(ServerConnection):
             guard_source: str | None = None
+            tls_started = False
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                if tls is not None and not self.tls_started:
+                    # The TCP connection: the TLS layer goes in front of this one, which
+                    # is called again with the TLS transport once the handshake succeeds.
+                    self.tls_started = True
+                    tls.accept(
+                        self,
+                        transport,
+                        handshake_timeout=handshake_timeout,
+                        shutdown_timeout=close_timeout,
+                    )
+                    return
                 super().connection_made(transport)
                 peer = transport.get_extra_info("peername")
                 source = source_key(str(peer[0])) if isinstance(peer, tuple) else str(peer)

@@ -37,7 +37,7 @@ from typing import TypeVar
 
 from edge.config import LimitsConfig
 
-__all__ = ["Guard", "Refusal", "Ticket", "remember", "source_key"]
+__all__ = ["Guard", "Refusal", "Ticket", "backoff", "remember", "source_key"]
 
 SOURCE_DECAY = 60.0  # s: one refused credential of a source forgotten per minute
 KNOWN_PER_SOURCE = 4  # known-good identities tracked per source, times tracked_sources
@@ -214,7 +214,7 @@ class Guard:
             entry = _Failures(0.0, now, 0.0)  # quiet for long enough: a fresh start
         entry.count += 1
         entry.at = now
-        delay = _backoff(entry.count, lim.auth_free_failures, lim.lockout_max)
+        delay = backoff(entry.count, lim.auth_free_failures, lim.lockout_max)
         entry.blocked_until = now + delay
         remember(self._pair_failures, pair, entry, self._cap)
 
@@ -223,7 +223,7 @@ class Guard:
             src = _Failures(0.0, now, 0.0)
         src.count = max(0.0, src.count - max(0.0, now - src.at) / SOURCE_DECAY) + 1.0
         src.at = now
-        src.blocked_until = now + _backoff(src.count, lim.source_free_failures, lim.lockout_max)
+        src.blocked_until = now + backoff(src.count, lim.source_free_failures, lim.lockout_max)
         remember(self._source_failures, source, src, self._cap)
         return int(entry.count), delay
 
@@ -256,8 +256,9 @@ class Guard:
         }
 
 
-def _backoff(count: float, free: int, longest: float) -> float:
-    """0 within the free failures, then 1 s, 2 s, 4 s, … up to `longest`."""
+def backoff(count: float, free: int, longest: float) -> float:
+    """0 within the free failures, then 1 s, 2 s, 4 s, … up to `longest` (also the
+    operator API's back-off, `edge.web.auth.Throttle`)."""
     over = count - free
     if over <= 0:
         return 0.0

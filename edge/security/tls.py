@@ -18,15 +18,23 @@ Security profiles 2 and 3 (OCPP 1.6 Security Whitepaper, A00.FR.305-313, 403-407
   (`TlsState.revoked`), which covers the other cases (a CA without CRL beside one with,
   an expired CRL that OpenSSL would turn into "refuse everyone").
 
-Reload without a restart: asyncio binds one SSLContext to a listening socket. That
-*base* context's `sni_callback` swaps each new connection onto the current context, so
-a reload only builds a new context; a reload that fails keeps the current one. OpenSSL
-copies the verify mode and flags into a connection when it is created, from the base:
-they are copied onto the base at each reload.
+Reload without a restart: every connection is created from one *base* SSLContext. Its
+`sni_callback` swaps each new connection onto the current context, so a reload only
+builds a new context; a reload that fails keeps the current one. OpenSSL copies the
+verify mode and flags into a connection when it is created, from the base: they are
+copied onto the base at each reload.
+
+The listener is a plain TCP one, and `TlsListenerContext.accept` puts the loop's own TLS
+layer (asyncio's or uvloop's SSLProtocol, as `create_server(ssl=…)` would) in front of
+each accepted connection: so a refused handshake is known with the peer's address,
+which the loop's TLS server drops unseen.
 """
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.sslproto
+import importlib
 import logging
 import ssl
 from collections.abc import Callable, Sequence
@@ -527,21 +535,39 @@ def peer_certificate(ssl_object: Any) -> PeerCertificate | None:
 # --- the listener's context, reloadable ----------------------------------------------------
 
 
-class TlsListenerContext:
-    """The base context a listener is bound to, and the current one connections get.
+def _tls_layer_class(loop: asyncio.AbstractEventLoop) -> Any:
+    """The SSLProtocol class the loop uses for its own TLS servers: uvloop's on uvloop
+    (its transports have a fast path for it), asyncio's otherwise."""
+    if type(loop).__module__.startswith("uvloop"):
+        return importlib.import_module("uvloop.loop").SSLProtocol
+    return asyncio.sslproto.SSLProtocol
 
-    `on_refused(reason)` hears of every handshake OpenSSL ends (an unknown, expired or
-    revoked client certificate, TLS below 1.2, no common suite): asyncio drops them
-    silently, and they are security events.
+
+def _address(peer: Any) -> str | None:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer) if peer else None
+
+
+class TlsListenerContext:
+    """The base context a listener's connections are made from, and the current one they
+    get.
+
+    `on_refused(reason, peer)` hears of every handshake OpenSSL ends (an unknown, expired
+    or revoked client certificate, TLS below 1.2, no common suite), with the peer's
+    "address:port": asyncio drops them silently, and they are security events.
     """
 
-    def __init__(self, state: TlsState, on_refused: Callable[[str], None]) -> None:
+    def __init__(self, state: TlsState, on_refused: Callable[[str, str | None], None]) -> None:
         self.current = state
         self.on_refused = on_refused
-        # The first context stays the listener's for good; later ones are swapped in.
+        # The first context stays the base for good; later ones are swapped in.
         base = self.base = state.context
         base.sni_callback = self._select
         base.sslobject_class = self._watched_class()
+        # The peer of the connection whose TLS layer `accept` is setting up (the loop is
+        # one thread: its SSLObject is made and starts its handshake within that call).
+        self._accepting: str | None = None
 
     def _select(self, ssl_object: ssl.SSLObject, server_name: str | None, _: Any) -> None:
         current = self.current.context
@@ -554,20 +580,56 @@ class TlsListenerContext:
         self.base.verify_flags = state.context.verify_flags
         self.current = state
 
+    def accept(
+        self,
+        app_protocol: asyncio.BaseProtocol,
+        transport: asyncio.BaseTransport,
+        *,
+        handshake_timeout: float,
+        shutdown_timeout: float,
+    ) -> None:
+        """Run the TLS handshake of a TCP connection just accepted (`transport`, called
+        from its protocol's `connection_made`) in front of `app_protocol`, whose
+        `connection_made` is called again, with the TLS transport, once it succeeds; a
+        handshake that fails never reaches it."""
+        loop = asyncio.get_running_loop()
+        self._accepting = _address(transport.get_extra_info("peername"))
+        try:
+            layer = _tls_layer_class(loop)(
+                loop,
+                app_protocol,
+                self.base,
+                None,  # no waiter: app_protocol hears of the outcome
+                server_side=True,
+                ssl_handshake_timeout=handshake_timeout,
+                ssl_shutdown_timeout=shutdown_timeout,
+            )
+            transport.set_protocol(layer)
+            layer.connection_made(transport)  # the handshake starts: the ServerHello waits
+        finally:
+            self._accepting = None
+
     def _watched_class(self) -> type[ssl.SSLObject]:
         listener = self
 
         class WatchedSSLObject(ssl.SSLObject):
+            peer: str | None = None
+            started = False
+
             def do_handshake(self) -> None:
+                if not self.started:
+                    # First called within `accept`, which knows the peer.
+                    self.started = True
+                    self.peer = listener._accepting
                 try:
                     super().do_handshake()
                 except (ssl.SSLWantReadError, ssl.SSLWantWriteError, ssl.SSLEOFError):
                     raise
                 except ssl.SSLCertVerificationError as err:
-                    listener.on_refused(f"client certificate: {err.verify_message}")
+                    listener.on_refused(f"client certificate: {err.verify_message}", self.peer)
                     raise
                 except ssl.SSLError as err:
-                    listener.on_refused(err.reason or str(err))
+                    listener.on_refused(err.reason or str(err), self.peer)
                     raise
 
         return WatchedSSLObject

@@ -45,6 +45,7 @@ from edge.web.auth import WebAuth
 from edge.web.common import (
     MAX_BODY,
     OPERATIONS,
+    REFUSED_METRIC,
     SERVICES,
     SESSIONS,
     SITE,
@@ -86,6 +87,11 @@ def build_app(
     app[SESSIONS] = ops.sessions
     app[OPERATIONS] = ops
     app[WEB_AUTH] = WebAuth(token, ops.services.config.web.password)
+    ops.services.metrics.describe_counter(
+        REFUSED_METRIC,
+        "Operator API requests refused for their credentials: wrong (credentials) or from"
+        " an address backed off after several wrong ones (throttled)",
+    )
     if site_controller is not None:
         app[SITE] = site_controller
     if upstream_links is not None:

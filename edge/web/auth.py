@@ -10,8 +10,12 @@ CSRF: with the cookie, a state-changing request (and the `/api/live` upgrade, wh
 browsers never subject to CORS) must carry an `Origin` naming this host. The Bearer
 token needs no such check: a browser never sends it on its own.
 
-Failed logins are throttled per remote address, exponentially after a few free tries,
-and logged without the password.
+Refused credentials (a wrong Bearer token, a failed login) are throttled per remote
+address together, exponentially after a few free tries (`Throttle`, the back-off of the
+OCPP guard), and logged without the secret. While an address is backed off, the API
+answers its requests 429 whatever they hold, a right token included: otherwise the
+throttle would tell a right guess from a wrong one. A logged-in page's cookie (a random
+session id, not something one guesses) is not held back.
 
 The routes that open and close sessions are in `edge.web.login`.
 """
@@ -28,6 +32,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from edge.security.guard import backoff, remember, source_key
 from edge.security.token import TokenStore
 from edge.web.password import PasswordHash
 
@@ -35,6 +40,7 @@ __all__ = [
     "COOKIE",
     "SESSION_DAYS",
     "STATE_CHANGING",
+    "Failure",
     "Throttle",
     "WebAuth",
     "same_origin",
@@ -43,8 +49,8 @@ __all__ = [
 COOKIE = "edge_session"
 SESSION_DAYS = 30
 MAX_SESSIONS = 256  # the oldest is dropped beyond this (a page left open on many phones)
-FREE_TRIES = 3  # failed logins before the throttle starts
-MAX_DELAY = 900.0  # s: the longest wait after many failed logins
+FREE_TRIES = 3  # refused credentials in a row, the last of which starts the back-off
+MAX_DELAY = 900.0  # s: the longest wait after many refused credentials
 MAX_ADDRESSES = 1024  # throttled addresses remembered; the oldest forgotten beyond this
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -52,12 +58,29 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 @dataclass(slots=True)
 class _Failures:
     count: int
+    at: float  # the last refusal
     blocked_until: float
+    throttled: bool = False  # this run of refusals has started a back-off
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A refusal counted by `Throttle.failed`."""
+
+    count: int
+    """Refused credentials from the address in a row."""
+    delay: float
+    """Seconds the address is now backed off for (0: it may try again at once)."""
+    episode_started: bool
+    """This refusal started the address's back-off (log and journal it once, not every
+    refusal of a flood)."""
 
 
 class Throttle:
-    """Failed logins per remote address: after `FREE_TRIES`, each failure doubles the wait
-    before the next try (1 s, 2 s, 4 s, … up to `MAX_DELAY`); a success clears it."""
+    """Refused operator credentials per remote address (IPv6 per /64, as the OCPP guard
+    counts sources): the `FREE_TRIES`-th refusal in a row makes the address wait 1 s,
+    each further one doubles the wait, up to `MAX_DELAY`; a success clears the address,
+    and so does a quiet spell of twice `MAX_DELAY`."""
 
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.monotonic = monotonic
@@ -65,25 +88,32 @@ class Throttle:
 
     def retry_after(self, address: str) -> float:
         """Seconds before `address` may try again (0: now)."""
-        entry = self._failures.get(address)
+        entry = self._failures.get(source_key(address))
         if entry is None:
             return 0.0
         return max(0.0, entry.blocked_until - self.monotonic())
 
-    def failed(self, address: str) -> int:
-        """Count a failure; returns the failures so far."""
-        entry = self._failures.pop(address, None) or _Failures(0, 0.0)
+    def failed(self, address: str) -> Failure:
+        """Count a refusal of `address`'s credentials."""
+        key = source_key(address)
+        now = self.monotonic()
+        entry = self._failures.get(key)
+        if entry is None or now - entry.at > 2 * MAX_DELAY:
+            entry = _Failures(0, now, 0.0)
         entry.count += 1
-        if entry.count >= FREE_TRIES:
-            delay = min(MAX_DELAY, 2.0 ** (entry.count - FREE_TRIES))
-            entry.blocked_until = self.monotonic() + delay
-        self._failures[address] = entry
-        while len(self._failures) > MAX_ADDRESSES:
-            self._failures.popitem(last=False)
-        return entry.count
+        entry.at = now
+        # The OCPP guard's curve: free tries, then 1 s, 2 s, 4 s, … up to MAX_DELAY.
+        delay = backoff(entry.count, FREE_TRIES - 1, MAX_DELAY)
+        started = delay > 0 and not entry.throttled
+        if delay > 0:
+            entry.blocked_until = now + delay
+            entry.throttled = True
+        remember(self._failures, key, entry, MAX_ADDRESSES)
+        return Failure(entry.count, delay, started)
 
     def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
+        if self._failures:
+            self._failures.pop(source_key(address), None)
 
 
 class WebAuth:

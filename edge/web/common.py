@@ -7,6 +7,7 @@ place, `STATUS_OF`; handlers raise them as they come and never pick a status.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,7 @@ from edge.operations import (
     UnknownCharger,
 )
 from edge.operations.pipeline import Operations
+from edge.security.events import record_security_event
 from edge.services import Services
 from edge.session import SessionRegistry
 from edge.site.controller import SiteController
@@ -39,6 +41,7 @@ from edge.web.auth import STATE_CHANGING, WebAuth, same_origin
 
 __all__ = [
     "OPERATIONS",
+    "REFUSED_METRIC",
     "SERVICES",
     "SESSIONS",
     "SITE",
@@ -46,9 +49,12 @@ __all__ = [
     "WEB_AUTH",
     "ApiError",
     "Json",
+    "bearer_refusal",
     "body_int",
     "body_time",
     "charger_or_404",
+    "client_address",
+    "credentials_refused",
     "errors_and_auth",
     "json_body",
     "json_response",
@@ -58,6 +64,8 @@ __all__ = [
     "query_int",
     "reject_unknown_fields",
     "services",
+    "throttled",
+    "unauthorized",
 ]
 
 log = logging.getLogger("edge.web.api")
@@ -131,25 +139,96 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_API = frozenset({"/api/health", "/api/session"})
 # Upgrades a browser makes without CORS: the Origin is checked as for a POST.
 CROSS_SITE_GETS = frozenset({"/api/live"})
+# Refusals of the operator API's credentials, by reason ("credentials": wrong; "throttled":
+# 429 while the address is backed off).
+REFUSED_METRIC = "edge_api_auth_refused_total"
 
 
-def _authenticate(request: web.Request) -> ApiError | None:
-    """None when the request may use `/api`; else the error to answer (401/403)."""
+def client_address(request: web.BaseRequest) -> str:
+    """The address the throttle counts a request under."""
+    return request.remote or "?"
+
+
+def throttled(request: web.Request, wait: float) -> ApiError:
+    """The 429 of a backed-off address (counted, not logged: one line per episode is
+    `credentials_refused`'s)."""
+    services(request).metrics.inc(REFUSED_METRIC, reason="throttled")
+    seconds = max(1, math.ceil(wait))
+    return ApiError(
+        429,
+        "too_many_attempts",
+        "too many refused credentials from this address: try again later",
+        headers={"Retry-After": str(seconds)},
+        retryAfter=seconds,
+    )
+
+
+def credentials_refused(request: web.Request, what: str) -> int:
+    """Count refused credentials (`what`: "Bearer token", "login") toward the address's
+    back-off; the back-off's start is journalled and logged once (`ApiAuthLockout`), the
+    refusals of the flood after it only counted. Returns the refusals in a row."""
     auth = request.app[WEB_AUTH]
-    if auth.bearer_ok(request):
-        return None
-    if auth.session_ok(request):
-        if (
-            request.method in STATE_CHANGING or request.path in CROSS_SITE_GETS
-        ) and not same_origin(request):
-            return ApiError(403, "bad_origin", "Origin does not match this host")
-        return None
+    address = client_address(request)
+    failure = auth.throttle.failed(address)
+    svc = services(request)
+    svc.metrics.inc(REFUSED_METRIC, reason="credentials")
+    if failure.episode_started:
+        record_security_event(
+            svc,
+            None,
+            "ApiAuthLockout",
+            f"operator API: {failure.count} refused credentials in a row from {address}"
+            f" (the last a {what}): answered 429 for {failure.delay:.0f} s, longer after"
+            " each further refusal; the refusals that follow are counted, not logged",
+            critical=True,
+        )
+    return failure.count
+
+
+def unauthorized() -> ApiError:
     return ApiError(
         401,
         "unauthorized",
         "Bearer token or login session required",
         headers={"WWW-Authenticate": 'Bearer realm="edge-csms"'},
     )
+
+
+def bearer_refusal(request: web.Request) -> ApiError | None:
+    """The throttled check of a request's `Authorization` header: None when it holds the
+    right Bearer token (which clears the address's refusals); 429 while the address is
+    backed off, whatever the header holds (a right token must not stand out from a wrong
+    one then); else 401, counted toward the back-off."""
+    auth = request.app[WEB_AUTH]
+    address = client_address(request)
+    wait = auth.throttle.retry_after(address)
+    if wait > 0:
+        return throttled(request, wait)
+    if auth.bearer_ok(request):
+        auth.throttle.succeeded(address)
+        return None
+    credentials_refused(request, "Bearer token")
+    return unauthorized()
+
+
+def _authenticate(request: web.Request) -> ApiError | None:
+    """None when the request may use `/api`; else the error to answer (401/403/429).
+
+    A request with an `Authorization` header is judged by it alone (`bearer_refusal`).
+    Without one, a logged-in page's cookie opens the API (a random session id is no
+    guess, so the throttle does not hold it back); anything else is 401, or 429 while
+    the address is backed off."""
+    auth = request.app[WEB_AUTH]
+    if "Authorization" in request.headers:
+        return bearer_refusal(request)
+    if auth.session_ok(request):
+        if (
+            request.method in STATE_CHANGING or request.path in CROSS_SITE_GETS
+        ) and not same_origin(request):
+            return ApiError(403, "bad_origin", "Origin does not match this host")
+        return None
+    wait = auth.throttle.retry_after(client_address(request))
+    return throttled(request, wait) if wait > 0 else unauthorized()
 
 
 @web.middleware

@@ -12,7 +12,16 @@ import logging
 from aiohttp import web
 
 from edge.web.auth import COOKIE, SESSION_DAYS, same_origin
-from edge.web.common import WEB_AUTH, ApiError, json_body, json_response
+from edge.web.common import (
+    WEB_AUTH,
+    ApiError,
+    bearer_refusal,
+    client_address,
+    credentials_refused,
+    json_body,
+    json_response,
+    throttled,
+)
 
 __all__ = ["add_routes"]
 
@@ -26,21 +35,17 @@ async def login(request: web.Request) -> web.StreamResponse:
     auth = request.app[WEB_AUTH]
     if "Origin" in request.headers and not same_origin(request):
         raise ApiError(403, "bad_origin", "Origin does not match this host")
-    address = request.remote or "?"
+    address = client_address(request)
     wait = auth.throttle.retry_after(address)
     if wait > 0:
-        raise ApiError(
-            429,
-            "too_many_attempts",
-            "too many failed logins: try again later",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )
+        # Before the password is looked at: a right one must not stand out now.
+        raise throttled(request, wait)
     body = await json_body(request)
     password = body.get("password")
     if set(body) != {"password"} or not isinstance(password, str) or not password:
         raise ApiError(400, "invalid_request", 'the body must be {"password": "…"}')
     if len(password) > MAX_PASSWORD or not await auth.check_password(password):
-        count = auth.throttle.failed(address)
+        count = credentials_refused(request, "login")
         log.warning("web login failed from %s (%d failed in a row)", address, count)
         raise ApiError(401, "invalid_password", "wrong password")
     auth.throttle.succeeded(address)
@@ -70,9 +75,16 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 async def session_state(request: web.Request) -> web.StreamResponse:
-    """GET /api/session: whether this request is authenticated (never 401)."""
+    """GET /api/session: whether this request is authenticated (never 401). A Bearer
+    token is checked as on every route (throttled, a wrong one counted): this route must
+    not be a way around the back-off."""
     auth = request.app[WEB_AUTH]
-    return json_response({"authenticated": auth.session_ok(request) or auth.bearer_ok(request)})
+    if "Authorization" in request.headers:
+        refusal = bearer_refusal(request)
+        if refusal is not None and refusal.status == 429:
+            raise refusal
+        return json_response({"authenticated": refusal is None})
+    return json_response({"authenticated": auth.session_ok(request)})
 
 
 def add_routes(router: web.UrlDispatcher) -> None:

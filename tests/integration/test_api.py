@@ -12,7 +12,7 @@ import pytest
 from edge.app import App
 from edge.ocppj import CSMS_TO_CP_ACTIONS
 from edge.sim.charger import RawCharger
-from tests.conftest import API_TOKEN, Api, ocpp_url
+from tests.conftest import API_TOKEN, Api, api_client, ocpp_url
 from tests.helpers import Json, booted, eventually, iso, now_iso, start_transaction
 
 CP = "CP-API-1"
@@ -86,8 +86,10 @@ async def test_api_routes_require_the_bearer_token(
     async with online(app) as cp:
         cp.answers["ClearCache"] = {"status": "Accepted"}
         assert (await api.request("PUT", "/api/id-tags/TAG1", {"status": "Accepted"}))[0] == 201
-        for token in (None, "wrong-token", API_TOKEN + "x", API_TOKEN[:-1]):
-            code, data = await api.request(method, path, body, token=token)
+        # Each wrong one from its own address: three in a row from one are throttled (429).
+        for n, token in enumerate((None, "wrong-token", API_TOKEN + "x", API_TOKEN[:-1])):
+            async with api_client(app.web_port, source=f"127.0.0.{n + 2}") as stranger:
+                code, data = await stranger.request(method, path, body, token=token)
             assert code == 401, (token, code, data)
             assert is_error(data), data
         headers = {"Authorization": f"Basic {API_TOKEN}"}

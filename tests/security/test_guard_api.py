@@ -96,11 +96,14 @@ async def test_every_route_but_the_public_ones_needs_credentials(tmp_path: Path)
                         assert json.loads(body)["error"] == "unauthorized"
                 assert not [h for h in resp.headers if h.lower().startswith("access-control")]
                 checked += 1
-        # With a wrong token, and with a token of the right length but one character off.
+        # With a wrong token, and with a token of the right length but one character off:
+        # 401, until the third refusal in a row backs this address off (429).
+        statuses = []
         for token in ("wrong", API_TOKEN[:-1] + "X", API_TOKEN + " x", ""):
             headers = {"Authorization": f"Bearer {token}"}
             async with session.get(base(app) + "/api/chargers", headers=headers) as resp:
-                assert resp.status == 401
+                statuses.append(resp.status)
+        assert statuses == [401, 401, 401, 429]
         assert checked > 35
 
 
@@ -276,14 +279,17 @@ async def test_without_any_token_the_api_refuses_everything(
 ) -> None:
     with caplog.at_level(logging.WARNING):
         async with served(no_token(make_config(tmp_path / "data"))) as (app, _, session):
+            statuses = []
             for token in ("", "x", "None", "null"):
                 headers = {"Authorization": f"Bearer {token}"}
                 async with session.get(base(app) + "/api/chargers", headers=headers) as r:
-                    assert r.status == 401
+                    statuses.append(r.status)
             async with session.post(
                 base(app) + "/api/session", json={"password": "anything-at-all"}
             ) as r:
-                assert r.status == 401
+                statuses.append(r.status)
+            # Refused, then backed off after three in a row (the throttle's 429).
+            assert statuses == [401, 401, 401, 429, 429]
             async with session.get(base(app) + "/api/health") as r:
                 assert r.status == 200
     assert "edge-csms token rotate" in caplog.text
@@ -297,13 +303,20 @@ async def test_no_secret_in_error_answers_or_logs(
     answer and no log line; nor does the real token."""
     secrets_seen = [API_TOKEN, "guess-0123456789-token", "charger-password-guess"]
     with caplog.at_level(logging.DEBUG):
-        async with served(make_config(tmp_path / "data")) as (app, _, session):
+        async with (
+            served(make_config(tmp_path / "data")) as (app, _, session),
+            # The guesses come from another host: its back-off must not hold this one's
+            # requests with the right token back.
+            aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))
+            ) as stranger,
+        ):
             bodies = []
             for token in secrets_seen[1:]:
                 headers = {"Authorization": f"Bearer {token}"}
-                async with session.get(base(app) + "/api/chargers", headers=headers) as r:
+                async with stranger.get(base(app) + "/api/chargers", headers=headers) as r:
                     bodies.append(await r.text() + str(r.headers))
-                async with session.post(base(app) + "/api/session", json={"password": token}) as r:
+                async with stranger.post(base(app) + "/api/session", json={"password": token}) as r:
                     bodies.append(await r.text() + str(r.headers))
             headers = {"Authorization": f"Bearer {API_TOKEN}"}
             for method, path, body in (
