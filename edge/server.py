@@ -14,6 +14,7 @@ profile (a downgrade), a client certificate that does not name it, or a revoked 
 
 from __future__ import annotations
 
+import dataclasses
 import http
 import logging
 import socket
@@ -179,7 +180,7 @@ class OcppServer:
                 Refusal("certificate", "the client certificate cannot be read"),
                 event="InvalidChargePointCertificate",
             )
-        if peer is not None and self._revoked(peer):
+        if peer is not None and self.revoked(peer):
             return self._refuse(
                 conn,
                 identity,
@@ -211,9 +212,9 @@ class OcppServer:
                 "certificate": "InvalidChargePointCertificate",
             }.get(verdict.kind, "SecurityProfileDowngradeRefused")
             return self._refuse(conn, identity, verdict, event=event)
-        return verdict
+        return verdict if peer is None else dataclasses.replace(verdict, certificate=peer)
 
-    def _revoked(self, peer: PeerCertificate) -> bool:
+    def revoked(self, peer: PeerCertificate) -> bool:
         """Revoked in the listener's CRLs, or in the site CA's register: a revocation
         holds from its answer on, also while the listener is still reloading the CRL
         (which then refuses the certificate in the handshake)."""
