@@ -168,6 +168,8 @@ async def test_profile3_charger_with_client_certificate(tmp_path: Path, pki: Pki
         # A certificate naming another charger does not make this one profile 3.
         err = await refused(wss_url(app, "CP3"), ssl_context=pki.context(pki.client("CP4")))
         assert http_status(err) == 403
+        found = await eventually(lambda: events(app, "InvalidChargePointCertificate"))
+        assert found[0]["charger_id"] == "CP3"
 
 
 async def test_the_connection_and_its_client_certificate_in_the_api(
@@ -199,11 +201,10 @@ async def test_the_connection_and_its_client_certificate_in_the_api(
             assert status == 200
             listed = (await api.get("/api/chargers"))[0]["security"]["connectedAt"]
             assert listed["certificate"]["revoked"] is True
+        assert (await api.get("/api/about"))["wss"] is True
         tls = await api.get("/api/security/tls")
         assert {c["expiringSoon"] for c in tls["certificates"]} == {False}
         assert all(c["expiresInDays"] >= 360 for c in tls["certificates"])
-        found = await eventually(lambda: events(app, "InvalidChargePointCertificate"))
-        assert found[0]["charger_id"] == "CP3"
 
 
 async def test_relaxed_subject_checks_accept_any_cn(tmp_path: Path, pki: Pki) -> None:
