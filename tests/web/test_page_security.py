@@ -73,7 +73,8 @@ async def test_profiles_transport_certificates_and_a_revocation(
     """With the Security view open, a profile 1 charger shows over ws and a profile 3 one
     over wss with the serial of its client certificate, flagged as expiring within 30
     days, as is the server certificate; a refused password shows as a security event
-    without a reload; a revocation of the certificate in use shows as revoked."""
+    without a reload; the chargers list and a charger's detail show profile and
+    transport; a revocation of the certificate in use shows as revoked."""
     pki = short_lived_pki(tmp_path / "pki")
     crl = tmp_path / "pki" / "crl.pem"
     crl.write_text(crl_pem(make_crl(pki.ca)))
@@ -124,6 +125,9 @@ async def test_profiles_transport_certificates_and_a_revocation(
             await page.get_by_test_id("nav-chargers").click()
             await expect(page.get_by_test_id("sec-CP3")).to_have_text("profile 3 · wss")
             await expect(page.get_by_test_id("sec-CP1")).to_have_text("profile 1 · ws")
+            await page.get_by_test_id("charger-CP3").click()
+            detail = page.get_by_test_id("charger-detail")
+            await expect(detail.get_by_test_id("sec-CP3")).to_have_text("profile 3 · wss")
 
             # Revoked while connected (a new CRL read by the listener): the view says so.
             crl.write_text(crl_pem(make_crl(pki.ca, [issued.serial])))
