@@ -335,6 +335,8 @@ class App:
     async def _start_listeners(self) -> None:
         cfg = self.config
         self._ocpp = OcppServer(self.services, self.sessions, features.HANDLERS)
+        if self.services.security is not None:
+            self.services.security.revoked = self._ocpp.revoked
         self.ocpp_addresses = await self._ocpp.start(cfg.ocpp.host, cfg.ocpp.port)
         for host, port in self.ocpp_addresses:
             log.info("listening for OCPP 1.6J on ws://%s:%d/", host, port)
@@ -394,7 +396,7 @@ class App:
 
     def _describe_tls(self) -> dict[str, Any]:
         assert self._tls is not None
-        return self._tls.current.describe()
+        return self._tls.current.describe(self.clock())
 
     async def reload_tls(self) -> dict[str, Any]:
         """Rebuild the wss listener's TLS context from its files (SIGHUP, the API, a
@@ -426,7 +428,7 @@ class App:
             len(state.revoked),
         )
         self.services.record(None, "TlsReloaded", {"certificates": state.certificates})
-        return {"reloaded": True, **state.describe()}
+        return {"reloaded": True, **state.describe(self.clock())}
 
     async def _reload_quietly(self) -> None:
         await self.reload_tls()

@@ -20,6 +20,7 @@ the charger reconnects.
 
 from __future__ import annotations
 
+import dataclasses
 import http
 import logging
 import socket
@@ -196,7 +197,7 @@ class OcppServer:
                 Refusal("certificate", "the client certificate cannot be read"),
                 event="InvalidChargePointCertificate",
             )
-        if peer is not None and self._revoked(peer):
+        if peer is not None and self.revoked(peer):
             return self._refuse(
                 conn,
                 identity,
@@ -229,9 +230,9 @@ class OcppServer:
             }.get(verdict.kind, "SecurityProfileDowngradeRefused")
             return self._refuse(conn, identity, verdict, event=event)
         conn.peer_certificate = peer  # type: ignore[attr-defined]
-        return verdict
+        return verdict if peer is None else dataclasses.replace(verdict, certificate=peer)
 
-    def _revoked(self, peer: PeerCertificate) -> bool:
+    def revoked(self, peer: PeerCertificate) -> bool:
         """Revoked in the listener's CRLs, or in the site CA's register: a revocation
         holds from its answer on, also while the listener is still reloading the CRL
         (which then refuses the certificate in the handshake)."""
@@ -249,7 +250,7 @@ class OcppServer:
         return closed
 
     def _close_if_revoked(self, session: ChargerSession, peer: PeerCertificate) -> bool:
-        if session.closed or not self._revoked(peer):
+        if session.closed or not self.revoked(peer):
             return False
         del self._peers[session]  # closed once, whatever else is revoked meanwhile
         serial = serial_hex(peer.serial_number)

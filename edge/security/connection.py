@@ -26,13 +26,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from edge.security import profiles
 from edge.security.credentials import KeyHash, Verifier, key_bytes, parse_basic, password_key
 from edge.security.profiles import Refusal
-from edge.security.tls import PeerCertificate
+from edge.security.tls import PeerCertificate, expiry
 from edge.store import DocumentStore
+from edge.times import format_time
 
 if TYPE_CHECKING:
     from edge.config import Config
@@ -62,6 +64,8 @@ class ServiceSite(Protocol):
     def metrics(self) -> Metrics: ...
 
     def record(self, charger_id: str | None, kind: str, data: dict[str, Any]) -> None: ...
+
+    def now(self) -> datetime: ...
 
     def now_text(self) -> str: ...
 
@@ -124,6 +128,8 @@ class Admission:
     """The charger's profile before this connection: it is at a pending, higher one."""
     new_key: KeyHash | None = None
     """The pending key this connection presented."""
+    certificate: PeerCertificate | None = None
+    """The client certificate it presented (verified by OpenSSL), at any profile."""
 
 
 def _hash(doc: Json, key: str) -> KeyHash | None:
@@ -151,13 +157,18 @@ class ConnectionSecurity:
         self.client_ca_available = client_ca_available
         # Keys the charger Accepted that are still being hashed (a reconnect waits for them).
         self._hashing: dict[str, asyncio.Future[None]] = {}
-        # The profile each connected charger came in at (memory: changes on every connect).
+        # The profile each connected charger came in at (memory: changes on every connect),
+        # and the client certificate it presented, if it did.
         self.connected_at: dict[str, Json] = {}
+        self._peers: dict[str, PeerCertificate] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Set by the app when there is a wss listener: rebuild its TLS context (the
         # answer says whether it did, and why not), and describe the current one.
         self.reload_tls: Callable[[], Awaitable[Json]] | None = None
         self.describe_tls: Callable[[], Json] | None = None
+        # Set by the app: whether a client certificate is revoked now (the listener's
+        # CRLs, the site CA's register), for a connection that came in before that.
+        self.revoked: Callable[[PeerCertificate], bool] = lambda peer: False
 
     @property
     def config(self) -> Config:
@@ -311,9 +322,14 @@ class ConnectionSecurity:
         used becomes the only one from now on."""
         self.connected_at[charger_id] = {
             "profile": admission.profile,
+            "transport": "wss" if tls_version is not None else "ws",
             "tls": tls_version,
             "at": self.svc.now_text(),
         }
+        if admission.certificate is not None:
+            self._peers[charger_id] = admission.certificate
+        else:
+            self._peers.pop(charger_id, None)
         doc = self.store.peek(charger_id)
         changed = False
         if admission.new_key is not None and _hash(doc, "pendingKey") == admission.new_key:
@@ -450,5 +466,36 @@ class ConnectionSecurity:
             "passwordSource": doc.get("keySource"),
             "newKeyPending": doc.get("pendingKey") is not None or charger_id in self._hashing,
             "newKeyAcceptedAt": doc.get("pendingKeySince"),
-            "connectedAt": self.connected_at.get(charger_id),
+            "connectedAt": self.connection(charger_id),
         }
+
+    def summary(self, charger_id: str) -> Json:
+        """What the charger list and the live page show: `profile`, `pendingProfile`,
+        `connectedAt` (as in `describe`)."""
+        return {
+            "profile": self.profile(charger_id),
+            "pendingProfile": self.store.peek(charger_id).get("pendingProfile"),
+            "connectedAt": self.connection(charger_id),
+        }
+
+    def connection(self, charger_id: str) -> Json | None:
+        """The charger's current (or last) connection: `profile`, `transport` ("ws",
+        "wss"), `tls` (its version), `at`, and `certificate`, the client certificate it
+        presented (`serial` as the register spells it, `subject`, `notAfter`,
+        `expiresInDays`, `expiringSoon`, `revoked`), or None."""
+        connected = self.connected_at.get(charger_id)
+        if connected is None:
+            return None
+        peer = self._peers.get(charger_id)
+        certificate: Json | None = None
+        if peer is not None:
+            certificate = {
+                "serial": format(peer.serial_number, "x"),  # the register's spelling
+                "subject": peer.subject,
+                "notAfter": None,
+                "revoked": self.revoked(peer),
+            }
+            if peer.not_after is not None:
+                certificate["notAfter"] = format_time(peer.not_after)
+                certificate.update(expiry(peer.not_after, self.svc.now()))
+        return {**connected, "certificate": certificate}

@@ -49,6 +49,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from edge.times import parse_time
+
 if TYPE_CHECKING:
     from edge.config import TlsConfig
 
@@ -63,6 +65,7 @@ __all__ = [
     "build_tls",
     "check_server_certificate",
     "check_tls_files",
+    "expiry",
     "peer_certificate",
 ]
 
@@ -408,10 +411,14 @@ class TlsState:
     revoked: frozenset[tuple[bytes, int]] = field(default_factory=frozenset)
     crl_in_handshake: bool = False
 
-    def describe(self) -> dict[str, Any]:
-        """What the API shows: nothing secret."""
+    def describe(self, now: datetime | None = None) -> dict[str, Any]:
+        """What the API shows: nothing secret. With `now`, each certificate also says
+        how many whole days it has left and whether that is within EXPIRY_WARNING."""
+        certificates = self.certificates
+        if now is not None:
+            certificates = [{**c, **expiry(parse_time(c["notAfter"]), now)} for c in certificates]
         return {
-            "certificates": self.certificates,
+            "certificates": certificates,
             "certificateFile": str(self.files.certificate),
             "clientCa": str(self.files.client_ca) if self.files.client_ca else None,
             "clientCas": self.client_cas,
@@ -420,6 +427,15 @@ class TlsState:
             "crlCheckedInHandshake": self.crl_in_handshake,
             "problems": [{"severity": p.severity, "text": p.text} for p in self.problems],
         }
+
+
+def expiry(not_after: datetime, now: datetime) -> dict[str, Any]:
+    """`expiresInDays` (whole days left, negative once expired) and `expiringSoon`
+    (within EXPIRY_WARNING, or expired): what the API adds to a certificate's end."""
+    return {
+        "expiresInDays": int((not_after - now).total_seconds() // 86400),
+        "expiringSoon": not_after - now <= EXPIRY_WARNING,
+    }
 
 
 def build_tls(files: TlsFiles, now: datetime) -> TlsState:
@@ -512,6 +528,10 @@ class PeerCertificate:
     serial_number: int
     issuer: bytes
     """The issuer's name, DER (to look the serial up among the revoked)."""
+    subject: str = ""
+    """The subject, RFC 4514 (what the page and the API show)."""
+    not_after: datetime | None = None
+    """The end of its validity, UTC (what the page warns about)."""
 
     def revoked_in(self, revoked: frozenset[tuple[bytes, int]]) -> bool:
         return (self.issuer, self.serial_number) in revoked
@@ -529,6 +549,8 @@ def peer_certificate(ssl_object: Any) -> PeerCertificate | None:
         common_name=_cn(cert, default=""),
         serial_number=cert.serial_number,
         issuer=cert.issuer.public_bytes(),
+        subject=cert.subject.rfc4514_string(),
+        not_after=cert.not_valid_after_utc,
     )
 
 

@@ -58,6 +58,8 @@ async def about(request: web.Request) -> web.Response:
             "disk": await asyncio.to_thread(_disk, data_dir),
             "siteControl": svc.config.meter is not None,
             "cloudLink": svc.config.upstream is not None,
+            # The wss listener runs: GET /api/security/tls describes it (404 otherwise).
+            "wss": svc.security is not None and svc.security.describe_tls is not None,
         }
     )
 

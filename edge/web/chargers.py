@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from edge.chargers import Registration
+from edge.chargers import Charger, Registration
 from edge.features import reservation, security
 from edge.security.events import security_events
 from edge.services import Services
@@ -29,12 +29,21 @@ from edge.web.common import (
 )
 from profiles.model import render_profile
 
-__all__ = ["add_routes", "chargers_body"]
+__all__ = ["add_routes", "charger_json", "chargers_body"]
+
+
+def charger_json(svc: Services, charger: Charger) -> Json:
+    """One entry of `GET /api/chargers` (and of the live page's messages): the charger
+    and its connection security in short (`profile`, `pendingProfile`, `connectedAt`)."""
+    data = charger.to_json()
+    if svc.security is not None:
+        data["security"] = svc.security.summary(charger.id)
+    return data
 
 
 def chargers_body(svc: Services) -> list[Json]:
     """The body of `GET /api/chargers` (also the live page's snapshot)."""
-    return [c.to_json() for c in sorted(svc.chargers, key=lambda c: c.id)]
+    return [charger_json(svc, c) for c in sorted(svc.chargers, key=lambda c: c.id)]
 
 
 async def list_chargers(request: web.Request) -> web.Response:

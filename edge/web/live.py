@@ -5,6 +5,7 @@ Protocol (text frames, JSON; `seq` grows by one per message the hub makes):
     {"type": "snapshot", "seq": n, "site": <GET /api/site>, "chargers": <GET /api/chargers>}
     {"type": "charger", "seq": n, "charger": <one entry of GET /api/chargers>}
     {"type": "site", "seq": n, "site": <GET /api/site>}    one per site-history point (≤ 1 Hz)
+    {"type": "security", "seq": n}                           a security event was recorded
     {"type": "heartbeat"}                                    every 15 s
 
 A reconnecting page gets a fresh snapshot; nothing is replayed. Whole objects per entity
@@ -32,10 +33,10 @@ from collections.abc import Callable
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from edge.events import ChargerEvent, MeterValuesReceived
+from edge.events import ChargerEvent, MeterValuesReceived, SecurityEventReceived
 from edge.services import Services
 from edge.site.controller import SiteController
-from edge.web.chargers import chargers_body
+from edge.web.chargers import charger_json, chargers_body
 from edge.web.site import site_body
 
 __all__ = ["LIVE", "LiveHub", "add_routes"]
@@ -88,6 +89,7 @@ class LiveHub:
         self._unsubscribe: Callable[[], None] | None = None
         self._dirty: set[str] = set()
         self._flush_scheduled = False
+        self._security = False  # a security event since the last flush
 
     # --- subscriptions ----------------------------------------------------------------
 
@@ -108,10 +110,15 @@ class LiveHub:
                 with contextlib.suppress(ValueError):
                     self.site.history.listeners.remove(self._on_site)
             self._dirty.clear()
+            self._security = False
 
     def _on_event(self, event: ChargerEvent) -> None:
         if isinstance(event, MeterValuesReceived):
             return  # nothing of /api/chargers changes; the site message carries draws
+        if isinstance(event, SecurityEventReceived):
+            # A hint, not the event: the page fetches /api/security/events when it shows
+            # them. A burst of refusals makes one message per loop turn.
+            self._security = True
         self._dirty.add(event.charger_id)
         if not self._flush_scheduled:
             # Events of one message (a boot and its statuses) make one update per charger.
@@ -124,7 +131,10 @@ class LiveHub:
         for charger_id in sorted(dirty):
             charger = self.svc.chargers.get(charger_id)
             if charger is not None:
-                self._broadcast({"type": "charger", "charger": charger.to_json()})
+                self._broadcast({"type": "charger", "charger": charger_json(self.svc, charger)})
+        if self._security:
+            self._security = False
+            self._broadcast({"type": "security"})
 
     def _on_site(self) -> None:
         self._broadcast({"type": "site", "site": site_body(self.app)})

@@ -172,6 +172,41 @@ async def test_profile3_charger_with_client_certificate(tmp_path: Path, pki: Pki
         assert found[0]["charger_id"] == "CP3"
 
 
+async def test_the_connection_and_its_client_certificate_in_the_api(
+    tmp_path: Path, pki: Pki
+) -> None:
+    """`connectedAt` names the transport and the client certificate in use (serial,
+    expiry, whether it ends within 30 days), in /api/chargers too; a CRL that lists it,
+    read while the charger is connected, makes it `revoked`; the server certificates
+    say how long they have left."""
+    crl_file = tmp_path / "crl.pem"
+    crl_file.write_text(crl_pem(make_crl(pki.ca)))
+    chargers = {"CP3": ChargerSettings(security_profile=3)}
+    issued = certs.make_client_cert(pki.ca, "CP3", days=20)
+    client = certs.write(pki.root, "client-soon", issued)
+    async with serving(tls_config(tmp_path / "d", pki, chargers, crl=crl_file)) as (app, api):
+        async with charger(wss_url(app, "CP3"), ssl_context=pki.context(client)):
+            connected = (await api.get("/api/chargers/CP3"))["security"]["connectedAt"]
+            assert connected["transport"] == "wss" and connected["profile"] == 3
+            certificate = connected["certificate"]
+            assert certificate["serial"] == format(issued.serial, "x")
+            assert certificate["subject"] == "CN=CP3"
+            assert certificate["expiresInDays"] in (19, 20) and certificate["expiringSoon"]
+            assert certificate["revoked"] is False
+            [listed] = await api.get("/api/chargers")
+            assert listed["security"]["connectedAt"] == connected
+            assert listed["security"]["profile"] == 3
+            crl_file.write_text(crl_pem(make_crl(pki.ca, [issued.serial])))
+            status, _ = await api.request("POST", "/api/security/tls/reload")
+            assert status == 200
+            listed = (await api.get("/api/chargers"))[0]["security"]["connectedAt"]
+            assert listed["certificate"]["revoked"] is True
+        assert (await api.get("/api/about"))["wss"] is True
+        tls = await api.get("/api/security/tls")
+        assert {c["expiringSoon"] for c in tls["certificates"]} == {False}
+        assert all(c["expiresInDays"] >= 360 for c in tls["certificates"])
+
+
 async def test_relaxed_subject_checks_accept_any_cn(tmp_path: Path, pki: Pki) -> None:
     """`[security] relaxed_subject_checks`: a test tool's certificate with another CN."""
     chargers = {"CP3": ChargerSettings(security_profile=3)}

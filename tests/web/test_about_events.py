@@ -19,6 +19,7 @@ async def test_about_says_version_uptime_clock_and_disk(app: App, api: Api) -> N
     assert disk["dataDirBytes"] > 0  # the journal and the token at least
     assert 0 < disk["freeBytes"] <= disk["totalBytes"]
     assert about["siteControl"] is False and about["cloudLink"] is False
+    assert about["wss"] is False  # no [ocpp.tls]
 
 
 async def test_site_events_filter_by_kind_and_charger(app: App, api: Api) -> None:

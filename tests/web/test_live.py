@@ -61,6 +61,25 @@ async def test_snapshot_then_a_charger_change(app: App) -> None:
     assert not hub.clients and hub._unsubscribe is None  # nothing computed for nobody
 
 
+async def test_a_security_event_is_hinted_and_chargers_carry_their_security(app: App) -> None:
+    """A charger's entry has its security summary (profile, transport of its connection);
+    a security event it reports makes a `security` message (a hint: the page fetches
+    the events)."""
+    url = f"http://127.0.0.1:{app.web_port}/api/live"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, headers=BEARER) as ws:
+        await next_of(ws, "snapshot")
+        async with booted(app, "CP1") as cp:
+            message = await next_of(ws, "charger")
+            security = message["charger"]["security"]
+            assert security["profile"] == 0 and security["pendingProfile"] is None
+            assert security["connectedAt"]["transport"] == "ws"
+            assert security["connectedAt"]["certificate"] is None
+            event = {"type": "MemoryExhaustion", "timestamp": "2026-01-01T00:00:00Z"}
+            assert await cp.call("SecurityEventNotification", event) == {}
+            hint = await next_of(ws, "security")
+            assert set(hint) == {"type", "seq"}
+
+
 async def test_site_messages_follow_the_meter(tmp_path: Path, meter: MeterServer) -> None:
     """With a meter, a site message arrives with each history point (about 1 Hz)."""
     async with running(site_config(tmp_path, meter.port)) as (app, _api):

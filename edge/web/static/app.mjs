@@ -8,12 +8,14 @@ import { About, Events, Log, Transactions } from "./lists.mjs";
 import { Meter } from "./meter.mjs";
 import { IdTags, Reservations } from "./tags.mjs";
 import { Files } from "./files.mjs";
+import { Security } from "./security.mjs";
 
 const STALE_MS = 35000; // two missed heartbeats (15 s) and some: the data may be stale
 
-// The live link: a snapshot, then whole chargers and the site as they change.
+// The live link: a snapshot, then whole chargers and the site as they change; `security`
+// counts the hints that a security event was recorded (and snapshots: some may be missed).
 function useLive(enabled) {
-  const [state, setState] = useState({ link: "connecting", site: null, chargers: {} });
+  const [state, setState] = useState({ link: "connecting", site: null, chargers: {}, security: 0 });
   const ref = useRef({ ws: null, retry: 1000, timer: null, last: 0 });
   useEffect(() => {
     if (!enabled) return undefined;
@@ -32,11 +34,13 @@ function useLive(enabled) {
         if (m.type === "snapshot") {
           const chargers = {};
           for (const c of m.chargers) chargers[c.id] = c;
-          setState({ link: "live", site: m.site, chargers });
+          setState((s) => ({ link: "live", site: m.site, chargers, security: s.security + 1 }));
         } else if (m.type === "charger") {
           setState((s) => ({ ...s, link: "live", chargers: { ...s.chargers, [m.charger.id]: m.charger } }));
         } else if (m.type === "site") {
           setState((s) => ({ ...s, link: "live", site: m.site }));
+        } else if (m.type === "security") {
+          setState((s) => ({ ...s, link: "live", security: s.security + 1 }));
         } else {
           setState((s) => (s.link === "live" ? s : { ...s, link: "live" }));
         }
@@ -119,6 +123,7 @@ const VIEWS = [
   ["id-tags", "Id tags", "tag"],
   ["reservations", "Reservations", "clock"],
   ["files", "Firmware", "box"],
+  ["security", "Security", "lock"],
   ["events", "Events", "bell"],
   ["log", "Log", "doc"],
   ["about", "About", "info"],
@@ -138,6 +143,7 @@ function Shell({ onLogout }) {
   else if (view === "id-tags") body = html`<${IdTags} live=${live} online=${online} />`;
   else if (view === "reservations") body = html`<${Reservations} live=${live} online=${online} />`;
   else if (view === "files") body = html`<${Files} live=${live} online=${online} />`;
+  else if (view === "security") body = html`<${Security} live=${live} />`;
   else if (view === "events") body = html`<${Events} live=${live} />`;
   else if (view === "log") body = html`<${Log} />`;
   else if (view === "about") body = html`<${About} onLogout=${onLogout} />`;

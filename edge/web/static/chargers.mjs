@@ -2,6 +2,7 @@
 import { useEffect, useState } from "./vendor/hooks.mjs";
 import { Action, amps, api, html, when, whyWords } from "./lib.mjs";
 import { Smart } from "./schedule.mjs";
+import { SecurityMark } from "./security.mjs";
 
 const siteEntry = (live, id) => (live.site && live.site.chargers ? live.site.chargers.find((c) => c.chargerId === id) : null);
 
@@ -22,6 +23,7 @@ export function Chargers({ live }) {
         href=${`#/chargers/${encodeURIComponent(c.id)}`} data-testid=${`charger-${c.id}`}>
       <div class="top"><strong>${c.id}</strong>
         <span class="muted">${c.connected ? "online" : `offline, seen ${when(c.lastSeen)}`}</span>
+        <${SecurityMark} c=${c} />
         ${c.registration !== "Accepted" && html`<span class="status Faulted">${c.registration}</span>`}</div>
       <div><${Connectors} charger=${c} /></div>
       <div>${s ? html`draws ${amps(draw)} · allocated ${amps(s.allocationA)} · lease ${amps(s.leaseA)}${s.leaseExpires ? ` until ${when(s.leaseExpires).slice(11)}` : ""}` : html`<span class="muted">${c.vendor || ""} ${c.model || ""}</span>`}</div>
@@ -77,6 +79,7 @@ export function ChargerDetail({ id, live, online }) {
       <div class="card"><h2>${id}</h2><dl class="kv">
         <dt>Connection</dt><dd data-testid="detail-connected">${charger && charger.connected ? "online" : "offline"}</dd>
         <dt>Registration</dt><dd>${detail.registration}</dd>
+        <dt>Security</dt><dd><${SecurityMark} c=${charger} /> <a href="#/security">certificates, events</a></dd>
         <dt>Vendor, model</dt><dd>${detail.vendor || "–"} ${detail.model || ""}</dd>
         <dt>Firmware</dt><dd>${detail.firmwareVersion || "–"}</dd>
         <dt>Last boot</dt><dd>${when(detail.lastBoot)}</dd>

@@ -52,9 +52,11 @@ function Prediction({ id, connectors, version }) {
         value: (u, v) => (v === null ? "–" : `${v} A`) }],
       axes: [{}, { label: "A" }],
     }, [xs, ys], box.current);
-    // Follow the card's width (a phone turned, a window resized).
+    // Follow the card's width (a phone turned, a window resized). A last report may come
+    // after the view is left: its box is gone then.
     const watch = new ResizeObserver(() => {
-      if (chart.current && box.current.clientWidth) chart.current.setSize({ width: box.current.clientWidth, height: 200 });
+      const el = box.current;
+      if (chart.current && el && el.clientWidth) chart.current.setSize({ width: el.clientWidth, height: 200 });
     });
     watch.observe(box.current);
     return () => { watch.disconnect(); if (chart.current) { chart.current.destroy(); chart.current = null; } };
