@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import dataclasses
 import ssl
+import warnings
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,17 @@ def make_pki(root: Path) -> Pki:
     server = write(root, "server", make_server_cert(ca), chain=[ca])
     server_ec = write(root, "server-ec", make_server_cert(ca, key=ec_key()), chain=[ca])
     return Pki(root=root, ca=ca, ca_file=ca_file, server=server, server_ec=server_ec)
+
+
+def tls11_client(pki: Pki) -> ssl.SSLContext:
+    """A client offering TLS 1.1 only: OpenSSL on the listener ends its handshake."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.load_verify_locations(pki.ca_file)
+    return ctx
 
 
 def tls_config(

@@ -33,6 +33,7 @@ from tests.security.conn_support import (
     refused,
     security_events,
     serving,
+    tls11_client,
     tls_config,
     wss_url,
 )
@@ -89,16 +90,6 @@ async def test_tls12_and_tls13_accepted(tmp_path: Path, pki: Pki) -> None:
                 await ws.close()
 
 
-def _tls11_client(pki: Pki) -> ssl.SSLContext:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    ctx.load_verify_locations(pki.ca_file)
-    return ctx
-
-
 async def test_client_offering_only_tls11_is_refused(tmp_path: Path, pki: Pki) -> None:
     """TC_086: a client offering only TLS 1.1 gets no connection, and the refusal is a
     security event. The same client does speak TLS 1.1 to a server that allows it."""
@@ -117,14 +108,14 @@ async def test_client_offering_only_tls11_is_refused(tmp_path: Path, pki: Pki) -
     server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=permissive)
     port = server.sockets[0].getsockname()[1]
     try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=_tls11_client(pki))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls11_client(pki))
         assert (await reader.readline()).strip() == b"TLSv1.1"
         writer.close()
     finally:
         server.close()
         await server.wait_closed()
     async with serving(tls_config(tmp_path / "d", pki)) as (app, _):
-        err = await refused(wss_url(app, "CP11"), ssl_context=_tls11_client(pki))
+        err = await refused(wss_url(app, "CP11"), ssl_context=tls11_client(pki))
         assert http_status(err) is None  # ended in the TLS handshake, not by HTTP
         found = await eventually(lambda: events(app, "TlsHandshakeRefused"))
         assert any("UNSUPPORTED_PROTOCOL" in str(e["data"]) for e in found), found

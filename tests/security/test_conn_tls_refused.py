@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,14 @@ from edge.app import App
 from edge.server import TLS_EVENTS_PER_MINUTE
 from tests.helpers import eventually
 from tests.security.certs import make_ca
-from tests.security.conn_support import Pki, make_pki, security_events, serving, tls_config
+from tests.security.conn_support import (
+    Pki,
+    make_pki,
+    security_events,
+    serving,
+    tls11_client,
+    tls_config,
+)
 
 FLOOD = TLS_EVENTS_PER_MINUTE + 5
 
@@ -25,17 +31,6 @@ FLOOD = TLS_EVENTS_PER_MINUTE + 5
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
-
-
-def tls11_client(pki: Pki) -> ssl.SSLContext:
-    """A client offering TLS 1.1 only: OpenSSL on the listener ends its handshake."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    ctx.load_verify_locations(pki.ca_file)
-    return ctx
 
 
 async def handshake_from(app: App, source: str, ctx: ssl.SSLContext) -> None:
