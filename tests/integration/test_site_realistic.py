@@ -622,10 +622,18 @@ async def test_pv_export_fading_at_production_timings_is_followed_in_few_lowerin
         problems = []
         for cid, sim in sims.items():
             calls = [at for at, _, _ in sim.set_calls if cloud <= at <= end]
-            if len(calls) > 3:
-                problems.append(
-                    f"{cid}: {len(calls)} calls after the cloud: {lease_values(sim, cloud)}"
-                )
+            values = lease_values(sim, t0)
+            ahead = len(values) - len(lease_values(sim, cloud))
+            # Lowerings of a whole step or more; a last tenths-of-an-ampere correction of
+            # where the load was heading (readings a little late on a busy machine) may
+            # follow them, within the fourth call.
+            steps = [
+                (a, b)
+                for a, b in itertools.pairwise(values[max(0, ahead - 1) :])
+                if a - b >= PRODUCTION.hysteresis
+            ]
+            if len(steps) > 3 or len(calls) > 4:
+                problems.append(f"{cid}: {len(calls)} calls after the cloud: {values[ahead:]}")
         longest = run = 0.0
         for a, b in itertools.pairwise(p for p in r.site.timeline if p.t >= t0):
             run = run + (b.t - a.t).total_seconds() if a.overload_a > 0 else 0.0
