@@ -267,6 +267,10 @@ class ConnectionSecurity:
         password and its last connection go, on disk before the return. A charger
         configured in `[chargers.*]` keeps its stored state: the configuration still
         names its profile and password, and it comes back at its next connection."""
+        hashing = self._hashing.get(charger_id)
+        if hashing is not None:
+            # A key it accepted before it left is still being stored: it would come back.
+            await asyncio.shield(hashing)
         self.connected_at.pop(charger_id, None)
         self._peers.pop(charger_id, None)
         self.verifier.forget(charger_id)

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from edge.chargers import Charger, Registration
 from edge.events import ChargerRemoved
-from edge.features import reservation, security
+from edge.features import reservation, security, smart_charging
 from edge.security.events import security_events
 from edge.services import Services
 from edge.web.common import (
@@ -149,6 +149,7 @@ async def delete_charger(request: web.Request) -> web.Response:
     svc.chargers.remove(charger.id)
     if svc.security is not None:
         await svc.security.forget(charger.id)
+    smart_charging.forget_charger(charger.id)
     await svc.chargers.persist()
     svc.record(
         charger.id,
