@@ -25,6 +25,8 @@ from edge.sim.charger import RawCharger
 from tests.chargepoint import basic_auth
 from tests.conftest import API_TOKEN, TIME_SCALE, Api, make_config, ocpp_url, running
 from tests.helpers import booted, eventually, eventually_listed
+from tests.upstream.cloud import Cloud
+from tests.upstream.test_upstream import edge
 
 TIMEOUT = 15 * TIME_SCALE
 PASSWORD = "0123456789abcdef"
@@ -329,3 +331,33 @@ async def test_the_live_page_hears_of_a_deletion(tmp_path: Path) -> None:
         async with api.session.ws_connect(url, headers=headers) as ws:
             snapshot = orjson.loads((await ws.receive()).data)
             assert snapshot["chargers"] == []
+
+
+async def test_a_deleted_charger_leaves_the_upstream_list(tmp_path: Path) -> None:
+    """With a cloud link, a deleted charger whose messages the cloud has all got is no
+    longer listed in `GET /api/upstream`."""
+    async with Cloud() as cloud, edge(tmp_path, cloud) as (app, api):
+        async with asyncio.timeout(30 * TIME_SCALE):
+            assert await boot_status(app, "UP1") == "Accepted"
+            await disconnected(api, "UP1")
+
+            async def upstream_ids(idle: bool = False) -> list[str]:
+                body = await api.get("/api/upstream")
+                return [
+                    c["id"]
+                    for c in body["chargers"]
+                    if not idle or (c["pending"] == 0 and not c["connected"])
+                ]
+
+            async def delivered() -> bool:
+                return "UP1" in await upstream_ids(idle=True)
+
+            await eventually(delivered, timeout=15 * TIME_SCALE)
+            assert "BootNotification" in cloud.actions("UP1")
+            status, _ = await api.request("DELETE", "/api/chargers/UP1")
+            assert status == 200
+
+            async def gone() -> bool:
+                return "UP1" not in await upstream_ids()
+
+            await eventually(gone)
