@@ -66,7 +66,12 @@ def _describe(config: Config) -> list[str]:
         f"data directory: {config.storage.data_dir.resolve()}",
         f"OCPP endpoint: ws://{config.ocpp.host}:{config.ocpp.port}/<prefix>/<chargePointId>",
         f"web/API: http://{config.web.host}:{config.web.port}/",
-        f"unknown chargers: {config.ocpp.unknown_chargers}",
+        f"unknown chargers: {config.ocpp.unknown_chargers}"
+        + (
+            f" (at most {config.ocpp.max_pending_chargers} pending)"
+            if config.ocpp.unknown_chargers == "pending"
+            else ""
+        ),
         f"configured chargers: {len(config.chargers)}",
         "meter: "
         + (

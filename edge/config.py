@@ -103,6 +103,9 @@ class OcppConfig:
     host: str = "0.0.0.0"
     port: int = 9000
     unknown_chargers: str = "pending"
+    # With unknown_chargers = "pending": how many chargers may wait for approval at once;
+    # a new identity beyond them is refused (HTTP 404) instead of being registered.
+    max_pending_chargers: int = 50
     heartbeat_interval: int = 300
     # Seconds a charger told Pending or Rejected waits before its next BootNotification.
     boot_retry_interval: int = 60
@@ -388,6 +391,7 @@ def _read_ocpp(table: Mapping[str, Any], problems: list[str]) -> OcppConfig:
         host=r.string("host", "0.0.0.0"),
         port=_port(r, "port", 9000),
         unknown_chargers=r.string("unknown_chargers", "pending", UNKNOWN_CHARGER_POLICIES),
+        max_pending_chargers=r.integer("max_pending_chargers", 50, 0, 10_000),
         heartbeat_interval=r.integer("heartbeat_interval", 300, 1, 86400),
         boot_retry_interval=r.integer("boot_retry_interval", 60, 0, 86400),
         call_timeout=r.number("call_timeout", 30.0, 0.1, 3600.0),

@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "Booted",
     "ChargerEvent",
+    "ChargerRemoved",
     "Connected",
     "Disconnected",
     "EventBus",
@@ -56,6 +57,12 @@ class Connected(ChargerEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Disconnected(ChargerEvent):
     """The charger's connection closed (not published for a replaced connection)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChargerRemoved(ChargerEvent):
+    """An operator removed the charger from the registry (`DELETE /api/chargers/{id}`):
+    whoever keeps something about it by identity drops it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

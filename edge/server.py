@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 TLS_EVENTS_PER_MINUTE = 30
+PENDING_FULL_EVENTS_PER_MINUTE = 30
 MAX_IDENTITY_LENGTH = 128
 CLOSE_TIMEOUT = 5.0  # s: the closing handshake (WebSocket, then TLS)
 REVOKED_CLOSE_CODE = 1008  # RFC 6455 policy violation: the certificate was revoked
@@ -89,6 +90,13 @@ class OcppServer:
         self._peers: dict[ChargerSession, PeerCertificate] = {}
         self._tls_event_window = 0.0
         self._tls_events = 0
+        # Unknown identities let through the handshake under the pending policy and not
+        # registered yet (by monotonic deadline): they count toward the cap, so that
+        # concurrent handshakes cannot overshoot it. `_handle` removes them; a handshake
+        # that fails after `_process_request` expires with its timeout.
+        self._arriving: dict[str, float] = {}
+        self._pending_full_window = 0.0
+        self._pending_full_events = 0
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
         """Start the ws listener; returns the bound addresses."""
@@ -173,12 +181,77 @@ class OcppServer:
             svc.metrics.inc("edge_connections_refused_total", reason="unknown")
             svc.record(identity, "ConnectionRefused", {"reason": "unknown charger"})
             return conn.respond(http.HTTPStatus.NOT_FOUND, "unknown charge point\n")
+        if (
+            charger is None
+            and settings is None
+            and svc.config.ocpp.unknown_chargers == "pending"
+            and self._pending_full(identity)
+        ):
+            # As "reject" would: 404 (1.6 errata 3.68), nothing registered.
+            self._refuse_pending_full(conn, identity)
+            return conn.respond(http.HTTPStatus.NOT_FOUND, "unknown charge point\n")
         verdict = await self._admit(conn, request, identity)
         if isinstance(verdict, Response):
+            self._arriving.pop(identity, None)  # refused: it holds no pending place
             return verdict
         conn.charger_id = identity  # type: ignore[attr-defined]
         conn.admission = verdict  # type: ignore[attr-defined]
         return None
+
+    def pending_count(self) -> int:
+        """Chargers waiting for an operator's approval (registration Pending, not
+        configured in `[chargers.*]`), with the unknown identities whose handshakes
+        are under way."""
+        svc = self.services
+        now = time.monotonic()
+        for identity, deadline in list(self._arriving.items()):
+            if deadline <= now:
+                del self._arriving[identity]
+        configured = svc.config.chargers
+        registered = sum(
+            1
+            for charger in svc.chargers
+            if charger.registration is Registration.PENDING and charger.id not in configured
+        )
+        return registered + len(self._arriving)
+
+    def _pending_full(self, identity: str) -> bool:
+        """Whether `identity` (unknown, under the pending policy) finds every pending
+        place taken; if not, it holds one until its session starts."""
+        cfg = self.services.config.ocpp
+        if identity not in self._arriving and self.pending_count() >= cfg.max_pending_chargers:
+            return True
+        self._arriving[identity] = time.monotonic() + cfg.limits.handshake_timeout + 1.0
+        return False
+
+    def _refuse_pending_full(self, conn: ServerConnection, identity: str) -> None:
+        """Count a refusal for a full pending list; log it at most once a minute and raise a
+        security event at most `PENDING_FULL_EVENTS_PER_MINUTE` times a minute (a flood of
+        new identities must not write the SD card, nor the log, at its pace)."""
+        svc = self.services
+        svc.metrics.inc("edge_connections_refused_total", reason="pending_full")
+        now = time.monotonic()
+        if now - self._pending_full_window >= 60.0:
+            self._pending_full_window, self._pending_full_events = now, 0
+        self._pending_full_events += 1
+        limit = svc.config.ocpp.max_pending_chargers
+        if self._pending_full_events == 1:
+            log.warning(
+                "%d chargers already wait for approval (max_pending_chargers): refused"
+                " unknown charger %r from %s; further refusals this minute are counted"
+                ' (edge_connections_refused_total{reason="pending_full"}), not logged',
+                limit,
+                identity,
+                _peer(conn),
+            )
+        if self._pending_full_events <= PENDING_FULL_EVENTS_PER_MINUTE:
+            record_security_event(
+                svc,
+                None,
+                "PendingChargersFull",
+                f"unknown charger {identity!r} refused: {limit} chargers already wait for"
+                f" approval (from {_peer(conn)})",
+            )
 
     async def _admit(
         self, conn: ServerConnection, request: Request, identity: str
@@ -297,6 +370,7 @@ class OcppServer:
             )
             charger = svc.chargers.create(identity, registration, now=svc.now_text())
             log.info("new charger %r registered as %s", identity, registration)
+        self._arriving.pop(identity, None)  # registered: counted as a charger from now on
         admission: Admission = ws.admission  # type: ignore[attr-defined]
         ssl_object: Any = ws.transport.get_extra_info("ssl_object")
         tls_version = ssl_object.version() if ssl_object is not None else None

@@ -56,6 +56,15 @@ class ChargerRegistry:
         self.save(charger)
         return charger
 
+    def remove(self, charger_id: str) -> Charger | None:
+        """Forget a charger (its document goes with the next flush); the removed one, or
+        None if there was none. The caller checks it is neither connected nor charging."""
+        charger = self._chargers.pop(charger_id, None)
+        doc_id = self._doc_ids.pop(charger_id, None)
+        if doc_id is not None:
+            self._table.remove(doc_ids=[doc_id])
+        return charger
+
     def save(self, charger: Charger) -> None:
         """Mark the charger's document for the next flush."""
         doc_id = self._doc_ids.get(charger.id)

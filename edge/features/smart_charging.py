@@ -48,6 +48,7 @@ __all__ = [
     "CHECKS",
     "RECORDERS",
     "clear_limits",
+    "forget_charger",
     "installed_profiles",
     "is_operator_limit",
     "operator_limit",
@@ -81,6 +82,11 @@ def _stored_profiles(charger: Charger) -> InstalledProfiles:
     stored = InstalledProfiles.from_json(raw)
     _parsed[charger.id] = (raw, stored)
     return stored
+
+
+def forget_charger(charger_id: str) -> None:
+    """Drop what is cached for a charger removed from the registry."""
+    _parsed.pop(charger_id, None)
 
 
 def installed_profiles(svc: Services, charger: Charger) -> InstalledProfiles:

@@ -113,6 +113,15 @@ class SecurityStore:
         else:
             self._table.update(doc, doc_ids=[doc_id])
 
+    def remove(self, charger_id: str) -> bool:
+        """Forget the charger's document; whether there was one stored."""
+        self._docs.pop(charger_id, None)
+        doc_id = self._doc_ids.pop(charger_id, None)
+        if doc_id is None:
+            return False
+        self._table.remove(doc_ids=[doc_id])
+        return True
+
     async def persist(self) -> None:
         await self.store.flush_async()
 
@@ -252,6 +261,23 @@ class ConnectionSecurity:
             self.store.save(charger_id)
             log.info("charger %s: password from the configuration stored (hashed)", charger_id)
         self.store.store.flush()
+
+    async def forget(self, charger_id: str) -> None:
+        """The charger left the registry (`DELETE /api/chargers/{id}`): its profile, its
+        password and its last connection go, on disk before the return. A charger
+        configured in `[chargers.*]` keeps its stored state: the configuration still
+        names its profile and password, and it comes back at its next connection."""
+        hashing = self._hashing.get(charger_id)
+        if hashing is not None:
+            # A key it accepted before it left is still being stored: it would come back.
+            await asyncio.shield(hashing)
+        self.connected_at.pop(charger_id, None)
+        self._peers.pop(charger_id, None)
+        self.verifier.forget(charger_id)
+        if charger_id in self.config.chargers:
+            return
+        if self.store.remove(charger_id):
+            await self.store.persist()
 
     async def set_password(self, charger_id: str, password: str) -> None:
         """The operator set the charger's password (`PUT /api/chargers/{id}`)."""

@@ -40,6 +40,7 @@ from edge.chargers import Charger, Registration
 from edge.events import (
     Booted,
     ChargerEvent,
+    ChargerRemoved,
     Connected,
     Disconnected,
     MeterValuesReceived,
@@ -192,6 +193,9 @@ class SiteController(LeaseSending):
     def on_event(self, event: ChargerEvent) -> None:
         if isinstance(event, MeterValuesReceived):
             self._on_meter_values(event)
+        elif isinstance(event, ChargerRemoved):
+            self._forget(event.charger_id)
+            self.wake()
         elif isinstance(event, Booted):
             control = self.controls.get(event.charger_id)
             if control is not None:
@@ -209,6 +213,14 @@ class SiteController(LeaseSending):
             if control is not None and isinstance(event, Connected):
                 control.retry_at = 0.0
             self.wake()
+
+    def _forget(self, charger_id: str) -> None:
+        """A charger left the registry: its control, its cloud profiles and its lease go
+        (it is neither connected nor charging: nothing of it draws current)."""
+        if self.controls.pop(charger_id, None) is not None:
+            self._safe_dirty = True
+        self._cloud_profiles.pop(charger_id, None)
+        self.svc.leases.set(charger_id, None)
 
     def _on_meter_values(self, event: MeterValuesReceived) -> None:
         control = self.controls.get(event.charger_id)
@@ -327,6 +339,8 @@ class SiteController(LeaseSending):
                 control = self.controls[charger.id] = self._new_control(charger)
                 self._safe_dirty = True
             self._observe(control, charger, now)
+        for charger_id in [c for c in self.controls if self.svc.chargers.get(c) is None]:
+            self._forget(charger_id)  # removed while its event was on its way
         return self.controls
 
     def _observe(self, control: ChargerControl, charger: Charger, now: float) -> None:

@@ -73,6 +73,10 @@ class ActiveTransactions:
                     del self._by_tag[key]
         return tx
 
+    def for_charger(self, charger_id: str) -> list[ActiveTransaction]:
+        """The charger's ongoing transactions (a scan: for operator requests only)."""
+        return [tx for tx in self._by_id.values() if tx.charger_id == charger_id]
+
     def for_id_tag(self, id_tag: str) -> list[ActiveTransaction]:
         ids = self._by_tag.get(id_tag.casefold(), ())
         return [self._by_id[i] for i in ids]

@@ -165,7 +165,10 @@ class Upstream:
     def statistics(self) -> dict[str, Any]:
         """`GET /api/upstream` (DESIGN §7), plus what the operator needs to act."""
         summaries = self.svc.journal.outbox_summaries()
-        ids = sorted({c.id for c in self.svc.chargers} | set(summaries) | set(self.links))
+        # A link outlives its charger's deletion (the outbox still goes to the cloud):
+        # listed while it has messages or is up, not once it is idle.
+        up = {charger_id for charger_id, link in self.links.items() if link.state.connected}
+        ids = sorted({c.id for c in self.svc.chargers} | set(summaries) | up)
         chargers = [self.charger_statistics(charger_id, summaries) for charger_id in ids]
         parked = [
             {

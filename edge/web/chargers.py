@@ -3,6 +3,7 @@
 GET  /api/chargers                         every known charger
 GET  /api/chargers/{id}                    one, with profiles, reservations, statuses
 PUT  /api/chargers/{id}                    register / approve / reject; set its password
+DELETE /api/chargers/{id}                  remove it from the registry (not connected, idle)
 GET  /api/chargers/{id}/events             its journalled events (?kind=&limit=)
 GET  /api/chargers/{id}/status-history     its StatusNotifications, newest first
 GET  /api/events                           the site's events (?kind=&chargerId=&limit=)
@@ -10,10 +11,13 @@ GET  /api/events                           the site's events (?kind=&chargerId=&
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from edge.chargers import Charger, Registration
-from edge.features import reservation, security
+from edge.events import ChargerRemoved
+from edge.features import reservation, security, smart_charging
 from edge.security.events import security_events
 from edge.services import Services
 from edge.web.common import (
@@ -30,6 +34,8 @@ from edge.web.common import (
 from profiles.model import render_profile
 
 __all__ = ["add_routes", "charger_json", "chargers_body"]
+
+log = logging.getLogger(__name__)
 
 
 def charger_json(svc: Services, charger: Charger) -> Json:
@@ -122,6 +128,39 @@ async def put_charger(request: web.Request) -> web.Response:
     return json_response(charger.to_json(), status)
 
 
+async def delete_charger(request: web.Request) -> web.Response:
+    """DELETE /api/chargers/{id}: forget the charger (its document, its security state,
+    its place under site control); its journal and transactions stay, they are records.
+    409 while it is connected or has an active transaction. A charger configured in
+    `[chargers.*]` comes back at its next connection."""
+    svc = services(request)
+    charger = charger_or_404(svc, request.match_info["charger_id"])
+    if charger.connected:
+        raise ApiError(409, "connected", "the charger is connected: disconnect it first")
+    active = sorted(tx.transaction_id for tx in svc.transactions.for_charger(charger.id))
+    if active:
+        raise ApiError(
+            409,
+            "active_transaction",
+            f"the charger has an active transaction ({', '.join(map(str, active))})",
+            transactionIds=active,
+        )
+    registration = charger.registration
+    svc.chargers.remove(charger.id)
+    if svc.security is not None:
+        await svc.security.forget(charger.id)
+    smart_charging.forget_charger(charger.id)
+    await svc.chargers.persist()
+    svc.record(
+        charger.id,
+        "ChargerDeleted",
+        {"registration": str(registration), "configured": charger.id in svc.config.chargers},
+    )
+    log.info("charger %r (%s) removed from the registry by the operator", charger.id, registration)
+    svc.publish(ChargerRemoved(charger_id=charger.id, at=svc.now()))
+    return json_response({"deleted": charger.id})
+
+
 async def charger_events(request: web.Request) -> web.Response:
     svc = services(request)
     charger = charger_or_404(svc, request.match_info["charger_id"])
@@ -167,6 +206,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/chargers", list_chargers)
     router.add_get("/api/chargers/{charger_id}", get_charger)
     router.add_put("/api/chargers/{charger_id}", put_charger)
+    router.add_delete("/api/chargers/{charger_id}", delete_charger)
     router.add_get("/api/chargers/{charger_id}/events", charger_events)
     router.add_get("/api/chargers/{charger_id}/status-history", charger_status_history)
     router.add_get("/api/events", site_events)

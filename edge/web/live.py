@@ -132,6 +132,8 @@ class LiveHub:
             charger = self.svc.chargers.get(charger_id)
             if charger is not None:
                 self._broadcast({"type": "charger", "charger": charger_json(self.svc, charger)})
+            else:  # removed from the registry (`DELETE /api/chargers/{id}`)
+                self._broadcast({"type": "chargerRemoved", "chargerId": charger_id})
         if self._security:
             self._security = False
             self._broadcast({"type": "security"})

@@ -151,3 +151,20 @@ def test_site_control_keys_are_read_and_checked_against_the_meter() -> None:
     assert "site.lease_time" in text and "meter.stale_after" in text
     # Without a meter there is no loop to pace: any lease time is fine.
     assert parse_config({"site": {"lease_time": 2}}).site.lease_time == 2.0
+
+
+def test_max_pending_chargers_bounds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`[ocpp] max_pending_chargers`: 50 by default, 0 to 10000, an integer; `check`
+    shows it with the pending policy."""
+    assert parse_config({}).ocpp.max_pending_chargers == 50
+    assert parse_config({"ocpp": {"max_pending_chargers": 0}}).ocpp.max_pending_chargers == 0
+    top = parse_config({"ocpp": {"max_pending_chargers": 10_000}})
+    assert top.ocpp.max_pending_chargers == 10_000
+    for bad in (-1, 10_001, 2.5, "50", True):
+        with pytest.raises(ConfigError) as info:
+            parse_config({"ocpp": {"max_pending_chargers": bad}})
+        assert "ocpp.max_pending_chargers" in "\n".join(info.value.problems)
+    path = tmp_path / "c.toml"
+    path.write_text("[ocpp]\nmax_pending_chargers = 7\n")
+    assert main(["check", "--config", str(path)]) == 0
+    assert "unknown chargers: pending (at most 7 pending)" in capsys.readouterr().out

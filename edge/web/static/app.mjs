@@ -37,6 +37,12 @@ function useLive(enabled) {
           setState((s) => ({ link: "live", site: m.site, chargers, security: s.security + 1 }));
         } else if (m.type === "charger") {
           setState((s) => ({ ...s, link: "live", chargers: { ...s.chargers, [m.charger.id]: m.charger } }));
+        } else if (m.type === "chargerRemoved") {
+          setState((s) => {
+            const chargers = { ...s.chargers };
+            delete chargers[m.chargerId];
+            return { ...s, link: "live", chargers };
+          });
         } else if (m.type === "site") {
           setState((s) => ({ ...s, link: "live", site: m.site }));
         } else if (m.type === "security") {
