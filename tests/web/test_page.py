@@ -62,13 +62,16 @@ async def report_current(cp: RawCharger, transaction_id: int, amps: float) -> No
 
 @asynccontextmanager
 async def site(
-    tmp_path: Path, meter: MeterServer
+    tmp_path: Path, meter: MeterServer, *, unknown_chargers: str = "accept"
 ) -> AsyncIterator[tuple[App, Api, dict[str, RawCharger]]]:
     """A site with a meter (32 A fuse) and two chargers online: CP1 charging a 1-phase EV
-    on L1 at 10 A, CP2 available (it answers Reset, GetConfiguration and ChangeAvailability)."""
+    on L1 at 10 A, CP2 available (it answers Reset, GetConfiguration and ChangeAvailability);
+    other identities handled per `unknown_chargers`."""
+    config = site_config(tmp_path, meter.port)
     config = replace(
-        site_config(tmp_path, meter.port),
+        config,
         chargers={"CP1": ChargerSettings(phases="L1"), "CP2": ChargerSettings()},
+        ocpp=replace(config.ocpp, unknown_chargers=unknown_chargers),
     )
     await meter.set(current_a=(12.0, 4.0, 3.0))
     answers: Any = {

@@ -18,7 +18,7 @@ import pytest
 from drivers import MeterServer
 from edge.sim.charger import RawCharger
 from tests.conftest import make_config, running
-from tests.helpers import now_iso
+from tests.helpers import now_iso, ocpp_url
 from tests.integration.test_site_control import meter
 from tests.web.conftest import LAPTOP, PHONE, open_page
 from tests.web.test_page import shot, site
@@ -255,3 +255,36 @@ async def test_charger_profiles_schedule_and_history(
         assert (await cps["CP2"].wait_for_call("GetCompositeSchedule"))["connectorId"] == 1
         await shot(page, "charger-schedule-laptop")
         await fits_phone(page)
+
+
+async def test_a_new_charger_is_approved_then_deleted(
+    tmp_path: Path, meter: MeterServer, browser: Any
+) -> None:
+    """A charger nobody configured connects and waits for approval (its Boot answered
+    Pending); its detail says so and Approve accepts it (the next Boot is Accepted). While
+    it is online Delete is disabled; once it is gone, Delete asks first, removes it from
+    the registry and takes the page back to the list, which no longer shows it."""
+    async with (
+        site(tmp_path, meter, unknown_chargers="pending") as (app, api, _),
+        open_page(browser, app) as (page, _),
+    ):
+        async with RawCharger.connect(ocpp_url(app, "NEW1")) as cp:
+            assert (await cp.boot())["status"] == "Pending"
+            await page.goto("/#/chargers/NEW1")
+            card = page.get_by_test_id("registration")
+            await expect(card).to_contain_text("waits for approval")
+            delete = card.get_by_test_id("action-Delete charger").get_by_role("button")
+            await expect(delete).to_be_disabled()
+            await card.get_by_role("button", name="Approve").click()
+            await expect(page.get_by_test_id("charger-detail")).to_contain_text("Accepted")
+            await expect(card.get_by_role("button", name="Approve")).to_have_count(0)
+            assert (await api.get("/api/chargers/NEW1"))["registration"] == "Accepted"
+            assert (await cp.boot())["status"] == "Accepted"
+        await expect(page.get_by_test_id("detail-connected")).to_have_text("offline")
+        await expect(delete).to_be_enabled()
+        await delete.click()
+        await card.get_by_role("button", name="Really delete charger?").click()
+        await page.wait_for_url("**/#/chargers")
+        await expect(page.get_by_text("NEW1")).to_have_count(0)
+        code, body = await api.request("GET", "/api/chargers/NEW1")
+        assert code == 404, body

@@ -1,5 +1,5 @@
 // Chargers, live; one charger in detail with the operations a technician sends.
-import { useEffect, useState } from "./vendor/hooks.mjs";
+import { useEffect, useRef, useState } from "./vendor/hooks.mjs";
 import { Action, amps, api, html, when, whyWords } from "./lib.mjs";
 import { Smart } from "./schedule.mjs";
 import { SecurityMark } from "./security.mjs";
@@ -52,13 +52,38 @@ function Configuration({ id, online }) {
   </div>`;
 }
 
+// Approve or reject a charger that waits for it, and remove one from the registry (only
+// while it is offline and charges nothing: the API answers 409 otherwise).
+function Registration({ base, detail, charger, online, reload, deleting }) {
+  const connected = Boolean(charger && charger.connected);
+  const register = (registration) => () => api(base, { method: "PUT", body: { registration } });
+  const remove = async () => {
+    deleting.current = true;
+    const result = await api(base, { method: "DELETE" });
+    if (result.status === 200) location.hash = "#/chargers";
+    else deleting.current = false;
+    return result;
+  };
+  return html`<div class="card" data-testid="registration"><h2>Registration</h2>
+    ${detail.registration === "Pending" && html`<p>This charger waits for approval: until then it may only boot.</p>`}
+    ${detail.registration !== "Accepted" && html`<${Action} title="Approve" online=${online} done=${reload} run=${register("Accepted")} />`}
+    ${detail.registration !== "Rejected" && html`<${Action} title="Reject" online=${online} confirm danger done=${reload} run=${register("Rejected")} />`}
+    <${Action} title="Delete charger" online=${online && !connected} confirm danger run=${remove} />
+    ${connected && html`<p class="muted">Delete is possible once the charger is offline.</p>`}
+  </div>`;
+}
+
 export function ChargerDetail({ id, live, online }) {
   const [detail, setDetail] = useState(null);
   const [events, setEvents] = useState([]);
   const [missing, setMissing] = useState(false);
   const base = `/api/chargers/${encodeURIComponent(id)}`;
   const charger = live.chargers[id];
+  // Set while this page deletes the charger: the live feed's removal must not fetch it
+  // again (a 404), the view moves to the list instead.
+  const deleting = useRef(false);
   const reload = async () => {
+    if (deleting.current) return;
     const [d, e] = await Promise.all([api(base), api(`${base}/events?limit=20`)]);
     if (d.status === 404) { setMissing(true); return; }
     if (d.status === 200) setDetail(d.data);
@@ -98,6 +123,7 @@ export function ChargerDetail({ id, live, online }) {
         ${s.lastError && html`<dt>Last error</dt><dd>${s.lastError}</dd>`}
       </dl>` : html`<p class="muted">Not under site control (no meter, or not accepted).</p>`}</div>
     </div>
+    <${Registration} base=${base} detail=${detail} charger=${charger} online=${online} reload=${reload} deleting=${deleting} />
     <div class="card" data-testid="actions"><h2>Operations</h2>
       ${!can && html`<p class="muted">The charger (or this page) is offline: operations are disabled.</p>`}
       <${Action} title="Remote start" online=${can} fields=${[{ name: "idTag", label: "id tag" }, { name: "connectorId", label: "connector", value: "1", numeric: true }]}
