@@ -43,6 +43,7 @@ the event loop thread's own share from /proc/PID/task/PID/stat. Measured, in thi
    counting TCP relay in this process (127.0.0.1, in front of the service), which adds
    up the bytes the service sends them, HTTP and WebSocket frames as sent (compressed
    by permessage-deflate), without TCP/IP headers; per page = that / pages open.
+   (The page of 5. is one of them: the relay is in its path too.)
 5. **a change reaching the page**: the page on the chargers view; `--changes` times a
    charger's StatusNotification (Charging <-> SuspendedEV) is sent at t0 (time.time()
    just before the send) and the page records Date.now() when its DOM shows the new

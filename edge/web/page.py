@@ -94,10 +94,13 @@ def compressed_copy(data_dir: Path, root: Path = STATIC) -> Path:
             finally:
                 shutil.rmtree(building, ignore_errors=True)
             log.info("page files compressed into %s", target)
-        for old in cache.iterdir():
-            if old.name != digest and not old.name.startswith(".build-"):
-                with contextlib.suppress(OSError):
-                    shutil.rmtree(old) if old.is_dir() else old.unlink()
+        for old in cache.iterdir():  # earlier versions' files, a crashed build
+            if old.name != digest:
+                if old.is_dir() and not old.is_symlink():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        old.unlink()
         return target
     except OSError as e:
         log.warning("page files served uncompressed (cannot prepare them: %s)", e)
