@@ -23,8 +23,9 @@ the event loop thread's own share from /proc/PID/task/PID/stat. Measured, in thi
 
 1. **bytes**: every file under edge/web/static, raw and gzip -9, and which of them a
    cold load fetches (from the page's resource timing); the target (under 150 KB,
-   1 KB = 1000 bytes) is on the files the page loads. The service sends them
-   uncompressed: "bytes over the wire" is what a cold load transfers.
+   1 KB = 1000 bytes) is on the files the page loads. The service sends them gzipped
+   (Chromium accepts gzip): "bytes over the wire" is what a cold load transfers, the
+   resource timing's transferSize (headers and body as sent) summed over its files.
 2. **idle, no page**: the service's CPU over `--window` s (% of one core).
 3. **page views**: `--loads` cold loads one after another, each a fresh context: login,
    `/`, every static file, `/api/session`, the live socket and its snapshot, until the
@@ -37,7 +38,12 @@ the event loop thread's own share from /proc/PID/task/PID/stat. Measured, in thi
    the L1 bar and the badge says "live" (a MutationObserver installed before any
    script of the page); also first contentful paint. Median and max.
 4. **one page open, idle** on the overview: CPU over the window; what the page gets
-   over its socket (messages by type and bytes, per second).
+   over its socket (messages by type and their bytes as the page reads them, per
+   second), and what goes over the wire: the pages kept open are loaded through a
+   counting TCP relay in this process (127.0.0.1, in front of the service), which adds
+   up the bytes the service sends them, HTTP and WebSocket frames as sent (compressed
+   by permessage-deflate), without TCP/IP headers; per page = that / pages open.
+   (The page of 5. is one of them: the relay is in its path too.)
 5. **a change reaching the page**: the page on the chargers view; `--changes` times a
    charger's StatusNotification (Charging <-> SuspendedEV) is sent at t0 (time.time()
    just before the send) and the page records Date.now() when its DOM shows the new
@@ -401,6 +407,62 @@ class LivePage:
         self.received = 0
 
 
+class CountingRelay:
+    """A TCP relay on 127.0.0.1 in front of the service: counts the bytes the service
+    sends through it (what the pages opened through `base` get over the wire)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.down = 0  # bytes, service -> pages
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def base(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> CountingRelay:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in tuple(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+            try:
+                async with asyncio.TaskGroup() as tasks:
+                    tasks.create_task(self._pump(reader, up_writer, count=False))
+                    tasks.create_task(self._pump(up_reader, writer, count=True))
+            finally:
+                up_writer.close()
+        except (OSError, ExceptionGroup):
+            pass
+        finally:
+            writer.close()
+            self._tasks.discard(task)
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count: bool
+    ) -> None:
+        while data := await reader.read(65536):
+            if count:
+                self.down += len(data)
+            writer.write(data)
+            await writer.drain()
+        with contextlib.suppress(OSError):
+            writer.write_eof()
+
+
 async def open_page(browser: Any, base: str, state: Json | None = None) -> LivePage:
     """A fresh context (an empty cache), logged in: with the cookie of `state` (a
     context's storage state), else through the API; the page not loaded yet."""
@@ -502,17 +564,26 @@ async def page_views(browser: Any, edge: Edge, loads: int, idle_pct: float) -> J
     }
 
 
-async def window(edge: Edge, site: Site, seconds: float, pages: Sequence[LivePage]) -> Json:
-    """The service's CPU over `seconds` with `pages` open; what each page received."""
+async def window(
+    edge: Edge,
+    site: Site,
+    seconds: float,
+    pages: Sequence[LivePage],
+    relay: CountingRelay | None = None,
+) -> Json:
+    """The service's CPU over `seconds` with `pages` open (through `relay`, if given);
+    what each page received."""
     site.check()
     state = await edge.api("GET", "/api/site")
     why = Counter(code for c in state["chargers"] for code in c.get("limitedBy") or ["none"])
     await asyncio.sleep(1.0)
     for live in pages:
         live.reset()
+    wire0 = relay.down if relay is not None else 0
     s0, loop0 = edge.sample()
     await asyncio.sleep(seconds)
     s1, loop1 = edge.sample()
+    wire1 = relay.down if relay is not None else 0
     site.check()
     span = s1.at - s0.at
     result: Json = {
@@ -529,6 +600,10 @@ async def window(edge: Edge, site: Site, seconds: float, pages: Sequence[LivePag
             "bytes_per_s": round(pages[0].received / span),
             "bytes_per_s_by_type": {k: round(v / span) for k, v in pages[0].kind_bytes.items()},
         }
+        if relay is not None:
+            result["per_page_received"]["wire_bytes_per_s"] = round(
+                (wire1 - wire0) / len(pages) / span
+            )
     return result
 
 
@@ -646,12 +721,13 @@ async def run(opts: Options) -> Json:
                 f"{views['first_meaningful_paint_ms']}"
             )
             loaded = set(views["files"])
+            relay = await stack.enter_async_context(CountingRelay(edge.server.web_port))
             for count in opts.pages:
                 while len(pages) < count:
-                    pages.append(live := await open_page(browser, edge.base))
+                    pages.append(live := await open_page(browser, relay.base))
                     await load_overview(live)
                 await asyncio.sleep(SETTLE)
-                windows.append(await window(edge, site, opts.window, pages))
+                windows.append(await window(edge, site, opts.window, pages, relay))
                 _log(f"{count} page(s): {windows[-1]['cpu_pct']} % of a core")
                 if count == opts.pages[0]:
                     results["change"] = await changes(site, pages[0], opts.changes, rng)

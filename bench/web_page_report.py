@@ -37,7 +37,9 @@ def _received(r: Json) -> str:
     kinds = ", ".join(
         f"{k} {v:g} ({sizes.get(k, 0):,} B)" for k, v in sorted(got["messages_per_s"].items())
     )
-    return f"{kinds}; {got['bytes_per_s']:,} B/s in all"
+    wire = got.get("wire_bytes_per_s")
+    on_wire = f"; over the wire {wire:,} B/s" if wire is not None else ""
+    return f"{kinds}; {got['bytes_per_s']:,} B/s in all{on_wire}"
 
 
 def summary_rows(results: Json) -> list[tuple[str, str, str]]:
@@ -51,7 +53,7 @@ def summary_rows(results: Json) -> list[tuple[str, str, str]]:
             f"< {_kb(TARGETS['gzip_bytes'])}: {_met(b['target_met'])}",
         ),
         (
-            "a cold load over the wire, as served (uncompressed; KB)",
+            "a cold load over the wire, as served (gzip; KB)",
             _kb(v["bytes_over_the_wire"]),
             "",
         ),
@@ -94,7 +96,8 @@ def summary_rows(results: Json) -> list[tuple[str, str, str]]:
             "",
         ),
         (
-            "what an open page receives, per second",
+            "what an open page receives, per second (messages, their bytes as read; "
+            "as sent, permessage-deflate)",
             _received(next(w for w in results["windows"] if w["pages"])),
             "",
         ),

@@ -129,6 +129,6 @@ def build_app(
     if file_store is not None:
         app[files.FILES] = file_store
         files.add_routes(r)
-    page.add_routes(r)
+    page.add_routes(r, page.compressed_copy(ops.services.config.storage.data_dir))
     page.add_hooks(app)
     return app

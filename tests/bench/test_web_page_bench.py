@@ -46,7 +46,10 @@ def test_web_page_benchmark_reports_every_measure(tmp_path: Path) -> None:
     # 1. CPU: no page, one page, no page again; the page's cost.
     assert [w["pages"] for w in results["windows"]] == [0, 1, 0]
     assert all(w["cpu_pct"] >= 0 for w in results["windows"])
-    assert results["windows"][1]["per_page_received"]["messages_per_s"]
+    received = results["windows"][1]["per_page_received"]
+    assert received["messages_per_s"]
+    # The live feed is deflated: fewer bytes on the wire than the messages hold.
+    assert 0 < received["wire_bytes_per_s"] < received["bytes_per_s"]
     assert [c["pages"] for c in results["cost"]["open"]] == [1]
     assert isinstance(results["cost"]["target_met"], bool)
     # 2. and 3. page views: CPU per view and per login, first meaningful paint.
@@ -55,6 +58,8 @@ def test_web_page_benchmark_reports_every_measure(tmp_path: Path) -> None:
     assert "cpu_ms_each" in views["view"] and "cpu_ms_each" in views["login"]
     assert views["first_meaningful_paint_ms"]["n"] == 2
     assert views["snapshot_bytes"] and views["bytes_over_the_wire"] > 0
+    # The static files go gzipped: a cold load moves less than the files' raw bytes.
+    assert views["bytes_over_the_wire"] < results["bytes"]["loaded"]["raw"] * 0.6
     assert isinstance(views["fmp_target_met"], bool)
     # 4. every change reached the open page.
     change = results["change"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,114 @@ def test_a_client_that_cannot_keep_up_is_closed() -> None:
     assert client.done and client.close_code == 1013 and not client.queue
     client.push(b"{}")
     assert not client.queue
+
+
+async def _raw_socket(
+    port: int, offer: str | None
+) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    """Upgrade /api/live by hand, offering `offer` as Sec-WebSocket-Extensions: the
+    answer's extensions header, and the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    offered = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer else ""
+    writer.write(
+        (
+            "GET /api/live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\n{offered}"
+            f"Authorization: Bearer {API_TOKEN}\r\n\r\n"
+        ).encode()
+    )
+    async with asyncio.timeout(10 * TIME_SCALE):
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    assert head.startswith("HTTP/1.1 101"), head
+    extensions = ""
+    for line in head.split("\r\n"):
+        name, _, value = line.partition(":")
+        if name.lower() == "sec-websocket-extensions":
+            extensions = value.strip()
+    return extensions, reader, writer
+
+
+async def _frame(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """The next frame off the wire: its opcode, RSV1 bit (compressed) and payload."""
+    async with asyncio.timeout(10 * TIME_SCALE):
+        first, second = await reader.readexactly(2)
+        assert first & 0x80 and not second & 0x80  # FIN, and servers never mask
+        size = second & 0x7F
+        if size == 126:
+            size = int.from_bytes(await reader.readexactly(2))
+        elif size == 127:
+            size = int.from_bytes(await reader.readexactly(8))
+        return first & 0x0F, bool(first & 0x40), await reader.readexactly(size)
+
+
+async def _raw_frames(
+    port: int, offer: str | None, count: int
+) -> tuple[str, list[tuple[bool, bytes]]]:
+    """The extensions header and the first `count` frames (RSV1 bit, payload as sent)."""
+    extensions, reader, writer = await _raw_socket(port, offer)
+    try:
+        frames = []
+        for _ in range(count):
+            _, compressed, payload = await _frame(reader)
+            frames.append((compressed, payload))
+        return extensions, frames
+    finally:
+        writer.close()
+
+
+async def test_the_feed_is_deflated_with_context_takeover_when_offered(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser's offer (permessage-deflate) is accepted: frames go compressed, and the
+    deflate window is kept between messages, so a repeated message costs a few bytes."""
+    monkeypatch.setattr(live, "HEARTBEAT", 0.1)
+    extensions, frames = await _raw_frames(
+        app.web_port, "permessage-deflate; client_max_window_bits", 4
+    )
+    assert extensions.startswith("permessage-deflate")
+    assert "server_no_context_takeover" not in extensions
+    inflate = zlib.decompressobj(-15)
+    messages = [orjson.loads(inflate.decompress(p + b"\x00\x00\xff\xff")) for _, p in frames]
+    assert all(compressed for compressed, _ in frames)
+    assert messages[0]["type"] == "snapshot"
+    assert messages[1:] == [{"type": "heartbeat"}] * 3
+    heartbeat = orjson.dumps({"type": "heartbeat"})
+    assert len(frames[1][1]) < len(heartbeat)
+    assert len(frames[3][1]) <= 8  # the same bytes again: back-references only
+
+
+async def test_the_feed_is_plain_without_an_offer(app: App) -> None:
+    """A client that offers no extension gets the same messages uncompressed."""
+    extensions, frames = await _raw_frames(app.web_port, None, 1)
+    assert extensions == ""
+    compressed, payload = frames[0]
+    assert not compressed and orjson.loads(payload)["type"] == "snapshot"
+    url = f"http://127.0.0.1:{app.web_port}/api/live"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(url, headers=BEARER, compress=0) as ws,
+    ):
+        assert ws.compress == 0
+        assert (await next_of(ws, "snapshot"))["chargers"] == []
+
+
+async def test_a_deflated_client_behind_by_the_limit_is_closed_1013(app: App) -> None:
+    """On a compressed socket too, a page QUEUE_LIMIT messages behind gets a close
+    frame with 1013 (try again later), uncompressed as control frames are."""
+    extensions, reader, writer = await _raw_socket(app.web_port, "permessage-deflate")
+    try:
+        assert extensions.startswith("permessage-deflate")
+        opcode, compressed, _ = await _frame(reader)  # the snapshot
+        assert opcode == 1 and compressed
+        hub = app._runner.app[LIVE] if app._runner else None
+        assert hub is not None and len(hub.clients) == 1
+        for _ in range(QUEUE_LIMIT + 1):  # all in one loop turn: none is sent meanwhile
+            hub._broadcast({"type": "security"})
+        while True:
+            opcode, compressed, payload = await _frame(reader)
+            if opcode == 8:
+                break
+        assert not compressed and int.from_bytes(payload[:2]) == 1013
+    finally:
+        writer.close()
