@@ -73,6 +73,22 @@ def charger_identity(path: str) -> str | None:
     return identity
 
 
+class PerMinute:
+    """Occurrences counted in one-minute windows, so that a flood is logged and journalled
+    a bounded number of times a minute while every occurrence is still counted."""
+
+    def __init__(self) -> None:
+        self._window = 0.0
+        self._seen = 0
+
+    def count(self, now: float) -> int:
+        """Count one at `now` (monotonic s); how many this window has seen, itself included."""
+        if now - self._window >= 60.0:
+            self._window, self._seen = now, 0
+        self._seen += 1
+        return self._seen
+
+
 class OcppServer:
     """Accepts charger connections and runs their sessions."""
 
@@ -88,15 +104,13 @@ class OcppServer:
         self.tls: TlsListenerContext | None = None
         # The client certificate of each open session that presented one (wss).
         self._peers: dict[ChargerSession, PeerCertificate] = {}
-        self._tls_event_window = 0.0
-        self._tls_events = 0
+        self._tls_refusals = PerMinute()
         # Unknown identities let through the handshake under the pending policy and not
         # registered yet (by monotonic deadline): they count toward the cap, so that
         # concurrent handshakes cannot overshoot it. `_handle` removes them; a handshake
         # that fails after `_process_request` expires with its timeout.
         self._arriving: dict[str, float] = {}
-        self._pending_full_window = 0.0
-        self._pending_full_events = 0
+        self._pending_full_refusals = PerMinute()
 
     async def start(self, host: str, port: int) -> list[tuple[str, int]]:
         """Start the ws listener; returns the bound addresses."""
@@ -150,14 +164,11 @@ class OcppServer:
         handshakes must not write the SD card, nor the log, at its pace)."""
         svc = self.services
         svc.metrics.inc("edge_connections_refused_total", reason="tls")
-        now = time.monotonic()
-        if now - self._tls_event_window >= 60.0:
-            self._tls_event_window, self._tls_events = now, 0
-        self._tls_events += 1
+        seen = self._tls_refusals.count(time.monotonic())
         source = peer or "an unknown address"
-        if self._tls_events <= TLS_EVENTS_PER_MINUTE:
+        if seen <= TLS_EVENTS_PER_MINUTE:
             record_security_event(svc, None, "TlsHandshakeRefused", f"{reason} (from {source})")
-        elif self._tls_events == TLS_EVENTS_PER_MINUTE + 1:
+        elif seen == TLS_EVENTS_PER_MINUTE + 1:
             log.warning(
                 "more refused TLS handshakes this minute (the latest from %s); counted, not logged",
                 source,
@@ -230,12 +241,9 @@ class OcppServer:
         new identities must not write the SD card, nor the log, at its pace)."""
         svc = self.services
         svc.metrics.inc("edge_connections_refused_total", reason="pending_full")
-        now = time.monotonic()
-        if now - self._pending_full_window >= 60.0:
-            self._pending_full_window, self._pending_full_events = now, 0
-        self._pending_full_events += 1
+        seen = self._pending_full_refusals.count(time.monotonic())
         limit = svc.config.ocpp.max_pending_chargers
-        if self._pending_full_events == 1:
+        if seen == 1:
             log.warning(
                 "%d chargers already wait for approval (max_pending_chargers): refused"
                 " unknown charger %r from %s; further refusals this minute are counted"
@@ -244,7 +252,7 @@ class OcppServer:
                 identity,
                 _peer(conn),
             )
-        if self._pending_full_events <= PENDING_FULL_EVENTS_PER_MINUTE:
+        if seen <= PENDING_FULL_EVENTS_PER_MINUTE:
             record_security_event(
                 svc,
                 None,
