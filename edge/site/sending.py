@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.chargers import Charger
 from edge.features import smart_charging
@@ -58,14 +58,14 @@ class LeaseSending:
     monotonic: Callable[[], float]
     _safe_dirty: bool
 
-    def wake(self) -> None:
-        """Run a control cycle soon (the controller's)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the controller's own, which this part calls
 
-    def _quirk(self, control: ChargerControl, text: str) -> None:
-        """Report and keep what was learned of a charger (the controller's: it owns the
-        charger document's ``siteControl``)."""
-        raise NotImplementedError
+        def wake(self) -> None:
+            """Run a control cycle soon."""
+
+        def _quirk(self, control: ChargerControl, text: str) -> None:
+            """Report and keep what was learned of a charger (the controller owns the
+            charger document's ``siteControl``)."""
 
     def _strategy(self, control: ChargerControl, charger: Charger | None = None) -> Strategy | None:
         """The strategy the charger is on now (None: none works, it cannot be limited)."""
